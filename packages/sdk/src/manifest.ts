@@ -1,0 +1,227 @@
+import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
+import addFormatsModule from 'ajv-formats';
+import semver from 'semver';
+import type { ConfigSchema } from './plugin.js';
+
+// ajv-formats is CommonJS with a `default` property; under NodeNext the default import is the module object.
+type AddFormats = (ajv: Ajv2020) => Ajv2020;
+const addFormats: AddFormats =
+  (addFormatsModule as unknown as { default?: AddFormats }).default ?? (addFormatsModule as unknown as AddFormats);
+
+/** What a validator returns: the validated (possibly defaulted) value, or `path: message` errors. */
+export type ValidationResult<T> = { value: T; errors: [] } | { value: undefined; errors: string[] };
+
+/** The manifest of a plugin, `plugin.json`. */
+export interface PluginManifest {
+  /** npm-style name, scoped allowed: `geoip`, `@acme/geoip`. */
+  name: string;
+  /** Semver version. */
+  version: string;
+  description?: string;
+  /** The plugin's entry file inside the tarball (one ESM file), e.g. `dist/index.js`. */
+  main: string;
+  /** Semver range of `@plugline/sdk` the plugin targets, checked by the runtime at install. */
+  sdk: string;
+  /** JSON Schema (draft 2020-12) of the plugin's config; secrets are marked `writeOnly: true`. */
+  config: ConfigSchema;
+  keywords?: string[];
+  homepage?: string;
+  /** URL or data: URI of an icon shown in the marketplace. */
+  icon?: string;
+  license?: string;
+  author?: string;
+  /** The original PostHog `plugin.json`, kept when a PostHog plugin was converted. */
+  posthog?: Record<string, unknown>;
+}
+
+/** npm's package-name rules: lower case, URL-safe, optional `@scope/`, at most 214 characters. */
+export const pluginNamePattern = '^(?:@[a-z0-9][a-z0-9._~-]*/)?[a-z0-9][a-z0-9._~-]*$';
+
+/** The JSON Schema of `plugin.json`, published as `@plugline/sdk/manifest.schema.json`. */
+export const manifestSchema = {
+  $schema: 'https://json-schema.org/draft/2020-12/schema',
+  $id: 'https://plugline.dev/schemas/plugin-manifest.json',
+  title: 'Plugline plugin manifest (plugin.json)',
+  type: 'object',
+  required: ['name', 'version', 'main', 'sdk', 'config'],
+  additionalProperties: false,
+  properties: {
+    $schema: { type: 'string' },
+    name: { type: 'string', minLength: 1, maxLength: 214, pattern: pluginNamePattern },
+    version: { type: 'string', format: 'semver', description: 'Semver version of this release' },
+    description: { type: 'string', maxLength: 1000 },
+    main: {
+      type: 'string',
+      minLength: 1,
+      pattern: '^(?!/)(?!.*(?:^|/)\\.\\.(?:/|$)).+\\.(?:m?js)$',
+      description: 'Entry file inside the tarball (an ESM bundle), relative, no ..',
+    },
+    sdk: { type: 'string', format: 'semver-range', description: 'Range of @plugline/sdk versions the plugin targets' },
+    config: {
+      type: 'object',
+      description: 'JSON Schema (draft 2020-12) of the config; secrets marked writeOnly',
+      required: ['type'],
+      properties: { type: { const: 'object' } },
+    },
+    keywords: { type: 'array', maxItems: 20, items: { type: 'string', minLength: 1, maxLength: 50 } },
+    homepage: { type: 'string', format: 'uri' },
+    icon: { type: 'string', maxLength: 100_000 },
+    license: { type: 'string', maxLength: 100 },
+    author: { type: 'string', maxLength: 200 },
+    posthog: { type: 'object', description: 'Original PostHog plugin.json, when converted' },
+  },
+} as const;
+
+let ajvInstance: Ajv2020 | undefined;
+
+/** The shared ajv instance (draft 2020-12, formats, `semver` and `semver-range` formats). */
+export function getAjv(): Ajv2020 {
+  if (ajvInstance) return ajvInstance;
+  const ajv = new Ajv2020({ allErrors: true, strict: false });
+  addFormats(ajv);
+  ajv.addFormat('semver', (value: string) => semver.valid(value) !== null);
+  ajv.addFormat('semver-range', (value: string) => semver.validRange(value) !== null);
+  ajvInstance = ajv;
+  return ajv;
+}
+
+/** Turns ajv errors into `path: message` strings, e.g. `config.apiKey: must be string`. */
+export function formatAjvErrors(errors: readonly ErrorObject[] | null | undefined, root = ''): string[] {
+  return (errors ?? []).map((error) => {
+    const segments = error.instancePath
+      .split('/')
+      .slice(1)
+      .map((segment) => segment.replace(/~1/g, '/').replace(/~0/g, '~'));
+    let message = error.message ?? 'is invalid';
+    if (error.keyword === 'required') {
+      segments.push(String(error.params.missingProperty));
+      message = 'is required';
+    } else if (error.keyword === 'additionalProperties') {
+      segments.push(String(error.params.additionalProperty));
+      message = 'is not allowed (unknown key)';
+    } else if (error.keyword === 'enum') {
+      message = `must be one of ${(error.params.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}`;
+    }
+    const path = [root, ...segments].filter(Boolean).join('.') || '(root)';
+    return `${path}: ${message}`;
+  });
+}
+
+let manifestValidator: ValidateFunction | undefined;
+
+/**
+ * Validates a `plugin.json`: its shape (against {@link manifestSchema}) and that `config` is itself a
+ * valid JSON Schema. Returns `{ value, errors }` and never throws.
+ *
+ * @example
+ * ```ts
+ * const { value, errors } = validateManifest(JSON.parse(text));
+ * if (errors.length) throw new PluglineError('ERR_MANIFEST_INVALID', errors.join('; '), { details: errors });
+ * ```
+ */
+export function validateManifest(input: unknown): ValidationResult<PluginManifest> {
+  manifestValidator ??= getAjv().compile(manifestSchema);
+  if (!manifestValidator(input)) return { value: undefined, errors: formatAjvErrors(manifestValidator.errors) };
+  const manifest = input as PluginManifest;
+  const schemaErrors = validateConfigSchema(manifest.config).errors.map((error) => `config: ${error}`);
+  if (schemaErrors.length > 0) return { value: undefined, errors: schemaErrors };
+  return { value: manifest, errors: [] };
+}
+
+/**
+ * Checks that a plugin's config schema is a valid JSON Schema (draft 2020-12) for an object and that
+ * ajv can compile it.
+ *
+ * @example
+ * ```ts
+ * validateConfigSchema({ type: 'object', properties: { n: { type: 'nope' } } }).errors;
+ * // ['properties/n/type: must be equal to one of the allowed values', ...]
+ * ```
+ */
+export function validateConfigSchema(schema: unknown): ValidationResult<ConfigSchema> {
+  const ajv = getAjv();
+  if (typeof schema !== 'object' || schema === null || Array.isArray(schema)) {
+    return { value: undefined, errors: ['must be an object (a JSON Schema)'] };
+  }
+  if ((schema as { type?: unknown }).type !== 'object') {
+    return { value: undefined, errors: ['type: must be "object" (a config is an object)'] };
+  }
+  const { $schema: _declared, ...rest } = schema as Record<string, unknown>;
+  if (!ajv.validateSchema(rest)) {
+    return {
+      value: undefined,
+      errors: (ajv.errors ?? []).map((error) => `${error.instancePath.slice(1) || '(root)'}: ${error.message ?? 'is invalid'}`),
+    };
+  }
+  try {
+    ajv.compile(rest);
+  } catch (error) {
+    return { value: undefined, errors: [`(root): ${(error as Error).message}`] };
+  }
+  return { value: schema as ConfigSchema, errors: [] };
+}
+
+const configValidators = new WeakMap<object, ValidateFunction>();
+
+/**
+ * Validates a config against a plugin's schema: defaults are applied and keys the schema does not
+ * declare are rejected (unless the schema sets `additionalProperties` itself). The input is not
+ * mutated; `value` is a defaulted copy. `writeOnly` values never appear in the errors.
+ *
+ * @example
+ * ```ts
+ * validateConfig({ type: 'object', properties: { n: { type: 'integer', default: 3 } } }, {});
+ * // { value: { n: 3 }, errors: [] }
+ * ```
+ */
+export function validateConfig<T = Record<string, unknown>>(schema: ConfigSchema, config: unknown): ValidationResult<T> {
+  let validate = configValidators.get(schema as object);
+  if (!validate) {
+    const { $schema: _declared, ...rest } = schema as Record<string, unknown>;
+    const closed = 'additionalProperties' in rest || 'unevaluatedProperties' in rest ? rest : { ...rest, additionalProperties: false };
+    validate = configAjv().compile(closed);
+    configValidators.set(schema as object, validate);
+  }
+  const copy = structuredClone(config ?? {});
+  if (!validate(copy)) return { value: undefined, errors: formatAjvErrors(validate.errors, 'config') };
+  return { value: copy as T, errors: [] };
+}
+
+let configAjvInstance: Ajv2020 | undefined;
+
+// Config validation applies defaults, so it has its own instance (useDefaults changes compiled code).
+function configAjv(): Ajv2020 {
+  if (configAjvInstance) return configAjvInstance;
+  const ajv = new Ajv2020({ allErrors: true, strict: false, useDefaults: true });
+  addFormats(ajv);
+  configAjvInstance = ajv;
+  return ajv;
+}
+
+/** The config keys a schema marks `writeOnly: true` (secrets), at the top level. */
+export function secretKeys(schema: ConfigSchema): string[] {
+  const properties = (schema as { properties?: Record<string, unknown> }).properties ?? {};
+  return Object.entries(properties)
+    .filter(([, property]) => typeof property === 'object' && property !== null && (property as { writeOnly?: unknown }).writeOnly === true)
+    .map(([key]) => key);
+}
+
+/**
+ * A copy of a config with every `writeOnly` value replaced by `'********'`: what logs, errors and API
+ * responses may show.
+ *
+ * @example
+ * ```ts
+ * redactConfig(schema, { apiKey: 'sk-live-123', mode: 'a' }); // { apiKey: '********', mode: 'a' }
+ * ```
+ */
+export function redactConfig<T extends Record<string, unknown>>(schema: ConfigSchema, config: T): T {
+  const copy: Record<string, unknown> = { ...config };
+  for (const key of secretKeys(schema)) {
+    if (copy[key] !== undefined && copy[key] !== null && copy[key] !== '') copy[key] = SECRET_MASK;
+  }
+  return copy as T;
+}
+
+/** What a secret value looks like in logs and API responses. */
+export const SECRET_MASK = '********';

@@ -1,0 +1,9 @@
+import { defineConfig } from 'vitest/config';
+
+// One vitest run over every workspace project, so CI ends with one summary line.
+export default defineConfig({
+  test: {
+    projects: ['packages/*', 'apps/*', 'registry/*'],
+    reporters: ['default', './scripts/summary-reporter.ts'],
+  },
+});
