@@ -30,9 +30,16 @@ export interface PluginManifest {
   icon?: string;
   license?: string;
   author?: string;
+  /** Host services beyond `fetch` the plugin needs: `postgres` bridges SQL (see `PluginMeta.postgres`). */
+  capabilities?: PluginCapability[];
   /** The original PostHog `plugin.json`, kept when a PostHog plugin was converted. */
   posthog?: Record<string, unknown>;
 }
+
+/** Host services a plugin may ask for in its manifest. */
+export const pluginCapabilities = ['postgres'] as const;
+/** One of {@link pluginCapabilities}. */
+export type PluginCapability = (typeof pluginCapabilities)[number];
 
 /** npm's package-name rules: lower case, URL-safe, optional `@scope/`, at most 214 characters. */
 export const pluginNamePattern = '^(?:@[a-z0-9][a-z0-9._~-]*/)?[a-z0-9][a-z0-9._~-]*$';
@@ -68,6 +75,7 @@ export const manifestSchema = {
     icon: { type: 'string', maxLength: 100_000 },
     license: { type: 'string', maxLength: 100 },
     author: { type: 'string', maxLength: 200 },
+    capabilities: { type: 'array', uniqueItems: true, items: { enum: pluginCapabilities } },
     posthog: { type: 'object', description: 'Original PostHog plugin.json, when converted' },
   },
 } as const;

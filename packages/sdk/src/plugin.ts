@@ -80,6 +80,18 @@ export interface PluginMetrics {
   min(name: string, value: number): void;
 }
 
+/**
+ * SQL through the host, for plugins whose manifest declares the `postgres` capability: sandboxed code
+ * has no sockets, so the runtime runs the query on a pooled connection and returns plain rows.
+ */
+export interface PluginPostgres {
+  query<Row extends Record<string, unknown> = Record<string, unknown>>(
+    connectionString: string,
+    text: string,
+    values?: readonly JsonValue[],
+  ): Promise<{ rows: Row[]; rowCount: number }>;
+}
+
 /** Everything a hook receives besides the event. `Config` is inferred from the plugin's config schema. */
 export interface PluginMeta<Config = Record<string, unknown>, Global = Record<string, unknown>> {
   /** The plugin's validated config (defaults applied). */
@@ -94,8 +106,10 @@ export interface PluginMeta<Config = Record<string, unknown>, Global = Record<st
   global: Global;
   logger: PluginLogger;
   metrics: PluginMetrics;
-  /** The host's `fetch`; the only network access a sandboxed plugin has. */
+  /** The host's `fetch`; with `postgres`, the only network access a sandboxed plugin has. */
   fetch: typeof fetch;
+  /** Present when the manifest declares `capabilities: ['postgres']`. */
+  postgres?: PluginPostgres;
 }
 
 /** A value or a promise of it: every hook may be sync or async. */
