@@ -36,7 +36,15 @@ export interface ChainResult {
 export interface ChainOptions {
   /** Stamp `$plugins_succeeded` / `$plugins_failed` on the event's properties, as PostHog does. */
   stamp?: boolean;
+  /**
+   * Deep-copies an event. Defaults to `structuredClone`, or a JSON round trip where that does not exist
+   * (a bare V8 isolate); events are JSON, so both are exact.
+   */
+  clone?: (event: PluginEvent) => PluginEvent;
 }
+
+const defaultClone: (event: PluginEvent) => PluginEvent =
+  typeof structuredClone === 'function' ? (event) => structuredClone(event) : (event) => JSON.parse(JSON.stringify(event)) as PluginEvent;
 
 /**
  * The sequential chain driver: runs `processEvent` of each step in order, feeding each the previous
@@ -57,13 +65,14 @@ export async function runProcessEventChain(
   const succeeded: string[] = [];
   const failed: string[] = [];
   const failures: ChainFailure[] = [];
+  const clone = options.clone ?? defaultClone;
   for (const step of steps) {
     if (!step.processEvent) continue;
     const label = `${step.name} (${step.version})`;
     // Each plugin gets its own copy, so one that edits the event and then throws leaves no trace.
-    const before = structuredClone(event);
+    const before = clone(event);
     try {
-      const output = await step.processEvent(structuredClone(event), step.meta as PluginMeta<never, never>);
+      const output = await step.processEvent(clone(event), step.meta as PluginMeta<never, never>);
       if (output === null || output === undefined) {
         return { event: null, succeeded: [...succeeded, label], failed, failures, droppedBy: label };
       }

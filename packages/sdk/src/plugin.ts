@@ -92,6 +92,21 @@ export interface PluginPostgres {
   ): Promise<{ rows: Row[]; rowCount: number }>;
 }
 
+/** Where an IP address is, in the shape PostHog's `meta.geoip.locate` gives (MaxMind City, trimmed). */
+export interface GeoIpLocation {
+  country?: { isoCode: string; names?: { en?: string } };
+  city?: { names: { en?: string } };
+  location?: { latitude: number; longitude: number; timeZone?: string; accuracyRadius?: number };
+  subdivisions?: { isoCode: string; names?: { en?: string } }[];
+  postal?: { code: string };
+  continent?: { code: string; names?: { en?: string } };
+}
+
+/** GeoIP lookups done by the host from a database it ships, so plugins need no network or files. */
+export interface PluginGeoIp {
+  locate(ip: string): Promise<GeoIpLocation | null>;
+}
+
 /** Everything a hook receives besides the event. `Config` is inferred from the plugin's config schema. */
 export interface PluginMeta<Config = Record<string, unknown>, Global = Record<string, unknown>> {
   /** The plugin's validated config (defaults applied). */
@@ -108,6 +123,8 @@ export interface PluginMeta<Config = Record<string, unknown>, Global = Record<st
   metrics: PluginMetrics;
   /** The host's `fetch`; with `postgres`, the only network access a sandboxed plugin has. */
   fetch: typeof fetch;
+  /** GeoIP lookups by the host. */
+  geoip: PluginGeoIp;
   /** Present when the manifest declares `capabilities: ['postgres']`. */
   postgres?: PluginPostgres;
 }

@@ -58,6 +58,8 @@ export interface CreateMetaOptions<Config, Global> {
   /** Share storage between metas (e.g. to simulate a restart). */
   storageData?: Map<string, JsonValue>;
   fetch?: typeof fetch;
+  /** GeoIP lookups (default: every address is unknown, `null`). */
+  geoip?: PluginMeta['geoip'];
   /** The clock the cache uses for TTLs, in ms (default `Date.now`). */
   now?: () => number;
 }
@@ -110,6 +112,7 @@ export function createMeta<Config = Record<string, unknown>, Global = Record<str
     logger,
     metrics,
     fetch: options.fetch ?? globalThis.fetch,
+    geoip: options.geoip ?? { locate: async () => null },
     logs,
     metricValues,
     storageData,
