@@ -43,6 +43,8 @@ export const errorCatalogue = {
   ERR_EXPORT_FAILED: { status: 500, message: 'An export batch failed permanently' },
   ERR_LOCKFILE_INVALID: { status: 500, message: 'The lockfile is unreadable or does not match the installed plugins' },
   ERR_INTERNAL: { status: 500, message: 'Internal error' },
+  // CLI
+  ERR_USAGE: { status: 400, message: 'The command line is invalid (unknown command, option or missing argument)' },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 /** A stable error code from {@link errorCatalogue}, such as `'ERR_CONFIG_INVALID'`. */
