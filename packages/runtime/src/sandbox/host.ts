@@ -1,0 +1,227 @@
+import { randomBytes } from 'node:crypto';
+import { createRequire } from 'node:module';
+import type { GeoIpLocation, JsonValue } from '@plugline/sdk';
+import type { SandboxHost } from './sandbox.js';
+
+const require = createRequire(import.meta.url);
+
+/** Where a plugin's log lines and metrics go. */
+export interface PluginSink {
+  log(level: 'debug' | 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>): void;
+  metric(kind: 'increment' | 'max' | 'min', name: string, value: number): void;
+}
+
+/** Persistent key-value storage for one plugin (JSON values). */
+export interface PluginStorageBackend {
+  get(key: string): JsonValue | null;
+  set(key: string, value: JsonValue): void;
+  del(key: string): void;
+}
+
+/** Options of {@link createSandboxHost}. */
+export interface SandboxHostOptions {
+  sink: PluginSink;
+  storage: PluginStorageBackend;
+  cache: MemoryCache;
+  /** Whether the manifest declares `capabilities: ['postgres']`. */
+  postgres: boolean;
+  /** Max bytes of a fetch response body the plugin may read (default 10 MiB). */
+  fetchMaxBytes?: number;
+  /** Time cap of one fetch in ms (default 10 s). */
+  fetchTimeoutMs?: number;
+}
+
+/** A TTL cache in memory, per plugin; `now` in ms. */
+export class MemoryCache {
+  private readonly entries = new Map<string, { value: JsonValue; expiresAt: number }>();
+  constructor(private readonly now: () => number = Date.now) {}
+
+  private live(key: string) {
+    const entry = this.entries.get(key);
+    if (entry && entry.expiresAt <= this.now()) {
+      this.entries.delete(key);
+      return undefined;
+    }
+    return entry;
+  }
+  get(key: string): JsonValue | null {
+    return this.live(key)?.value ?? null;
+  }
+  set(key: string, value: JsonValue, ttlSeconds?: number | null): void {
+    this.entries.set(key, { value, expiresAt: ttlSeconds ? this.now() + ttlSeconds * 1000 : Number.POSITIVE_INFINITY });
+  }
+  incr(key: string, by = 1): number {
+    const entry = this.live(key);
+    const next = (typeof entry?.value === 'number' ? entry.value : 0) + by;
+    this.entries.set(key, { value: next, expiresAt: entry?.expiresAt ?? Number.POSITIVE_INFINITY });
+    return next;
+  }
+  expire(key: string, ttlSeconds: number): boolean {
+    const entry = this.live(key);
+    if (!entry) return false;
+    entry.expiresAt = this.now() + ttlSeconds * 1000;
+    return true;
+  }
+}
+
+interface GeoipLite {
+  lookup(ip: string): { country: string; region: string; city: string; ll: [number, number]; timezone: string; area: number; eu: string } | null;
+}
+let geoip: GeoipLite | undefined;
+
+/**
+ * Looks an IP address up in the `geoip-lite` database shipped with the npm package (loaded on first
+ * use) and returns it in the MaxMind City shape PostHog's `meta.geoip.locate` gives.
+ */
+export function locateIp(ip: string): GeoIpLocation | null {
+  geoip ??= require('geoip-lite') as GeoipLite;
+  const hit = geoip.lookup(ip);
+  if (!hit) return null;
+  const location: GeoIpLocation = {
+    country: { isoCode: hit.country, names: { en: hit.country } },
+    location: { latitude: hit.ll[0], longitude: hit.ll[1], accuracyRadius: hit.area, ...(hit.timezone ? { timeZone: hit.timezone } : {}) },
+  };
+  if (hit.city) location.city = { names: { en: hit.city } };
+  if (hit.region) location.subdivisions = [{ isoCode: hit.region }];
+  return location;
+}
+
+interface PgPool {
+  query(text: string, values: unknown[]): Promise<{ rows: Record<string, unknown>[]; rowCount: number | null }>;
+  end(): Promise<void>;
+}
+const pools = new Map<string, PgPool>();
+
+/** Closes the shared PostgreSQL pools (at runtime shutdown). */
+export async function closePostgresPools(): Promise<void> {
+  const all = [...pools.values()];
+  pools.clear();
+  await Promise.allSettled(all.map((pool) => pool.end()));
+}
+
+async function postgresQuery(connectionString: string, text: string, values: unknown[]) {
+  let pool = pools.get(connectionString);
+  if (!pool) {
+    const pg = (await import('pg')).default;
+    pool = new pg.Pool({ connectionString, max: 4, idleTimeoutMillis: 10_000 }) as unknown as PgPool;
+    pools.set(connectionString, pool);
+  }
+  const result = await pool.query(text, values);
+  // Rows cross to the sandbox as JSON: dates become ISO strings, bigints strings.
+  return { rows: JSON.parse(JSON.stringify(result.rows, (_k, v) => (typeof v === 'bigint' ? v.toString() : v))), rowCount: result.rowCount ?? 0 };
+}
+
+const URL_PARTS = ['href', 'origin', 'protocol', 'username', 'password', 'host', 'hostname', 'port', 'pathname', 'search', 'hash'] as const;
+function urlParts(url: URL): Record<string, string> {
+  return Object.fromEntries(URL_PARTS.map((part) => [part, url[part]]));
+}
+
+async function hostFetch(request: unknown, maxBytes: number, timeoutMs: number) {
+  const { url, method, headers, body, bodyBase64 } = request as {
+    url: string;
+    method: string;
+    headers: [string, string][];
+    body: string | null;
+    bodyBase64: string | null;
+  };
+  const response = await fetch(url, {
+    method,
+    headers,
+    body: bodyBase64 !== null ? Buffer.from(bodyBase64, 'base64') : body,
+    signal: AbortSignal.timeout(timeoutMs),
+    redirect: 'follow',
+  });
+  const chunks: Buffer[] = [];
+  let size = 0;
+  if (response.body) {
+    for await (const chunk of response.body) {
+      size += chunk.byteLength;
+      if (size > maxBytes) throw new Error(`fetch: the response is larger than ${maxBytes} bytes`);
+      chunks.push(Buffer.from(chunk));
+    }
+  }
+  return {
+    status: response.status,
+    statusText: response.statusText,
+    url: response.url,
+    headers: [...response.headers.entries()],
+    body: Buffer.concat(chunks).toString('base64'),
+  };
+}
+
+/** The host side of one plugin's `meta` and globals: what the sandbox's bridge calls. */
+export function createSandboxHost(options: SandboxHostOptions): SandboxHost {
+  const { sink, storage, cache } = options;
+  const fetchMaxBytes = options.fetchMaxBytes ?? 10 * 1024 * 1024;
+  const fetchTimeoutMs = options.fetchTimeoutMs ?? 10_000;
+  return {
+    sync(op, payload) {
+      const args = payload as unknown[];
+      switch (op) {
+        case 'log': {
+          const [level, message, fields] = args as ['debug' | 'info' | 'warn' | 'error', string, Record<string, unknown> | null];
+          sink.log(['debug', 'info', 'warn', 'error'].includes(level) ? level : 'info', String(message).slice(0, 10_000), fields ?? undefined);
+          return undefined;
+        }
+        case 'metric': {
+          const [kind, name, value] = args as ['increment' | 'max' | 'min', string, number];
+          if (Number.isFinite(value) && ['increment', 'max', 'min'].includes(kind)) sink.metric(kind, String(name), value);
+          return undefined;
+        }
+        case 'random':
+          return randomBytes(Math.min(65_536, Math.max(0, Number(payload) | 0))).toString('base64');
+        case 'url.parse': {
+          const [input, base] = args as [string, string | undefined];
+          try {
+            return JSON.stringify(urlParts(base === undefined ? new URL(input) : new URL(input, base)));
+          } catch {
+            return 'null';
+          }
+        }
+        case 'url.set': {
+          const [href, part, value] = args as [string, (typeof URL_PARTS)[number], string];
+          try {
+            const url = new URL(href);
+            if (URL_PARTS.includes(part) && part !== 'origin') (url as unknown as Record<string, string>)[part] = value;
+            return JSON.stringify(urlParts(url));
+          } catch {
+            return 'null';
+          }
+        }
+        default:
+          throw new Error(`unknown host service ${op}`);
+      }
+    },
+    async async(op, payload) {
+      const args = payload as unknown[];
+      switch (op) {
+        case 'storage.get':
+          return storage.get(String(args[0]));
+        case 'storage.set':
+          storage.set(String(args[0]), (args[1] ?? null) as JsonValue);
+          return null;
+        case 'storage.del':
+          storage.del(String(args[0]));
+          return null;
+        case 'cache.get':
+          return cache.get(String(args[0]));
+        case 'cache.set':
+          cache.set(String(args[0]), (args[1] ?? null) as JsonValue, args[2] as number | null);
+          return null;
+        case 'cache.incr':
+          return cache.incr(String(args[0]), Number(args[1] ?? 1));
+        case 'cache.expire':
+          return cache.expire(String(args[0]), Number(args[1]));
+        case 'geoip':
+          return locateIp(String(args[0]));
+        case 'fetch':
+          return hostFetch(payload, fetchMaxBytes, fetchTimeoutMs);
+        case 'postgres':
+          if (!options.postgres) throw new Error("postgres is not available: the manifest does not declare capabilities: ['postgres']");
+          return postgresQuery(String(args[0]), String(args[1]), Array.isArray(args[2]) ? args[2] : []);
+        default:
+          throw new Error(`unknown host service ${op}`);
+      }
+    },
+  };
+}

@@ -1,0 +1,125 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { MemoryCache, createSandboxHost } from './host.js';
+import { PluginSandbox } from './sandbox.js';
+
+const logs: { level: string; message: string }[] = [];
+const storage = new Map<string, unknown>();
+const host = createSandboxHost({
+  sink: { log: (level, message) => void logs.push({ level, message }), metric: () => {} },
+  storage: {
+    get: (key) => (storage.get(key) as never) ?? null,
+    set: (key, value) => void storage.set(key, value),
+    del: (key) => void storage.delete(key),
+  },
+  cache: new MemoryCache(),
+  postgres: false,
+});
+
+const sandboxes: PluginSandbox[] = [];
+function sandbox(code: string, extra: Partial<ConstructorParameters<typeof PluginSandbox>[0]> = {}) {
+  const created = new PluginSandbox({ name: 'p', version: '1.0.0', integrity: `sha512-${Math.random()}`, code, config: {}, host, timeoutMs: 200, ...extra });
+  sandboxes.push(created);
+  return created;
+}
+const event = (n: number) => ({ uuid: `u${n}`, event: 'e', distinct_id: `d${n}`, properties: { n }, timestamp: '2026-01-01T00:00:00.000Z' });
+
+afterEach(() => {
+  for (const s of sandboxes.splice(0)) s.dispose();
+});
+
+describe('PluginSandbox', () => {
+  it('runs processEvent over a batch with the SDK chain semantics', async () => {
+    const s = sandbox(`export default { processEvent(e) {
+      if (e.properties.n === 1) return null;
+      if (e.properties.n === 2) { e.properties.touched = true; throw new TypeError('boom'); }
+      e.properties.seen = true; return e; } }`);
+    await s.start();
+    expect(s.hooks.has('processEvent')).toBe(true);
+    const { outcomes, eventsJson } = await s.processBatch(JSON.stringify([event(0), event(1), event(2), null]));
+    expect(outcomes).toEqual([1, 2, { message: 'boom', errorName: 'TypeError' }, 0]);
+    const events = JSON.parse(eventsJson);
+    expect(events[0].properties).toEqual({ n: 0, seen: true });
+    expect(events[1]).toBeNull();
+    expect(events[2].properties).toEqual({ n: 2 });
+    expect(events[3]).toBeNull();
+  });
+
+  it('provides the documented globals and bridges meta to the host', async () => {
+    const s = sandbox(`export default { async processEvent(e, meta) {
+      const url = new URL('https://example.com/a?utm_campaign=x&b=1#h');
+      url.searchParams.set('b', '2');
+      const bytes = new TextEncoder().encode('héllo');
+      e.properties.out = {
+        campaign: url.searchParams.get('utm_campaign'), href: url.href, host: url.hostname,
+        decoded: new TextDecoder().decode(bytes), len: bytes.length,
+        b64: btoa('hi'), unb64: atob('aGk='), uuid: crypto.randomUUID().length,
+        clone: structuredClone({ a: [1, { b: 2 }] }), retry: new RetryError('x').name,
+        geo: (await meta.geoip.locate('8.8.8.8'))?.country?.isoCode ?? null,
+        counter: await meta.cache.incr('k'),
+      };
+      await meta.storage.set('last', e.uuid);
+      console.log('hello', { a: 1 });
+      return e; } }`);
+    await s.start();
+    const { eventsJson } = await s.processBatch(JSON.stringify([event(0)]));
+    expect(JSON.parse(eventsJson)[0].properties.out).toEqual({
+      campaign: 'x', href: 'https://example.com/a?utm_campaign=x&b=2#h', host: 'example.com',
+      decoded: 'héllo', len: 6, b64: 'aGk=', unb64: 'hi', uuid: 36, clone: { a: [1, { b: 2 }] }, retry: 'RetryError',
+      geo: 'US', counter: 1,
+    });
+    expect(storage.get('last')).toBe('u0');
+    expect(logs).toContainEqual({ level: 'info', message: 'hello {"a":1}' });
+  });
+
+  it('stops an infinite loop, records ERR_PLUGIN_TIMEOUT and recovers with a new isolate', async () => {
+    const s = sandbox(`let calls = 0; export default { processEvent(e) { if (e.properties.n === 1) { while (true) {} } return e; } }`);
+    await s.start();
+    await expect(s.processBatch(JSON.stringify([event(1)]))).rejects.toMatchObject({ code: 'ERR_PLUGIN_TIMEOUT', plugin: 'p', version: '1.0.0', hook: 'processEvent' });
+    const { outcomes } = await s.processBatch(JSON.stringify([event(0)]));
+    expect(outcomes).toEqual([1]);
+    expect(s.restarts).toBe(1);
+  });
+
+  it('stops a memory bomb with ERR_PLUGIN_MEMORY', async () => {
+    const s = sandbox(`export default { processEvent(e) { const a = []; while (true) a.push(new Array(100000).fill(Math.random())); } }`, {
+      memoryLimitMb: 16,
+      timeoutMs: 10_000,
+    });
+    await s.start();
+    await expect(s.processBatch(JSON.stringify([event(0)]))).rejects.toMatchObject({ code: 'ERR_PLUGIN_MEMORY' });
+    expect(s.restarts).toBe(1);
+  });
+
+  it('gives plugin code no way out of the isolate', async () => {
+    const s = sandbox(`export default { async processEvent(e) {
+      const probe = (f) => { try { return String(f()); } catch (error) { return 'threw ' + error.name; } };
+      e.properties.process = probe(() => typeof process);
+      e.properties.require = probe(() => typeof require);
+      e.properties.ctor = probe(() => ({}).constructor.constructor('return typeof process')());
+      e.properties.ctorProcess = probe(() => ({}).constructor.constructor('return process')());
+      e.properties.fnProto = probe(() => ({}).constructor.constructor('return this')() === globalThis);
+      e.properties.globals = Object.getOwnPropertyNames(globalThis).filter((k) => /^(_?ivm|host\w*|Reference|ExternalCopy|require|process|Buffer|module|exports|global|\$\d)$/.test(k)).join(',');
+      e.properties.imported = await import('node:fs').then(() => 'imported', (error) => 'rejected');
+      Object.prototype.reference = true;
+      e.properties.afterPollution = (await fetch('data:text/plain,hi').then((r) => r.text()).catch(() => 'fetch-failed'));
+      return e; } }`);
+    await s.start();
+    const { eventsJson } = await s.processBatch(JSON.stringify([event(0)]));
+    const props = JSON.parse(eventsJson)[0].properties;
+    expect(props).toMatchObject({
+      process: 'undefined',
+      require: 'undefined',
+      ctor: 'undefined',
+      ctorProcess: 'threw ReferenceError',
+      fnProto: 'true',
+      globals: '',
+      imported: 'rejected',
+    });
+    expect(typeof props.afterPollution).toBe('string');
+  });
+
+  it('rejects plugin code that imports anything', async () => {
+    const s = sandbox(`import fs from 'node:fs'; export default { processEvent(e) { return e; } }`);
+    await expect(s.start()).rejects.toMatchObject({ code: 'ERR_PLUGIN_LOAD' });
+  });
+});

@@ -1,0 +1,261 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { type HookName, PluginError } from '@plugline/sdk';
+import ivm from 'isolated-vm';
+import { PRELUDE_SOURCE, RUNNER_SOURCE } from './prelude.js';
+
+/** Host services one plugin's sandbox may call; every call crosses as JSON strings. */
+export interface SandboxHost {
+  /** Synchronous services (logs, metrics, URL parsing, random bytes): payload in, JSON string out. */
+  sync(op: string, payload: unknown): string | undefined;
+  /** Asynchronous services (storage, cache, fetch, geoip, postgres): resolves with a JSON-able value. */
+  async(op: string, payload: unknown): Promise<unknown>;
+}
+
+/** Limits of one plugin's sandbox. */
+export interface SandboxLimits {
+  /** V8 heap cap of the isolate in MB (isolated-vm's minimum is 8). Default 64. */
+  memoryLimitMb?: number;
+  /** CPU time cap of one crossing (a batch, or one hook call) in ms. Default 1000. */
+  timeoutMs?: number;
+  /** Wall-clock cap of one crossing including awaited host calls (fetch, storage) in ms. Default 30000. */
+  wallTimeoutMs?: number;
+}
+
+/** What a sandbox needs to load a plugin. */
+export interface SandboxOptions extends SandboxLimits {
+  name: string;
+  version: string;
+  /** Integrity of the tarball the code came from: the compiled-code cache key. */
+  integrity: string;
+  /** The plugin's `main` file: one self-contained ESM bundle. */
+  code: string;
+  config: Record<string, unknown>;
+  attachments?: Record<string, unknown>;
+  capabilities?: readonly string[];
+  host: SandboxHost;
+}
+
+/** The outcome of one event in a `processEvent` batch for one plugin. */
+export type BatchOutcome = 0 | 1 | 2 | { message: string; errorName: string };
+
+/** A failure of a single `onEvent` call in a batch. */
+export interface OnEventFailure {
+  index: number;
+  message: string;
+  errorName: string;
+}
+
+// V8 code cache per tarball integrity: recreating an isolate (after a crash or a config change)
+// skips parsing the plugin bundle again.
+const codeCache = new Map<string, ivm.ExternalCopy<ArrayBuffer>>();
+
+let chainSource: string | undefined;
+/** The SDK's chain driver, compiled inside every isolate so the chain semantics are the SDK's own. */
+function sdkChainSource(): string {
+  if (chainSource) return chainSource;
+  const entry = fileURLToPath(import.meta.resolve('@plugline/sdk'));
+  chainSource = readFileSync(new URL('./chain.js', `file://${entry}`), 'utf8').replace(/^\/\/# sourceMappingURL=.*$/m, '');
+  return chainSource;
+}
+
+const ISOLATE_MEMORY_MESSAGE = /memory limit|disposed during execution due to memory/i;
+const TIMEOUT_MESSAGE = /Script execution timed out/i;
+
+/**
+ * One plugin in its own V8 isolate (isolated-vm): no Node, no `require`, no `process`; only the
+ * prelude's globals and the `meta` bridged to {@link SandboxHost}. A call that runs past its time cap
+ * or exhausts the isolate's memory disposes the isolate; the next call recreates it (and the owner
+ * re-runs `setupPlugin`, see {@link PluginSandbox.onRestart}).
+ */
+export class PluginSandbox {
+  readonly name: string;
+  readonly version: string;
+  /** Hooks the plugin defines, known after {@link start}. */
+  hooks: ReadonlySet<string> = new Set();
+  /** How many times the isolate was disposed because of a timeout or memory exhaustion. */
+  restarts = 0;
+  /** Called after the isolate was recreated, before the call that needed it runs. */
+  onRestart: (() => Promise<void>) | undefined;
+
+  private readonly options: SandboxOptions;
+  private readonly memoryLimitMb: number;
+  private readonly timeoutMs: number;
+  private readonly wallTimeoutMs: number;
+  private isolate: ivm.Isolate | undefined;
+  private context: ivm.Context | undefined;
+  private functions: { processBatch: ivm.Reference; onEventBatch: ivm.Reference; callHook: ivm.Reference } | undefined;
+  private starting: Promise<void> | undefined;
+  private disposed = false;
+
+  constructor(options: SandboxOptions) {
+    this.options = options;
+    this.name = options.name;
+    this.version = options.version;
+    this.memoryLimitMb = Math.max(8, options.memoryLimitMb ?? 64);
+    this.timeoutMs = options.timeoutMs ?? 1000;
+    this.wallTimeoutMs = options.wallTimeoutMs ?? 30_000;
+  }
+
+  /** Creates the isolate and loads the plugin. Throws a `PluginError` (`ERR_PLUGIN_LOAD`) when the code does not load. */
+  async start(): Promise<void> {
+    this.starting ??= this.load().finally(() => {
+      this.starting = undefined;
+    });
+    return this.starting;
+  }
+
+  private async load(): Promise<void> {
+    const { options } = this;
+    const isolate = new ivm.Isolate({ memoryLimit: this.memoryLimitMb });
+    try {
+      const context = await isolate.createContext();
+      const hostSync = new ivm.Reference((op: unknown, payload: unknown) => {
+        if (typeof op !== 'string' || typeof payload !== 'string') throw new TypeError('bad host call');
+        return options.host.sync(op, JSON.parse(payload));
+      });
+      const hostAsync = new ivm.Reference(async (op: unknown, payload: unknown) => {
+        if (typeof op !== 'string' || typeof payload !== 'string') throw new TypeError('bad host call');
+        const value = await options.host.async(op, JSON.parse(payload));
+        return value === undefined ? undefined : JSON.stringify(value);
+      });
+      const init = JSON.stringify({
+        name: options.name,
+        version: options.version,
+        config: options.config,
+        attachments: options.attachments ?? {},
+        capabilities: options.capabilities ?? [],
+      });
+      const internals = (await context.evalClosure(PRELUDE_SOURCE, [hostSync, hostAsync, init], {
+        result: { reference: true },
+        timeout: this.timeoutMs,
+        filename: 'plugline:prelude',
+      })) as unknown as ivm.Reference;
+
+      const rejectImports = (specifier: string): never => {
+        throw new Error(`Cannot import '${specifier}': plugins must be one self-contained bundle`);
+      };
+      const chain = await isolate.compileModule(sdkChainSource(), { filename: 'plugline:sdk-chain' });
+      await chain.instantiate(context, rejectImports);
+      await chain.evaluate({ timeout: this.timeoutMs });
+
+      const cached = codeCache.get(options.integrity);
+      const compileOptions = cached
+        ? { filename: `plugin:${options.name}@${options.version}`, cachedData: cached }
+        : { filename: `plugin:${options.name}@${options.version}`, produceCachedData: true };
+      let plugin: ivm.Module;
+      try {
+        plugin = await isolate.compileModule(options.code, compileOptions);
+        const produced = (plugin as unknown as { cachedData?: ivm.ExternalCopy<ArrayBuffer> }).cachedData;
+        if (!cached && produced) codeCache.set(options.integrity, produced);
+        await plugin.instantiate(context, rejectImports);
+        await plugin.evaluate({ timeout: this.timeoutMs });
+      } catch (cause) {
+        throw new PluginError({ plugin: options.name, version: options.version, hook: 'load', code: 'ERR_PLUGIN_LOAD', cause });
+      }
+
+      const runner = (await context.evalClosure(
+        RUNNER_SOURCE,
+        [internals.derefInto(), chain.namespace.derefInto(), plugin.namespace.derefInto()],
+        { result: { reference: true }, timeout: this.timeoutMs, filename: 'plugline:runner' },
+      )) as unknown as ivm.Reference;
+      const hooksRef = (await runner.get('hooks', { reference: true })) as ivm.Reference;
+      const hookList = (await hooksRef.apply(undefined, [], { timeout: this.timeoutMs })) as string;
+      this.hooks = new Set(hookList ? hookList.split(',') : []);
+      this.functions = {
+        processBatch: (await runner.get('processBatch', { reference: true })) as ivm.Reference,
+        onEventBatch: (await runner.get('onEventBatch', { reference: true })) as ivm.Reference,
+        callHook: (await runner.get('callHook', { reference: true })) as ivm.Reference,
+      };
+      this.isolate = isolate;
+      this.context = context;
+    } catch (error) {
+      if (!isolate.isDisposed) isolate.dispose();
+      if (error instanceof PluginError) throw error;
+      throw this.classify(error, 'load', isolate);
+    }
+  }
+
+  /**
+   * Runs `processEvent` over a batch in one crossing. `eventsJson` is a JSON array of events (or
+   * `null` for events already dropped). Returns per-index outcomes and the output events as JSON, so
+   * the host can hand it to the next plugin without parsing it.
+   */
+  async processBatch(eventsJson: string): Promise<{ outcomes: BatchOutcome[]; eventsJson: string }> {
+    const text = (await this.invoke('processEvent', 'processBatch', [eventsJson])) as string;
+    const newline = text.indexOf('\n');
+    return { outcomes: JSON.parse(text.slice(0, newline)) as BatchOutcome[], eventsJson: text.slice(newline + 1) };
+  }
+
+  /** Runs `onEvent` for each event of a batch in one crossing; returns the failures. */
+  async onEventBatch(eventsJson: string): Promise<OnEventFailure[]> {
+    return JSON.parse((await this.invoke('onEvent', 'onEventBatch', [eventsJson])) as string) as OnEventFailure[];
+  }
+
+  /**
+   * Calls one hook with JSON arguments (before `meta`). Resolves `null` on success, or the error the
+   * hook threw (`{ message, errorName }`) so the caller can tell `RetryError` apart.
+   */
+  async callHook(hook: HookName, args: unknown[] = []): Promise<{ message: string; errorName: string } | null> {
+    const result = (await this.invoke(hook, 'callHook', [hook, JSON.stringify(args)])) as string;
+    return JSON.parse(result) as { message: string; errorName: string } | null;
+  }
+
+  /** Disposes the isolate for good. */
+  dispose(): void {
+    this.disposed = true;
+    if (this.isolate && !this.isolate.isDisposed) this.isolate.dispose();
+    this.isolate = undefined;
+    this.functions = undefined;
+  }
+
+  /** The isolate's heap statistics, or undefined when it is not running. */
+  async heapStatistics(): Promise<ivm.HeapStatistics | undefined> {
+    return this.isolate && !this.isolate.isDisposed ? this.isolate.getHeapStatistics() : undefined;
+  }
+
+  private async invoke(hook: HookName, fn: 'processBatch' | 'onEventBatch' | 'callHook', args: string[]): Promise<unknown> {
+    if (this.disposed) throw new PluginError({ plugin: this.name, version: this.version, hook, code: 'ERR_PLUGIN_DISABLED', message: 'the plugin was unloaded' });
+    if (!this.functions || !this.isolate || this.isolate.isDisposed) {
+      const restarting = this.isolate !== undefined;
+      this.isolate = undefined;
+      this.functions = undefined;
+      await this.start();
+      if (restarting) await this.onRestart?.();
+    }
+    const isolate = this.isolate!;
+    const reference = this.functions![fn];
+    let timer: NodeJS.Timeout | undefined;
+    const wall = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error('Script execution timed out. (wall clock)')), this.wallTimeoutMs);
+    });
+    try {
+      return await Promise.race([reference.apply(undefined, args, { timeout: this.timeoutMs, result: { promise: true } }), wall]);
+    } catch (error) {
+      throw this.classify(error, hook, isolate);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Maps an isolated-vm failure to a coded `PluginError`; timeouts and memory exhaustion dispose the isolate. */
+  private classify(error: unknown, hook: HookName, isolate: ivm.Isolate): PluginError {
+    const message = error instanceof Error ? error.message : String(error);
+    let code: 'ERR_PLUGIN_TIMEOUT' | 'ERR_PLUGIN_MEMORY' | 'ERR_PLUGIN_THREW' | 'ERR_PLUGIN_LOAD' = hook === 'load' ? 'ERR_PLUGIN_LOAD' : 'ERR_PLUGIN_THREW';
+    let reason = message;
+    if (ISOLATE_MEMORY_MESSAGE.test(message) || (isolate.isDisposed && !this.disposed && !TIMEOUT_MESSAGE.test(message))) {
+      code = 'ERR_PLUGIN_MEMORY';
+      reason = `exceeded its memory limit of ${this.memoryLimitMb} MB`;
+    } else if (TIMEOUT_MESSAGE.test(message)) {
+      code = 'ERR_PLUGIN_TIMEOUT';
+      reason = message.includes('wall clock') ? `did not finish within ${this.wallTimeoutMs} ms` : `ran longer than ${this.timeoutMs} ms`;
+    }
+    if (code === 'ERR_PLUGIN_TIMEOUT' || code === 'ERR_PLUGIN_MEMORY') {
+      // The isolate may be mid-computation or out of heap: throw it away; the next call makes a new one.
+      this.restarts += 1;
+      if (!isolate.isDisposed) isolate.dispose();
+      if (this.isolate === isolate) this.functions = undefined;
+    }
+    return new PluginError({ plugin: this.name, version: this.version, hook, code, message: reason, cause: error });
+  }
+}
