@@ -1,1 +1,117 @@
-export {};
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import type express from 'express';
+import pino, { type Logger } from 'pino';
+import { createRegistryApp } from './app.js';
+import { type BlobStore, FsBlobStore, GridFsBlobStore } from './blobs.js';
+import { MongoMetadataStore } from './store/mongo.js';
+import { SqliteMetadataStore } from './store/sqlite.js';
+import type { MetadataStore } from './store/types.js';
+import type { TarballLimits } from './tarball.js';
+
+export * from './api-types.js';
+export { createRegistryApp, type RegistryAppOptions } from './app.js';
+export { type Principal, hashToken, ownerKeyOf } from './auth.js';
+export { type BlobStore, FsBlobStore, GridFsBlobStore, integrityToHex } from './blobs.js';
+export { isDistTagName, resolveSpec } from './resolve.js';
+export { searchPlugins, type SearchOptions } from './search.js';
+export { shouldBecomeLatest } from './store/latest.js';
+export { MongoMetadataStore } from './store/mongo.js';
+export { SqliteMetadataStore } from './store/sqlite.js';
+export * from './store/types.js';
+export { computeIntegrity, defaultTarballLimits, type InspectedTarball, inspectTarball, type TarballLimits } from './tarball.js';
+
+/** Options of {@link startRegistry}. */
+export interface StartRegistryOptions {
+  /** TCP port; default 7400, `0` picks a free one. */
+  port?: number;
+  /** Interface to bind; default `127.0.0.1`. */
+  host?: string;
+  /** Where the embedded store and filesystem blobs live (ignored for metadata when `mongoUri` is set). */
+  dataDir: string;
+  /** The admin token (full rights); from `PLUGLINE_ADMIN_TOKEN` in `main`. */
+  adminToken?: string;
+  /** When set, MongoDB (metadata) and GridFS (tarballs) replace the embedded store. */
+  mongoUri?: string;
+  logger?: Logger;
+  limits?: Partial<TarballLimits>;
+  /** Base of absolute tarball URLs (e.g. behind a proxy); default: the request's host. */
+  publicUrl?: string;
+}
+
+/** A running registry. */
+export interface RunningRegistry {
+  /** `http://host:port`, no trailing slash. */
+  url: string;
+  port: number;
+  app: express.Express;
+  store: MetadataStore;
+  blobs: BlobStore;
+  /** Stops listening, drops open connections and closes the stores. */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts the registry: opens the store (embedded SQLite + filesystem blobs under `dataDir`, or
+ * MongoDB + GridFS with `mongoUri`) and listens.
+ *
+ * @example
+ * ```ts
+ * const registry = await startRegistry({ port: 0, dataDir: await mkdtemp(join(tmpdir(), 'reg-')), adminToken: 'secret' });
+ * const client = new RegistryClient({ url: registry.url, token: 'secret' });
+ * await registry.close();
+ * ```
+ */
+export async function startRegistry(options: StartRegistryOptions): Promise<RunningRegistry> {
+  const logger = options.logger ?? pino({ name: 'plugline-registry' });
+  let store: MetadataStore;
+  let blobs: BlobStore;
+  if (options.mongoUri) {
+    const mongo = await MongoMetadataStore.connect(options.mongoUri);
+    store = mongo;
+    blobs = new GridFsBlobStore(mongo.db);
+  } else {
+    store = new SqliteMetadataStore(options.dataDir);
+    blobs = new FsBlobStore(join(options.dataDir, 'blobs'));
+  }
+  const app = createRegistryApp({
+    store,
+    blobs,
+    logger,
+    ...(options.adminToken ? { adminToken: options.adminToken } : {}),
+    ...(options.limits ? { limits: options.limits } : {}),
+    ...(options.publicUrl ? { publicUrl: options.publicUrl } : {}),
+  });
+  const host = options.host ?? '127.0.0.1';
+  const server = app.listen(options.port ?? 7400, host);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('listening', resolve);
+      server.once('error', reject);
+    });
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
+  const port = (server.address() as AddressInfo).port;
+  const urlHost = host.includes(':') ? `[${host}]` : host === '0.0.0.0' ? '127.0.0.1' : host;
+  let closing: Promise<void> | undefined;
+  return {
+    url: `http://${urlHost}:${port}`,
+    port,
+    app,
+    store,
+    blobs,
+    close() {
+      closing ??= (async () => {
+        await new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          server.closeAllConnections();
+        });
+        await blobs.close();
+        await store.close();
+      })();
+      return closing;
+    },
+  };
+}

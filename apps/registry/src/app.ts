@@ -1,0 +1,437 @@
+import { createHash } from 'node:crypto';
+import { isPluglineError, PluglineError, pluginNamePattern } from '@plugline/sdk';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import pino, { type Logger } from 'pino';
+import { pinoHttp } from 'pino-http';
+import semver from 'semver';
+import type {
+  CreatedToken,
+  MaintainersResult,
+  PluginDocument,
+  PublishResult,
+  RevokedToken,
+  SearchResult,
+  VersionDocument,
+  WhoAmI,
+} from './api-types.js';
+import { adminUser, authenticate, generateToken, hashToken, type Principal, ownerKeyOf, requireScope, userNamePattern } from './auth.js';
+import type { BlobStore } from './blobs.js';
+import { createHttpMetrics } from './metrics.js';
+import { isDistTagName, resolveSpec } from './resolve.js';
+import { searchPlugins } from './search.js';
+import type { MetadataStore, PluginRecord, TokenRecord, TokenScope, VersionRecord } from './store/types.js';
+import { tokenScopes } from './store/types.js';
+import { defaultTarballLimits, inspectTarball, type TarballLimits } from './tarball.js';
+import { createWebRouter } from './web/index.js';
+
+/** What {@link createRegistryApp} needs. */
+export interface RegistryAppOptions {
+  store: MetadataStore;
+  blobs: BlobStore;
+  /** The admin token (`PLUGLINE_ADMIN_TOKEN`); without it, only stored tokens work. */
+  adminToken?: string;
+  logger?: Logger;
+  limits?: Partial<TarballLimits>;
+  /** Base of absolute tarball URLs; defaults to the request's own protocol and host. */
+  publicUrl?: string;
+}
+
+const namePattern = new RegExp(pluginNamePattern);
+
+function assertName(name: string): void {
+  if (name.length > 214 || !namePattern.test(name)) {
+    throw new PluglineError('ERR_NAME_INVALID', `"${name}" is not a valid plugin name (npm rules, lower case, optional @scope/)`);
+  }
+}
+
+function assertVersion(version: string): void {
+  if (semver.valid(version) !== version) throw new PluglineError('ERR_VERSION_INVALID', `"${version}" is not a valid semver version`);
+}
+
+function param(request: Request, key: string): string {
+  const value = (request.params as Record<string, string | undefined>)[key];
+  if (value === undefined) throw new PluglineError('ERR_BAD_REQUEST', `Missing path parameter ${key}`);
+  return value;
+}
+
+function today(): string {
+  return new Date().toISOString().slice(0, 10);
+}
+
+function integrityOf(bytes: Uint8Array): string {
+  return `sha512-${createHash('sha512').update(bytes).digest('base64')}`;
+}
+
+/**
+ * The registry's Express app (not listening): the `/api/v1` routes, `/healthz`, `/metrics`, then the
+ * marketplace web router at `/`. Errors answer `{ error: { code, message } }` with the catalogue status.
+ */
+export function createRegistryApp(options: RegistryAppOptions): express.Express {
+  const { store, blobs } = options;
+  const logger = options.logger ?? pino({ name: 'plugline-registry' });
+  const limits: TarballLimits = { ...defaultTarballLimits, ...options.limits };
+  const metrics = createHttpMetrics();
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.use(metrics.middleware);
+  app.use(pinoHttp({ logger, customLogLevel: (_request, response, error) => (error || response.statusCode >= 500 ? 'error' : 'info') }));
+
+  const json = express.json({ limit: '100kb', strict: false });
+  const rawBody = express.raw({ type: () => true, limit: limits.maxTarballBytes });
+  const tarballBody = (request: Request, response: Response, next: NextFunction) => {
+    rawBody(request, response, (error?: unknown) => {
+      if ((error as { type?: unknown } | undefined)?.type === 'entity.too.large') {
+        next(new PluglineError('ERR_TARBALL_TOO_LARGE', `The tarball exceeds the limit of ${limits.maxTarballBytes} bytes`));
+      } else next(error);
+    });
+  };
+
+  const baseUrl = (request: Request): string => (options.publicUrl ?? `${request.protocol}://${request.get('host')}`).replace(/\/+$/, '');
+  const tarballUrl = (request: Request, name: string, version: string): string =>
+    `${baseUrl(request)}/api/v1/plugins/${encodeURIComponent(name)}/-/${version}.tgz`;
+  const versionDocument = (request: Request, record: VersionRecord, withReadme: boolean): VersionDocument => {
+    const document: VersionDocument = {
+      name: record.name,
+      version: record.version,
+      integrity: record.integrity,
+      tarball: tarballUrl(request, record.name, record.version),
+      manifest: record.manifest,
+      config: record.manifest.config,
+      publishedAt: record.publishedAt,
+    };
+    if (withReadme && record.readme !== undefined) document.readme = record.readme;
+    if (record.deprecated !== undefined) document.deprecated = record.deprecated;
+    return document;
+  };
+
+  // Resolves the bearer token once per request; routes decide what they need.
+  const principalOf = async (request: Request): Promise<Principal | undefined> => {
+    const cached = (request as Request & { principal?: Principal | null }).principal;
+    if (cached !== undefined) return cached ?? undefined;
+    const principal = await authenticate(request, store, options.adminToken);
+    (request as Request & { principal?: Principal | null }).principal = principal ?? null;
+    return principal;
+  };
+  const requirePublish = async (request: Request, _response: Response, next: NextFunction) => {
+    requireScope(await principalOf(request), 'publish');
+    next();
+  };
+  const pluginOr404 = async (name: string): Promise<PluginRecord> => {
+    const plugin = await store.getPlugin(name);
+    if (!plugin) throw new PluglineError('ERR_PLUGIN_NOT_FOUND', `No plugin named ${name}`);
+    return plugin;
+  };
+  /** The principal must maintain the name's owner key (or be admin). */
+  const requireMaintainer = async (principal: Principal, name: string): Promise<void> => {
+    if (principal.admin) return;
+    const ownerKey = ownerKeyOf(name);
+    if (!(await store.getMaintainers(ownerKey)).includes(principal.user)) {
+      throw new PluglineError('ERR_FORBIDDEN', `${principal.user} is not a maintainer of ${ownerKey}`);
+    }
+  };
+
+  const api = express.Router();
+
+  api.get('/healthz', (_request, response) => {
+    response.json({ ok: true, store: store.engine, blobs: blobs.engine });
+  });
+
+  api.get('/metrics', async (_request, response) => {
+    response.set('Content-Type', metrics.registry.contentType).send(await metrics.registry.metrics());
+  });
+
+  api.put('/api/v1/plugins/:name/:version', requirePublish, tarballBody, async (request, response) => {
+    const principal = requireScope(await principalOf(request), 'publish');
+    const name = param(request, 'name');
+    const version = param(request, 'version');
+    assertName(name);
+    assertVersion(version);
+    const body: unknown = request.body;
+    if (!Buffer.isBuffer(body) || body.byteLength === 0) throw new PluglineError('ERR_TARBALL_INVALID', 'The request body must be the tarball');
+    const inspected = await inspectTarball(body, limits);
+    if (inspected.manifest.name !== name) {
+      throw new PluglineError('ERR_NAME_MISMATCH', `plugin.json names "${inspected.manifest.name}" but the URL says "${name}"`);
+    }
+    if (inspected.manifest.version !== version) {
+      throw new PluglineError('ERR_VERSION_MISMATCH', `plugin.json has version ${inspected.manifest.version} but the URL says ${version}`);
+    }
+    // Cheap checks before writing the blob; publishVersion repeats them atomically.
+    const ownerKey = ownerKeyOf(name);
+    const maintainers = await store.getMaintainers(ownerKey);
+    if (maintainers.length > 0 && !principal.admin && !maintainers.includes(principal.user)) {
+      throw new PluglineError('ERR_FORBIDDEN', `${principal.user} is not a maintainer of ${ownerKey}`);
+    }
+    if (await store.getVersion(name, version)) throw new PluglineError('ERR_VERSION_EXISTS', `${name}@${version} is already published`);
+    // Blob first, metadata second: a failure in between leaves only an unreferenced, deduplicated blob.
+    await blobs.put(inspected.integrity, body);
+    const record: VersionRecord = {
+      name,
+      version,
+      integrity: inspected.integrity,
+      size: inspected.size,
+      manifest: inspected.manifest,
+      publishedAt: new Date().toISOString(),
+    };
+    if (inspected.readme !== undefined) record.readme = inspected.readme;
+    await store.publishVersion(record, ownerKey, { user: principal.user, admin: principal.admin });
+    request.log.info({ plugin: name, version, integrity: inspected.integrity, user: principal.user }, 'published');
+    const result: PublishResult = { name, version, integrity: inspected.integrity };
+    response.status(201).json(result);
+  });
+
+  api.get('/api/v1/plugins/:name', async (request, response) => {
+    const name = param(request, 'name');
+    const plugin = await pluginOr404(name);
+    const [records, maintainers, downloads] = await Promise.all([
+      store.listVersions(name),
+      store.getMaintainers(plugin.ownerKey),
+      store.getDownloads(name),
+    ]);
+    const versions: PluginDocument['versions'] = {};
+    const time: Record<string, string> = { created: plugin.createdAt, modified: plugin.modifiedAt };
+    for (const record of records) {
+      versions[record.version] = versionDocument(request, record, false);
+      time[record.version] = record.publishedAt;
+    }
+    const latest = records.find((record) => record.version === plugin.distTags.latest);
+    const document: PluginDocument = {
+      name,
+      keywords: plugin.keywords,
+      distTags: plugin.distTags,
+      versions,
+      time,
+      maintainers,
+      downloads,
+    };
+    if (plugin.description !== undefined) document.description = plugin.description;
+    if (latest?.readme !== undefined) document.readme = latest.readme;
+    response.json(document);
+  });
+
+  api.get('/api/v1/plugins/:name/versions/:spec', async (request, response) => {
+    const name = param(request, 'name');
+    const plugin = await pluginOr404(name);
+    const records = await store.listVersions(name);
+    const version = resolveSpec(
+      records.map((record) => record.version),
+      plugin.distTags,
+      param(request, 'spec'),
+    );
+    const record = records.find((candidate) => candidate.version === version);
+    if (!record) throw new PluglineError('ERR_VERSION_NOT_FOUND', `No version ${version}`);
+    response.json(versionDocument(request, record, true));
+  });
+
+  api.get('/api/v1/plugins/:name/-/:file', async (request, response) => {
+    const name = param(request, 'name');
+    const file = param(request, 'file');
+    if (!file.endsWith('.tgz')) throw new PluglineError('ERR_NOT_FOUND', 'Tarball URLs end in <version>.tgz');
+    const version = file.slice(0, -'.tgz'.length);
+    const record = await store.getVersion(name, version);
+    if (!record) {
+      if (!(await store.getPlugin(name))) throw new PluglineError('ERR_PLUGIN_NOT_FOUND', `No plugin named ${name}`);
+      throw new PluglineError('ERR_VERSION_NOT_FOUND', `No version ${version} of ${name}`);
+    }
+    const bytes = await blobs.get(record.integrity);
+    if (!bytes) throw new PluglineError('ERR_INTERNAL', `The tarball of ${name}@${version} is missing from the blob store`);
+    // Never serve bytes that differ from what was published.
+    if (integrityOf(bytes) !== record.integrity) {
+      throw new PluglineError('ERR_TARBALL_INTEGRITY', `The stored tarball of ${name}@${version} is corrupt`);
+    }
+    response.set({
+      'Content-Type': 'application/gzip',
+      ETag: `"${record.integrity}"`,
+      'Cache-Control': 'public, max-age=31536000, immutable',
+      'X-Integrity': record.integrity,
+    });
+    if (request.fresh) {
+      response.status(304).end();
+      return;
+    }
+    if (request.method === 'GET') await store.recordDownload(name, version, today());
+    response.send(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+  });
+
+  api.get('/api/v1/plugins/:name/dist-tags', async (request, response) => {
+    response.json((await pluginOr404(param(request, 'name'))).distTags);
+  });
+
+  api.put('/api/v1/plugins/:name/dist-tags/:tag', requirePublish, json, async (request, response) => {
+    const principal = requireScope(await principalOf(request), 'publish');
+    const name = param(request, 'name');
+    const tag = param(request, 'tag');
+    if (!isDistTagName(tag)) throw new PluglineError('ERR_BAD_REQUEST', `"${tag}" is not a valid dist-tag (a letter first, not a semver range)`);
+    const body: unknown = request.body;
+    const version = typeof body === 'string' ? body : (body as { version?: unknown } | undefined)?.version;
+    if (typeof version !== 'string') throw new PluglineError('ERR_BAD_REQUEST', 'The body must be { "version": "<version>" }');
+    await pluginOr404(name);
+    await requireMaintainer(principal, name);
+    if (!(await store.getVersion(name, version))) throw new PluglineError('ERR_VERSION_NOT_FOUND', `No version ${version} of ${name}`);
+    await store.setDistTag(name, tag, version);
+    response.json((await pluginOr404(name)).distTags);
+  });
+
+  api.delete('/api/v1/plugins/:name/dist-tags/:tag', requirePublish, async (request, response) => {
+    const principal = requireScope(await principalOf(request), 'publish');
+    const name = param(request, 'name');
+    const tag = param(request, 'tag');
+    if (tag === 'latest') throw new PluglineError('ERR_BAD_REQUEST', 'The "latest" dist-tag cannot be removed; point it elsewhere instead');
+    await pluginOr404(name);
+    await requireMaintainer(principal, name);
+    if (!(await store.deleteDistTag(name, tag))) throw new PluglineError('ERR_NOT_FOUND', `${name} has no dist-tag "${tag}"`);
+    response.json((await pluginOr404(name)).distTags);
+  });
+
+  api.post('/api/v1/plugins/:name/:version/deprecate', requirePublish, json, async (request, response) => {
+    const principal = requireScope(await principalOf(request), 'publish');
+    const name = param(request, 'name');
+    const version = param(request, 'version');
+    const message = (request.body as { message?: unknown } | undefined)?.message;
+    if (message !== undefined && typeof message !== 'string') throw new PluglineError('ERR_BAD_REQUEST', 'message must be a string');
+    await pluginOr404(name);
+    await requireMaintainer(principal, name);
+    // An empty message un-deprecates, as with npm.
+    if (!(await store.setDeprecated(name, version, message ? message : undefined))) {
+      throw new PluglineError('ERR_VERSION_NOT_FOUND', `No version ${version} of ${name}`);
+    }
+    const record = await store.getVersion(name, version);
+    if (!record) throw new PluglineError('ERR_VERSION_NOT_FOUND', `No version ${version} of ${name}`);
+    response.json(versionDocument(request, record, false));
+  });
+
+  api.get('/api/v1/plugins/:name/maintainers', async (request, response) => {
+    const plugin = await pluginOr404(param(request, 'name'));
+    const result: MaintainersResult = { ownerKey: plugin.ownerKey, maintainers: await store.getMaintainers(plugin.ownerKey) };
+    response.json(result);
+  });
+
+  api.put('/api/v1/plugins/:name/maintainers/:user', requirePublish, async (request, response) => {
+    const principal = requireScope(await principalOf(request), 'publish');
+    const name = param(request, 'name');
+    const user = param(request, 'user');
+    if (!userNamePattern.test(user)) throw new PluglineError('ERR_BAD_REQUEST', `"${user}" is not a valid user name`);
+    const plugin = await pluginOr404(name);
+    await requireMaintainer(principal, name);
+    await store.addMaintainer(plugin.ownerKey, user);
+    const result: MaintainersResult = { ownerKey: plugin.ownerKey, maintainers: await store.getMaintainers(plugin.ownerKey) };
+    response.json(result);
+  });
+
+  api.delete('/api/v1/plugins/:name/maintainers/:user', requirePublish, async (request, response) => {
+    const principal = requireScope(await principalOf(request), 'publish');
+    const name = param(request, 'name');
+    const user = param(request, 'user');
+    const plugin = await pluginOr404(name);
+    await requireMaintainer(principal, name);
+    const maintainers = await store.getMaintainers(plugin.ownerKey);
+    if (!maintainers.includes(user)) throw new PluglineError('ERR_NOT_FOUND', `${user} is not a maintainer of ${plugin.ownerKey}`);
+    if (maintainers.length === 1) throw new PluglineError('ERR_BAD_REQUEST', `${user} is the last maintainer of ${plugin.ownerKey}`);
+    await store.removeMaintainer(plugin.ownerKey, user);
+    const result: MaintainersResult = { ownerKey: plugin.ownerKey, maintainers: await store.getMaintainers(plugin.ownerKey) };
+    response.json(result);
+  });
+
+  api.get('/api/v1/search', async (request, response) => {
+    const query = request.query as Record<string, unknown>;
+    const text = typeof query.q === 'string' ? query.q : '';
+    const rawKeywords = ([] as unknown[]).concat(query.keywords ?? []);
+    const keywords = rawKeywords.flatMap((value) => (typeof value === 'string' ? value.split(',') : [])).map((k) => k.trim()).filter(Boolean);
+    const page = query.page === undefined ? 1 : Number(query.page);
+    const size = query.size === undefined ? 20 : Number(query.size);
+    if (!Number.isInteger(page) || page < 1) throw new PluglineError('ERR_BAD_REQUEST', 'page must be an integer >= 1');
+    if (!Number.isInteger(size) || size < 1 || size > 100) throw new PluglineError('ERR_BAD_REQUEST', 'size must be an integer from 1 to 100');
+    const { total, results } = searchPlugins(await store.listPlugins(), { q: text, keywords, page, size });
+    const result: SearchResult = { total, page, size, results };
+    response.json(result);
+  });
+
+  api.get('/api/v1/whoami', async (request, response) => {
+    const principal = await principalOf(request);
+    if (!principal) throw new PluglineError('ERR_UNAUTHORIZED', 'No token given');
+    const result: WhoAmI = { user: principal.user, admin: principal.admin, scopes: principal.scopes };
+    response.json(result);
+  });
+
+  api.post('/api/v1/tokens', json, async (request, response) => {
+    const principal = await principalOf(request);
+    if (!principal) throw new PluglineError('ERR_UNAUTHORIZED', 'Creating a token needs the admin token or one of your own tokens');
+    const body = (request.body ?? {}) as { scopes?: unknown; name?: unknown; user?: unknown };
+    const scopes = body.scopes;
+    if (!Array.isArray(scopes) || scopes.length === 0 || !scopes.every((scope) => (tokenScopes as readonly unknown[]).includes(scope))) {
+      throw new PluglineError('ERR_BAD_REQUEST', `scopes must be a non-empty array of ${tokenScopes.map((s) => `"${s}"`).join(', ')}`);
+    }
+    if (body.name !== undefined && (typeof body.name !== 'string' || body.name.length > 100)) {
+      throw new PluglineError('ERR_BAD_REQUEST', 'name must be a string of at most 100 characters');
+    }
+    const user = body.user ?? principal.user;
+    if (typeof user !== 'string' || !userNamePattern.test(user)) throw new PluglineError('ERR_BAD_REQUEST', 'user must be a valid user name');
+    if (!principal.admin) {
+      // Users mint tokens only for themselves and never with more scopes than their own token.
+      if (user !== principal.user) throw new PluglineError('ERR_FORBIDDEN', 'Only the admin can create tokens for other users');
+      const extra = (scopes as TokenScope[]).filter((scope) => !principal.scopes.includes(scope));
+      if (extra.length > 0) throw new PluglineError('ERR_FORBIDDEN', `Your token lacks the scopes ${extra.join(', ')}`);
+    } else if (user === adminUser && body.user !== undefined) {
+      throw new PluglineError('ERR_BAD_REQUEST', `"${adminUser}" is reserved for the admin token`);
+    }
+    const { id, token } = generateToken();
+    const record: TokenRecord = {
+      id,
+      hash: hashToken(token),
+      user,
+      scopes: [...new Set(scopes as TokenScope[])],
+      createdAt: new Date().toISOString(),
+      createdBy: principal.user,
+    };
+    if (typeof body.name === 'string') record.name = body.name;
+    await store.createToken(record);
+    const result: CreatedToken = { id, token, user, scopes: record.scopes, createdAt: record.createdAt };
+    if (record.name !== undefined) result.name = record.name;
+    response.status(201).json(result);
+  });
+
+  api.delete('/api/v1/tokens/:id', async (request, response) => {
+    const principal = await principalOf(request);
+    if (!principal) throw new PluglineError('ERR_UNAUTHORIZED', 'Revoking a token needs a token');
+    const id = param(request, 'id');
+    const record = await store.getToken(id);
+    if (!record || record.revokedAt !== undefined) throw new PluglineError('ERR_NOT_FOUND', `No active token ${id}`);
+    if (!principal.admin && record.user !== principal.user) throw new PluglineError('ERR_FORBIDDEN', 'You can only revoke your own tokens');
+    const revokedAt = new Date().toISOString();
+    if (!(await store.revokeToken(id, revokedAt))) throw new PluglineError('ERR_NOT_FOUND', `No active token ${id}`);
+    const result: RevokedToken = { id, revokedAt };
+    response.json(result);
+  });
+
+  api.use('/api', (request, _response, next) => {
+    next(new PluglineError('ERR_NOT_FOUND', `No route ${request.method} ${request.originalUrl}`));
+  });
+
+  app.use(api);
+  app.use('/', createWebRouter({ store, ...(options.publicUrl === undefined ? {} : { publicUrl: options.publicUrl }) }));
+
+  app.use((error: unknown, request: Request, response: Response, _next: NextFunction) => {
+    const coded = toPluglineError(error);
+    if (coded.status >= 500) request.log?.error({ err: error }, 'request failed');
+    if (response.headersSent) {
+      response.end();
+      return;
+    }
+    response.status(coded.status).json(coded.toJSON());
+  });
+
+  logger.debug({ limits, store: store.engine, blobs: blobs.engine }, 'registry app created');
+  return app;
+}
+
+/** Maps anything thrown in a route to a coded error (body-parser and unknown errors included). */
+function toPluglineError(error: unknown): PluglineError {
+  if (error instanceof PluglineError) return error;
+  if (isPluglineError(error)) return new PluglineError(error.code, error.message);
+  const parserType = (error as { type?: unknown })?.type;
+  if (typeof parserType === 'string' && parserType.startsWith('entity.')) {
+    return new PluglineError('ERR_BAD_REQUEST', `The request body is malformed: ${(error as Error).message}`);
+  }
+  if (parserType === 'request.aborted') return new PluglineError('ERR_BAD_REQUEST', 'The request was aborted');
+  return new PluglineError('ERR_INTERNAL', 'Internal error', { cause: error });
+}

@@ -1,0 +1,119 @@
+import type { PluginManifest } from '@plugline/sdk';
+
+/** One published version as the metadata store keeps it. Immutable except `deprecated`. */
+export interface VersionRecord {
+  name: string;
+  version: string;
+  /** SRI integrity of the tarball, `sha512-<base64>`; also the blob store key. */
+  integrity: string;
+  /** Tarball size in bytes. */
+  size: number;
+  manifest: PluginManifest;
+  /** The tarball's README.md (capped), shown on the marketplace page. */
+  readme?: string;
+  /** ISO timestamp. */
+  publishedAt: string;
+  /** Deprecation message, when the version is deprecated. */
+  deprecated?: string;
+}
+
+/** A plugin (all versions of one name). */
+export interface PluginRecord {
+  name: string;
+  /** Who owns the name: the name itself, or `@scope` for scoped names (the scope owns them all). */
+  ownerKey: string;
+  /** From the manifest of the `latest` version. */
+  description?: string;
+  keywords: string[];
+  distTags: Record<string, string>;
+  createdAt: string;
+  modifiedAt: string;
+}
+
+/** A row of {@link MetadataStore.listPlugins}: what search and the marketplace list need. */
+export interface PluginSummary {
+  name: string;
+  description?: string;
+  keywords: string[];
+  /** The `latest` dist-tag. */
+  version: string;
+  /** All-time tarball downloads over every version. */
+  downloads: number;
+  modifiedAt: string;
+}
+
+/** The token scopes: `read` (reserved for private registries) and `publish`. */
+export const tokenScopes = ['read', 'publish'] as const;
+/** One of {@link tokenScopes}. */
+export type TokenScope = (typeof tokenScopes)[number];
+
+/** An API token; only its sha256 `hash` is stored, never the secret. */
+export interface TokenRecord {
+  id: string;
+  /** Hex sha256 of the secret token. */
+  hash: string;
+  user: string;
+  scopes: TokenScope[];
+  name?: string;
+  createdAt: string;
+  /** The user (or `admin`) who created it. */
+  createdBy: string;
+  revokedAt?: string;
+}
+
+/** Download counts of one plugin. */
+export interface DownloadStats {
+  total: number;
+  versions: Record<string, number>;
+  /** One row per day with downloads, oldest first. */
+  daily: { day: string; count: number }[];
+}
+
+/** Who is publishing: the token's user, and whether it is the admin (who may publish anything). */
+export interface Actor {
+  user: string;
+  admin: boolean;
+}
+
+/**
+ * Where the registry keeps its metadata. Two engines implement it: {@link SqliteMetadataStore}
+ * (embedded default) and {@link MongoMetadataStore}; both pass the same conformance suite.
+ * Methods throw `PluglineError` for expected failures (`ERR_VERSION_EXISTS`, `ERR_FORBIDDEN`, ...).
+ */
+export interface MetadataStore {
+  /** `sqlite` or `mongodb`. */
+  readonly engine: string;
+  /** The maintainers of an owner key (`name` or `@scope`); empty when nobody owns it yet. */
+  getMaintainers(ownerKey: string): Promise<string[]>;
+  /**
+   * Atomically: claims `ownerKey` for the actor if unowned (else requires the actor to be a
+   * maintainer or admin: `ERR_FORBIDDEN`), inserts the version (`ERR_VERSION_EXISTS` if it exists),
+   * creates the plugin on first publish and moves `latest` when the version is the highest release.
+   */
+  publishVersion(record: VersionRecord, ownerKey: string, actor: Actor): Promise<void>;
+  getPlugin(name: string): Promise<PluginRecord | undefined>;
+  getVersion(name: string, version: string): Promise<VersionRecord | undefined>;
+  /** Every version of a plugin, in publish order. */
+  listVersions(name: string): Promise<VersionRecord[]>;
+  /** Sets a dist-tag; the caller has checked that the version exists. */
+  setDistTag(name: string, tag: string, version: string): Promise<void>;
+  /** Removes a dist-tag; false if it was not set. */
+  deleteDistTag(name: string, tag: string): Promise<boolean>;
+  /** Sets (or with `undefined`, clears) a version's deprecation message; false if there is no such version. */
+  setDeprecated(name: string, version: string, message: string | undefined): Promise<boolean>;
+  /** Adds a maintainer to an owned key (idempotent). */
+  addMaintainer(ownerKey: string, user: string): Promise<void>;
+  /** Removes a maintainer; false if they were not one. */
+  removeMaintainer(ownerKey: string, user: string): Promise<boolean>;
+  /** Counts one tarball download on `day` (`YYYY-MM-DD`, UTC). */
+  recordDownload(name: string, version: string, day: string): Promise<void>;
+  getDownloads(name: string): Promise<DownloadStats>;
+  /** Every plugin with its latest version and download total (search ranks these). */
+  listPlugins(): Promise<PluginSummary[]>;
+  createToken(record: TokenRecord): Promise<void>;
+  findTokenByHash(hash: string): Promise<TokenRecord | undefined>;
+  getToken(id: string): Promise<TokenRecord | undefined>;
+  /** Marks a token revoked; false if there is no such (unrevoked) token. */
+  revokeToken(id: string, at: string): Promise<boolean>;
+  close(): Promise<void>;
+}
