@@ -1,0 +1,146 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { builtinModules } from 'node:module';
+import path from 'node:path';
+import { PluglineError } from '@plugline/sdk';
+import * as esbuild from 'esbuild';
+
+/** Where `pack` and `dev` look for a plugin's source entry, in order, when no `--entry` is given. */
+export const conventionalEntries = ['src/index.ts', 'src/index.js', 'index.ts', 'index.js'] as const;
+
+const nodeBuiltins = new Set(builtinModules);
+
+function isNodeBuiltin(specifier: string): boolean {
+  if (specifier.startsWith('node:')) return true;
+  return nodeBuiltins.has(specifier) || nodeBuiltins.has(specifier.split('/')[0] ?? '');
+}
+
+/**
+ * Finds the source entry of a plugin: `entry` when given (relative to `dir`), else the first of
+ * {@link conventionalEntries} that exists.
+ */
+export function findEntry(dir: string, entry?: string): string {
+  if (entry) {
+    const absolute = path.resolve(dir, entry);
+    if (!existsSync(absolute)) throw new PluglineError('ERR_PLUGIN_LOAD', `entry ${entry} does not exist in ${dir}`);
+    return absolute;
+  }
+  for (const candidate of conventionalEntries) {
+    const absolute = path.join(dir, candidate);
+    if (existsSync(absolute)) return absolute;
+  }
+  throw new PluglineError('ERR_PLUGIN_LOAD', `no source entry in ${dir}: looked for ${conventionalEntries.join(', ')} (or pass --entry)`);
+}
+
+/** What {@link bundlePlugin} produced. */
+export interface BundleResult {
+  /** The single ESM file, as text. */
+  code: string;
+  /** Source files that went into the bundle, relative to the plugin folder. */
+  inputs: string[];
+}
+
+/**
+ * Bundles a plugin's source into ONE self-contained ESM file that runs in a bare V8 isolate: platform
+ * `neutral`, target es2022, every dependency inlined (the SDK too). The isolate has no Node APIs, so
+ * an import of a Node built-in (`fs`, `net`, `node:*`) that survives tree shaking fails the bundle with
+ * ERR_PLUGIN_LOAD naming the import and the file that made it, as does any import that cannot be resolved.
+ *
+ * @example
+ * ```ts
+ * const { code } = await bundlePlugin('/path/to/plugin', '/path/to/plugin/src/index.ts');
+ * ```
+ */
+export async function bundlePlugin(dir: string, entryFile: string): Promise<BundleResult> {
+  const sandboxRules: esbuild.Plugin = {
+    name: 'plugline-sandbox',
+    setup(build) {
+      // Built-ins stay external for now; unused ones vanish with tree shaking, used ones are reported below.
+      build.onResolve({ filter: /.*/ }, (args) => (isNodeBuiltin(args.path) ? { path: args.path, external: true, sideEffects: false } : undefined));
+      // The SDK's modules are pure (its version constant reads package.json through node:fs, which a
+      // plugin that does not use it must not drag in), so let tree shaking drop what the plugin does not use.
+      build.onResolve({ filter: /^@plugline\/sdk(?:\/.*)?$/ }, async (args) => {
+        if ((args.pluginData as { sdk?: boolean } | undefined)?.sdk) return undefined;
+        const resolved = await build.resolve(args.path, { kind: args.kind, resolveDir: args.resolveDir, importer: args.importer, pluginData: { sdk: true } });
+        if (resolved.errors.length > 0) return { errors: resolved.errors };
+        return { ...resolved, sideEffects: false };
+      });
+    },
+  };
+  let result: esbuild.BuildResult<{ write: false; metafile: true }>;
+  try {
+    result = await esbuild.build({
+      absWorkingDir: dir,
+      entryPoints: [entryFile],
+      bundle: true,
+      write: false,
+      metafile: true,
+      platform: 'neutral',
+      format: 'esm',
+      target: 'es2022',
+      // Browser builds of dependencies avoid Node APIs, which the isolate does not have.
+      mainFields: ['browser', 'module', 'main'],
+      conditions: ['browser'],
+      resolveExtensions: ['.ts', '.mts', '.js', '.mjs', '.json'],
+      legalComments: 'none',
+      charset: 'utf8',
+      logLevel: 'silent',
+      plugins: [sandboxRules],
+    });
+  } catch (error) {
+    const failure = error as esbuild.BuildFailure;
+    const problems = (failure.errors ?? []).map((message) => describeMessage(message));
+    throw new PluglineError(
+      'ERR_PLUGIN_LOAD',
+      `cannot bundle ${path.relative(dir, entryFile)}: ${problems.length > 0 ? problems.join('; ') : (error as Error).message}`,
+      { details: problems, cause: error },
+    );
+  }
+  const output = Object.values(result.metafile.outputs)[0];
+  const forbidden = (output?.imports ?? []).filter((imported) => imported.external);
+  if (forbidden.length > 0) {
+    const problems = forbidden.map((imported) => {
+      const importer = Object.entries(result.metafile.inputs).find(([, input]) => input.imports.some((candidate) => candidate.path === imported.path))?.[0];
+      return `"${imported.path}" imported by ${importer ?? 'the plugin'} is a Node built-in, which the plugin sandbox does not have (use meta.fetch, meta.storage or meta.cache instead)`;
+    });
+    throw new PluglineError('ERR_PLUGIN_LOAD', `cannot bundle ${path.relative(dir, entryFile)}: ${problems.join('; ')}`, { details: problems });
+  }
+  const code = portableModuleComments(dir, result.outputFiles[0]?.text ?? '', Object.keys(result.metafile.inputs));
+  return { code, inputs: Object.keys(output?.inputs ?? {}).sort() };
+}
+
+/**
+ * esbuild heads each module in the bundle with a `// path` comment relative to the plugin folder, so a
+ * dependency outside it (a workspace SDK, a hoisted node_modules) would make the bytes depend on where
+ * the folder sits. Those comments are rewritten to `package-name/path/in/package`.
+ */
+function portableModuleComments(dir: string, code: string, inputs: readonly string[]): string {
+  const labels = new Map<string, string>();
+  for (const input of inputs) {
+    if (!input.startsWith('../') && !input.includes('node_modules/')) continue;
+    labels.set(`// ${input}`, `// ${packageLabel(path.resolve(dir, input))}`);
+  }
+  if (labels.size === 0) return code;
+  return code.replace(/^\/\/ .+$/gm, (line) => labels.get(line) ?? line);
+}
+
+function packageLabel(file: string): string {
+  let current = path.dirname(file);
+  while (path.dirname(current) !== current) {
+    const manifest = path.join(current, 'package.json');
+    if (existsSync(manifest)) {
+      try {
+        const name = (JSON.parse(readFileSync(manifest, 'utf8')) as { name?: unknown }).name;
+        if (typeof name === 'string') return `${name}/${path.relative(current, file).split(path.sep).join('/')}`;
+      } catch {
+        // An unreadable package.json: keep looking further up.
+      }
+    }
+    current = path.dirname(current);
+  }
+  return path.basename(file);
+}
+
+function describeMessage(message: esbuild.Message): string {
+  const where = message.location ? `${message.location.file}:${message.location.line}:${message.location.column + 1}: ` : '';
+  return `${where}${message.text}`;
+}

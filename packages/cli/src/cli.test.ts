@@ -1,0 +1,152 @@
+import { readFile, rm, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { assertBuilt, childEnv, helloManifest, makeTempDir, runCli, runProcess, writePluginFolder } from './test-support/fixtures.js';
+
+let root: string;
+beforeAll(async () => {
+  assertBuilt();
+  root = await makeTempDir('e2e');
+});
+afterAll(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+
+/** The one line every error prints, last on stderr (after any progress lines). */
+const errorLine = (code: string) => new RegExp(`(?:^|\\n)error ${code}: [^\\n]+\\n$`);
+
+describe('plugline init', () => {
+  it('creates a project whose own test and build pass as generated', async () => {
+    const created = await runCli(['init', '@acme/greeter', '--link', '--json'], { cwd: root });
+    expect(created.stderr).toBe('');
+    expect(created.code).toBe(0);
+    const { dir, files } = JSON.parse(created.stdout) as { dir: string; files: string[] };
+    expect(dir).toBe(path.join(root, 'greeter'));
+    expect(files).toEqual(['.gitignore', 'README.md', 'package.json', 'plugin.json', 'src/index.test.ts', 'src/index.ts', 'tsconfig.json']);
+    const manifest = JSON.parse(await readFile(path.join(dir, 'plugin.json'), 'utf8')) as { name: string; config: { properties: object } };
+    expect(manifest.name).toBe('@acme/greeter');
+    expect(Object.keys(manifest.config.properties)).toEqual(['property', 'greeting', 'dropEvents']);
+
+    const tested = await runProcess('npm', ['test', '--silent'], { cwd: dir });
+    expect(tested.stdout + tested.stderr).toMatch(/3 passed/);
+    expect(tested.code).toBe(0);
+    const typechecked = await runProcess('npm', ['run', 'typecheck', '--silent'], { cwd: dir });
+    expect(typechecked.stdout + typechecked.stderr).toBe('');
+    expect(typechecked.code).toBe(0);
+    const built = await runProcess('npm', ['run', 'build', '--silent'], { cwd: dir });
+    expect(built.code).toBe(0);
+    expect(built.stdout).toMatch(/integrity: sha512-/);
+    expect((await stat(path.join(dir, 'acme-greeter-0.1.0.tgz'))).size).toBeGreaterThan(0);
+  });
+
+  it('refuses an invalid name and an existing folder', async () => {
+    const badName = await runCli(['init', 'Not Valid'], { cwd: root });
+    expect(badName.code).toBe(1);
+    expect(badName.stderr).toMatch(errorLine('ERR_NAME_INVALID'));
+    await runCli(['init', 'twice'], { cwd: root });
+    const again = await runCli(['init', 'twice'], { cwd: root });
+    expect(again.code).toBe(2);
+    expect(again.stderr).toMatch(errorLine('ERR_USAGE'));
+  });
+});
+
+describe('plugline pack', () => {
+  it('prints the integrity, and the same bytes come out of two packs', async () => {
+    const dir = await writePluginFolder(path.join(root, 'pack-twice'));
+    const first = await runCli(['pack', dir, '--json']);
+    expect(first.code).toBe(0);
+    expect(first.stderr).toMatch(/bundling src\/index\.ts -> dist\/index\.js/);
+    const one = JSON.parse(first.stdout) as { integrity: string; path: string };
+    const bytesOne = await readFile(one.path);
+    const second = await runCli(['pack', '--json', '--quiet'], { cwd: dir });
+    expect(second.stderr).toBe('');
+    const two = JSON.parse(second.stdout) as { integrity: string; path: string };
+    expect(two.integrity).toBe(one.integrity);
+    expect(Buffer.compare(await readFile(two.path), bytesOne)).toBe(0);
+  });
+
+  it('fails with one coded line for an invalid manifest and for a forbidden import', async () => {
+    const badManifest = await writePluginFolder(path.join(root, 'pack-bad'), { manifest: helloManifest({ version: 'x.y' }) });
+    const invalid = await runCli(['pack', badManifest]);
+    expect(invalid.code).toBe(1);
+    expect(invalid.stderr).toMatch(errorLine('ERR_MANIFEST_INVALID'));
+    expect(invalid.stderr).toContain('version: must match format "semver"');
+
+    const forbidden = await writePluginFolder(path.join(root, 'pack-net'), {
+      source: "import net from 'node:net';\nexport default { processEvent: (e) => { net.connect(80); return e; } };\n",
+    });
+    const rejected = await runCli(['pack', forbidden, '--quiet']);
+    expect(rejected.code).toBe(1);
+    expect(rejected.stderr).toMatch(errorLine('ERR_PLUGIN_LOAD'));
+    expect(rejected.stderr).toContain('"node:net" imported by src/index.ts');
+  });
+});
+
+describe('plugline dev', () => {
+  it('runs the plugin over the built-in samples and over an events file with a config', async () => {
+    const dir = await writePluginFolder(path.join(root, 'dev'));
+    const samples = await runCli(['dev', '--json'], { cwd: dir });
+    expect(samples.code).toBe(0);
+    const ran = JSON.parse(samples.stdout) as { events: { properties: Record<string, unknown> }[]; errors: unknown[] };
+    expect(ran.events).toHaveLength(3);
+    expect(ran.events.every((event) => event.properties.hello === 'world')).toBe(true);
+
+    await writeFile(path.join(root, 'events.json'), JSON.stringify([{ event: 'one', properties: { a: 1 } }]));
+    await writeFile(path.join(root, 'config.json'), JSON.stringify({ value: 'there' }));
+    const custom = await runCli(['dev', dir, '--events', path.join(root, 'events.json'), '--config', path.join(root, 'config.json')]);
+    expect(custom.code).toBe(0);
+    expect(custom.stdout).toMatch(/fixture-hello@1\.0\.0: 1 out, 0 dropped, 0 error\(s\)/);
+    expect(custom.stdout).toContain('{"a":1,"hello":"there"}');
+
+    await writeFile(path.join(root, 'bad-config.json'), JSON.stringify({ nope: true }));
+    const badConfig = await runCli(['dev', dir, '--config', path.join(root, 'bad-config.json')]);
+    expect(badConfig.code).toBe(1);
+    expect(badConfig.stderr).toMatch(errorLine('ERR_CONFIG_INVALID'));
+
+    await writeFile(path.join(root, 'bad-events.json'), '{"events": 3}');
+    const badEvents = await runCli(['dev', dir, '--events', path.join(root, 'bad-events.json')]);
+    expect(badEvents.code).toBe(1);
+    expect(badEvents.stderr).toMatch(errorLine('ERR_PAYLOAD_INVALID'));
+  });
+});
+
+describe('usage', () => {
+  it('exits 2 with one coded line for an unknown command, an unknown option and a missing argument', async () => {
+    for (const args of [['frobnicate'], ['pack', '--frob'], ['init'], []]) {
+      const ran = await runCli(args, { cwd: root });
+      expect(ran.code, args.join(' ')).toBe(2);
+      expect(ran.stderr.trimEnd().split('\n').at(-1)).toMatch(/^error ERR_USAGE: .+/);
+    }
+  });
+
+  it('prints JSON errors with --json', async () => {
+    const ran = await runCli(['pack', path.join(root, 'nowhere'), '--json']);
+    expect(ran.code).toBe(1);
+    expect(JSON.parse(ran.stdout)).toEqual({ error: { code: 'ERR_MANIFEST_MISSING', message: expect.stringContaining('no plugin.json') } });
+  });
+
+  it('has --help on every command, exiting 0', async () => {
+    const top = await runCli(['--help']);
+    expect(top.code).toBe(0);
+    expect(top.stdout).toContain('Exit codes: 0 success, 1 error, 2 usage error');
+    const commands = [...top.stdout.matchAll(/^ {2}([a-z-]+) /gm)].map((match) => match[1] ?? '').filter((name) => name !== 'help' && !name.startsWith('-'));
+    expect(commands).toEqual(expect.arrayContaining(['init', 'pack', 'dev', 'login']));
+    for (const command of commands) {
+      const help = await runCli([command, '--help']);
+      expect(help.code, command).toBe(0);
+      expect(help.stdout, command).toContain(`Usage: plugline ${command}`);
+    }
+  });
+
+  it('login stores the token in a 0600 config file', async () => {
+    const configFile = path.join(root, 'config', 'plugline.json');
+    const env = childEnv({ PLUGLINE_CONFIG: configFile });
+    const ran = await runCli(['login', '--registry', 'http://127.0.0.1:9/', '--token', 'secret-token'], { env });
+    expect(ran.code).toBe(0);
+    expect((await stat(configFile)).mode & 0o777).toBe(0o600);
+    expect(JSON.parse(await readFile(configFile, 'utf8'))).toEqual({ registry: 'http://127.0.0.1:9', tokens: { 'http://127.0.0.1:9': 'secret-token' } });
+    const bad = await runCli(['login', '--registry', 'not a url', '--token', 't'], { env });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(errorLine('ERR_USAGE'));
+  });
+});

@@ -1,0 +1,94 @@
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { type PluginManifest, PluglineError, validateManifest } from '@plugline/sdk';
+import { bundlePlugin, findEntry } from './bundle.js';
+import { createReproducibleTarball, integrityOf, type TarballFile, tarballFileName } from './tarball.js';
+
+/** Options of {@link packPlugin}. */
+export interface PackOptions {
+  /** Where to write the `.tgz` (default: the plugin folder). */
+  outDir?: string;
+  /** The source entry, relative to the plugin folder (default: `src/index.ts`, `src/index.js`, `index.ts`, `index.js`). */
+  entry?: string;
+  /** Called with a short line before each long step (bundling, writing). */
+  onProgress?: (message: string) => void;
+}
+
+/** What {@link packPlugin} produced. */
+export interface PackResult {
+  /** The gzip tarball's bytes. */
+  tarball: Uint8Array;
+  /** Absolute path of the written `.tgz`. */
+  path: string;
+  /** `sha512-` + base64 of the tarball's SHA-512. */
+  integrity: string;
+  /** The validated manifest. */
+  manifest: PluginManifest;
+  /** Entries in the tarball, sorted, e.g. `['package/README.md', 'package/dist/index.js', 'package/plugin.json']`. */
+  files: string[];
+}
+
+/**
+ * Reads and validates a plugin folder's `plugin.json`.
+ *
+ * @throws PluglineError ERR_MANIFEST_MISSING when there is none, ERR_MANIFEST_INVALID (with every
+ *   `path: message` in the message and `details`) when it is not valid.
+ */
+export async function readManifest(dir: string): Promise<PluginManifest> {
+  const file = path.join(dir, 'plugin.json');
+  if (!existsSync(file)) throw new PluglineError('ERR_MANIFEST_MISSING', `no plugin.json in ${dir}`);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(await readFile(file, 'utf8'));
+  } catch (error) {
+    throw new PluglineError('ERR_MANIFEST_INVALID', `plugin.json is not valid JSON: ${(error as Error).message}`);
+  }
+  const { value, errors } = validateManifest(parsed);
+  if (!value) throw new PluglineError('ERR_MANIFEST_INVALID', `plugin.json is invalid: ${errors.join('; ')}`, { details: errors });
+  return value;
+}
+
+/**
+ * Packs a plugin folder: validates `plugin.json`, bundles the source entry with esbuild into one
+ * self-contained ESM file written at the manifest's `main`, and writes a reproducible gzip tarball
+ * (`package/plugin.json`, `package/<main>`, `package/README.md` when present; nothing else) to
+ * `<outDir>/<name>-<version>.tgz`. The same sources always give the same bytes and integrity.
+ *
+ * @example
+ * ```ts
+ * const { integrity, path } = await packPlugin('registry/hello-world');
+ * ```
+ */
+export async function packPlugin(dir: string, options: PackOptions = {}): Promise<PackResult> {
+  const root = path.resolve(dir);
+  const manifest = await readManifest(root);
+  const entryFile = findEntry(root, options.entry);
+  options.onProgress?.(`bundling ${path.relative(root, entryFile)} -> ${manifest.main}`);
+  const { code } = await bundlePlugin(root, entryFile);
+  const mainFile = path.join(root, ...manifest.main.split('/'));
+  // The bundle also lands in the folder (pack is the plugin's build), unless the entry is that very file.
+  if (path.resolve(mainFile) !== entryFile) {
+    await mkdir(path.dirname(mainFile), { recursive: true });
+    await writeFile(mainFile, code);
+  }
+  const files: TarballFile[] = [
+    { path: 'plugin.json', content: await readFile(path.join(root, 'plugin.json')) },
+    { path: manifest.main, content: code },
+  ];
+  const readme = path.join(root, 'README.md');
+  if (existsSync(readme)) files.push({ path: 'README.md', content: await readFile(readme) });
+  options.onProgress?.(`writing tarball (${files.length} files)`);
+  const tarball = await createReproducibleTarball(files);
+  const outDir = path.resolve(options.outDir ?? root);
+  await mkdir(outDir, { recursive: true });
+  const tarballPath = path.join(outDir, tarballFileName(manifest.name, manifest.version));
+  await writeFile(tarballPath, tarball);
+  return {
+    tarball,
+    path: tarballPath,
+    integrity: integrityOf(tarball),
+    manifest,
+    files: files.map((file) => `package/${file.path}`).sort(),
+  };
+}

@@ -1,0 +1,169 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { PluglineError } from '@plugline/sdk';
+import { Command, CommanderError } from 'commander';
+import { configPath, normalizeRegistryUrl, readCliConfig, writeCliConfig } from './config.js';
+import { readEventsFile, runDev } from './dev.js';
+import { initPlugin } from './init.js';
+import { describeError, exitCodeFor, exitCodes, formatBytes, formatError, type Output, progress, readJsonFile, result } from './output.js';
+import { packPlugin } from './pack.js';
+import { registerRegistryCommands } from './registry-commands.js';
+import { registerRuntimeCommands } from './runtime-commands.js';
+
+const cliVersion = (
+  JSON.parse(readFileSync(path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'package.json'), 'utf8')) as { version: string }
+).version;
+
+const exitCodeHelp = `
+Exit codes: 0 success, 1 error, 2 usage error (unknown command or option, missing argument).
+Errors print one line on stderr: "error ERR_CODE: message". Results go to stdout (JSON with --json),
+progress to stderr.`;
+
+/**
+ * The `plugline` command line as a commander program writing to `out`. Global options (`--json`,
+ * `--quiet`) update `out` before each command runs.
+ */
+export function createProgram(out: Output): Command {
+  const program = new Command('plugline');
+  program
+    .description('Plugline: create, pack, publish and install plugins for event pipelines.')
+    .version(cliVersion, '-v, --version', 'print the version')
+    .option('--json', 'print results as JSON (for scripts)')
+    .option('-q, --quiet', 'no progress output on stderr')
+    .exitOverride()
+    .configureOutput({
+      writeOut: (text) => out.stdout.write(text),
+      writeErr: (text) => out.stderr.write(text),
+      // Usage errors are printed by run() as one coded line.
+      outputError: () => {},
+    })
+    .showSuggestionAfterError(true)
+    .addHelpText('after', exitCodeHelp)
+    .hook('preAction', () => {
+      const options = program.opts<{ json?: boolean; quiet?: boolean }>();
+      out.json = options.json === true;
+      out.quiet = options.quiet === true;
+    });
+
+  program
+    .command('init')
+    .description('create a new plugin project (TypeScript, plugin.json, definePlugin source, harness test)')
+    .argument('<name>', 'the plugin name (npm-style, @scope/ allowed)')
+    .option('--dir <dir>', 'where to create it (default: ./<name>)')
+    .option('--link', "link @plugline/sdk, @plugline/cli, vitest and typescript from this CLI's install instead of needing npm install")
+    .action(async (name: string, options: { dir?: string; link?: boolean }) => {
+      const created = await initPlugin({ name, ...(options.dir ? { dir: options.dir } : {}), link: options.link === true });
+      const next = created.linked.length > 0 ? 'npm test && npm run build' : 'npm install && npm test && npm run build';
+      result(out, `created ${name} in ${created.dir}\n  ${created.files.join('\n  ')}\nnext: cd ${path.relative(process.cwd(), created.dir) || '.'} && ${next}`, created);
+    });
+
+  program
+    .command('pack')
+    .description('validate plugin.json, bundle the plugin to one ESM file and write a reproducible tarball')
+    .argument('[dir]', 'the plugin folder', '.')
+    .option('--out-dir <dir>', 'where to write the .tgz (default: the plugin folder)')
+    .option('--entry <file>', 'the source entry (default: src/index.ts, src/index.js, index.ts or index.js)')
+    .action(async (dir: string, options: { outDir?: string; entry?: string }) => {
+      const packed = await packPlugin(dir, { ...options, onProgress: (message) => progress(out, message) });
+      const { manifest } = packed;
+      result(
+        out,
+        `${manifest.name}@${manifest.version}\n  ${packed.files.join('\n  ')}\ntarball:   ${packed.path} (${formatBytes(packed.tarball.byteLength)})\nintegrity: ${packed.integrity}`,
+        { name: manifest.name, version: manifest.version, path: packed.path, size: packed.tarball.byteLength, integrity: packed.integrity, files: packed.files },
+      );
+    });
+
+  program
+    .command('dev')
+    .description('run the plugin in a folder over sample events with the SDK harness and print the result')
+    .argument('[dir]', 'the plugin folder', '.')
+    .option('--events <file>', 'a JSON file with an array of (partial) events (default: built-in samples)')
+    .option('--config <file>', 'a JSON file with the plugin config')
+    .option('--entry <file>', 'the source entry')
+    .action(async (dir: string, options: { events?: string; config?: string; entry?: string }) => {
+      const events = options.events ? await readEventsFile(options.events) : undefined;
+      const config = options.config ? await readConfigFile(options.config) : undefined;
+      const ran = await runDev(dir, {
+        ...(events ? { events } : {}),
+        ...(config ? { config } : {}),
+        ...(options.entry ? { entry: options.entry } : {}),
+        onProgress: (message) => progress(out, message),
+      });
+      const lines = [
+        `${ran.plugin}: ${ran.events.length} out, ${ran.dropped.length} dropped, ${ran.errors.length} error(s)`,
+        ...ran.events.map((event) => `  ${event.event} ${event.uuid} ${JSON.stringify(event.properties)}`),
+        ...ran.dropped.map((entry) => `  dropped ${entry.event} ${entry.uuid}`),
+        ...ran.errors.map((error) => `  error ${error.code}: ${error.message}`),
+        ...ran.logs.map((log) => `  log ${log.level}: ${log.message}`),
+      ];
+      result(out, lines.join('\n'), ran);
+    });
+
+  program
+    .command('login')
+    .description(`store a registry token in the config file (${configPath()}, mode 0600)`)
+    .requiredOption('--registry <url>', 'the registry URL, e.g. http://localhost:7400')
+    .requiredOption('--token <token>', 'the token (an admin or publish token from the registry)')
+    .action(async (options: { registry: string; token: string }) => {
+      const url = normalizeRegistryUrl(options.registry);
+      const file = configPath();
+      const config = await readCliConfig(file);
+      config.tokens[url] = options.token;
+      config.registry = url;
+      await writeCliConfig(config, file);
+      result(out, `logged in to ${url} (token stored in ${file})`, { registry: url, config: file });
+    });
+
+  program
+    .command('logout')
+    .description('forget the token of a registry')
+    .option('--registry <url>', 'the registry (default: the one you logged in to last)')
+    .action(async (options: { registry?: string }) => {
+      const file = configPath();
+      const config = await readCliConfig(file);
+      const raw = options.registry ?? config.registry;
+      if (!raw) throw new PluglineError('ERR_USAGE', 'not logged in to any registry');
+      const url = normalizeRegistryUrl(raw);
+      delete config.tokens[url];
+      await writeCliConfig(config, file);
+      result(out, `logged out of ${url}`, { registry: url });
+    });
+
+  registerRegistryCommands(program, out);
+  registerRuntimeCommands(program, out);
+  return program;
+}
+
+/** Reads a `--config file.json` (a JSON object). */
+export async function readConfigFile(file: string): Promise<Record<string, unknown>> {
+  const value = await readJsonFile(file, 'ERR_CONFIG_INVALID');
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new PluglineError('ERR_CONFIG_INVALID', `${file} must hold a JSON object (the plugin config)`);
+  }
+  return value as Record<string, unknown>;
+}
+
+/**
+ * Runs the CLI with `argv` (as `process.argv`: node, script, ...args) and resolves to the exit code.
+ * Never throws: every error becomes one `error ERR_CODE: message` line on stderr.
+ */
+export async function run(argv: readonly string[], streams: Pick<Output, 'stdout' | 'stderr'> = process): Promise<number> {
+  const out: Output = { json: argv.includes('--json'), quiet: false, stdout: streams.stdout, stderr: streams.stderr };
+  const program = createProgram(out);
+  try {
+    await program.parseAsync([...argv]);
+    return exitCodes.ok;
+  } catch (caught) {
+    let error = caught;
+    if (caught instanceof CommanderError) {
+      if (caught.code === 'commander.helpDisplayed' || caught.code === 'commander.version') return exitCodes.ok;
+      // `plugline` alone (or a command group alone) prints help and is a usage error.
+      const message = caught.code === 'commander.help' ? 'a command is required (see the help above)' : caught.message.replace(/^error:\s*/, '');
+      error = new PluglineError('ERR_USAGE', message);
+    }
+    out.stderr.write(`${formatError(error)}\n`);
+    if (out.json) out.stdout.write(`${JSON.stringify({ error: describeError(error) })}\n`);
+    return exitCodeFor(error);
+  }
+}
