@@ -53,8 +53,8 @@ export interface RedisStateOptions {
  * ```
  */
 export function createRedisStorage(options: RedisStateOptions): RedisPluginStorage {
-  const { redis, close } = connection(options);
   const keyOf = keyFor(options, 'storage');
+  const { redis, close } = connection(options);
   return {
     async get<T extends JsonValue = JsonValue>(key: string, defaultValue?: T): Promise<T | null> {
       return decode<T>(await redis.get(keyOf(key)), defaultValue);
@@ -80,8 +80,8 @@ export function createRedisStorage(options: RedisStateOptions): RedisPluginStora
  * ```
  */
 export function createRedisCache(options: RedisStateOptions): PluginListCache {
-  const { redis, close } = connection(options);
   const keyOf = keyFor(options, 'cache');
+  const { redis, close } = connection(options);
   return {
     async get<T extends JsonValue = JsonValue>(key: string, defaultValue?: T): Promise<T | null> {
       return decode<T>(await redis.get(keyOf(key)), defaultValue);
