@@ -1,17 +1,163 @@
-import { Router } from 'express';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import express, { type NextFunction, type Request, type Response, Router } from 'express';
+import { searchPlugins } from '../search.js';
 import type { MetadataStore } from '../store/types.js';
+import { type AssetManifest, webAssetsDir } from './assets-dir.js';
+import { homePage, notFoundPage, type PageAssets, pluginPage } from './pages.js';
+
+// build-assets.ts is build-time only (it imports esbuild, a devDependency): never import it from here.
+export { type AssetManifest, webAssetsDir } from './assets-dir.js';
+export { type ConfigField, configFields, type FieldKind, renderConfigForm } from './config-form.js';
+export { renderReadme } from './readme.js';
 
 /** What the marketplace web pages get from the registry. */
 export interface WebContext {
   store: MetadataStore;
   /** Base URL for absolute links, when the registry knows its public address. */
   publicUrl?: string;
+  /** Where the built browser assets are (default {@link webAssetsDir}, filled by `npm run build`). */
+  assetsDir?: string;
+}
+
+// README HTML is sanitized already; the policy is the second wall: no inline script, no plugins, no
+// framing, and scripts only from this origin. `'unsafe-eval'` on plugin pages only: ajv compiles the
+// config schema to a function in the browser, as it does in the runtime.
+function contentSecurityPolicy(allowEval: boolean): string {
+  return [
+    "default-src 'self'",
+    `script-src 'self'${allowEval ? " 'unsafe-eval'" : ''}`,
+    "style-src 'self'",
+    "img-src 'self' https: data:",
+    "connect-src 'self'",
+    "object-src 'none'",
+    "base-uri 'none'",
+    "form-action 'self'",
+    "frame-ancestors 'none'",
+  ].join('; ');
+}
+
+function sendPage(response: Response, status: number, body: string, options: { allowEval?: boolean } = {}): void {
+  response
+    .status(status)
+    .set({
+      'Content-Type': 'text/html; charset=utf-8',
+      'Content-Security-Policy': contentSecurityPolicy(options.allowEval ?? false),
+      'X-Content-Type-Options': 'nosniff',
+      'Referrer-Policy': 'same-origin',
+      'Cache-Control': 'no-cache',
+    })
+    .send(body);
+}
+
+function queryString(request: Request, key: string): string {
+  const value = (request.query as Record<string, unknown>)[key];
+  return typeof value === 'string' ? value : '';
 }
 
 /**
- * The marketplace pages, mounted at `/` after the API routes and `/metrics`. A stub for now: the
- * marketplace is built separately.
+ * The marketplace pages, mounted at `/` after the API routes:
+ * - `GET /` — search box with instant results (`/api/v1/search` from the browser; server-rendered for `?q=`)
+ * - `GET /plugins/:name` (scoped names URL-encoded, or `/plugins/@scope/name`), `?version=` picks a
+ *   version or dist-tag — README, install command, config form, versions, dist-tags, downloads chart
+ * - `GET /assets/*` — the bundled script and stylesheet (content-hashed, cached immutably)
  */
-export function createWebRouter(_context: WebContext): Router {
-  return Router();
+export function createWebRouter(context: WebContext): Router {
+  const { store } = context;
+  const assetsDir = context.assetsDir ?? webAssetsDir;
+  const router = Router();
+
+  let assets: Promise<PageAssets> | undefined;
+  const loadAssets = (request: Request): Promise<PageAssets> => {
+    assets ??= readFile(join(assetsDir, 'assets.json'), 'utf8').then(
+      (text) => {
+        const manifest = JSON.parse(text) as AssetManifest;
+        return { ...(manifest['app.js'] ? { script: manifest['app.js'] } : {}), ...(manifest['style.css'] ? { stylesheet: manifest['style.css'] } : {}) };
+      },
+      (error: unknown) => {
+        // Pages still render (server-side, unstyled) so the registry stays usable; the log says why.
+        request.log?.warn({ err: error, assetsDir }, 'marketplace assets missing: run `npm run build -w @plugline/registry`');
+        assets = undefined;
+        return {};
+      },
+    );
+    return assets;
+  };
+
+  router.use(
+    '/assets',
+    express.static(assetsDir, { index: false, immutable: true, maxAge: '365d', fallthrough: true }),
+    (_request: Request, response: Response) => {
+      response.status(404).type('text/plain').send('No such asset');
+    },
+  );
+
+  const page =
+    (handler: (request: Request, response: Response) => Promise<void>) =>
+    async (request: Request, response: Response, next: NextFunction): Promise<void> => {
+      try {
+        await handler(request, response);
+      } catch (error) {
+        next(error);
+      }
+    };
+
+  router.get(
+    '/',
+    page(async (request, response) => {
+      const query = queryString(request, 'q').trim();
+      const keywords = queryString(request, 'keywords').split(',').map((keyword) => keyword.trim()).filter(Boolean);
+      const { total, results } = searchPlugins(await store.listPlugins(), { q: query, keywords, page: 1, size: 20 });
+      sendPage(response, 200, homePage({ query, total, hits: results, assets: await loadAssets(request) }));
+    }),
+  );
+
+  const showPlugin = async (request: Request, response: Response, name: string): Promise<void> => {
+    const pageAssets = await loadAssets(request);
+    const plugin = await store.getPlugin(name);
+    if (!plugin) {
+      sendPage(response, 404, notFoundPage({ message: `There is no plugin named “${name}”.`, assets: pageAssets }));
+      return;
+    }
+    const [versions, downloads, maintainers] = await Promise.all([store.listVersions(name), store.getDownloads(name), store.getMaintainers(plugin.ownerKey)]);
+    const wanted = queryString(request, 'version');
+    const version = wanted ? (plugin.distTags[wanted] ?? wanted) : plugin.distTags.latest;
+    const current = versions.find((record) => record.version === version) ?? (wanted ? undefined : versions[versions.length - 1]);
+    if (!current) {
+      sendPage(response, 404, notFoundPage({ message: `${name} has no version or dist-tag “${wanted}”.`, assets: pageAssets }));
+      return;
+    }
+    sendPage(response, 200, pluginPage({ plugin, versions, current, downloads, maintainers, now: new Date(), assets: pageAssets }), { allowEval: true });
+  };
+
+  router.get(
+    '/plugins/:name',
+    page((request, response) => showPlugin(request, response, String(request.params.name))),
+  );
+  // Scoped names typed unencoded: /plugins/@acme/geo.
+  router.get(
+    '/plugins/:scope/:name',
+    page(async (request, response) => {
+      const scope = String(request.params.scope);
+      if (!scope.startsWith('@')) {
+        sendPage(response, 404, notFoundPage({ message: 'No such page.', assets: await loadAssets(request) }));
+        return;
+      }
+      await showPlugin(request, response, `${scope}/${String(request.params.name)}`);
+    }),
+  );
+
+  // Any other page a browser asks for gets the HTML 404 (API paths never reach this router).
+  router.get(
+    '/{*path}',
+    page(async (request, response) => {
+      if (!request.accepts('html')) {
+        response.status(404).type('text/plain').send('Not found');
+        return;
+      }
+      sendPage(response, 404, notFoundPage({ message: 'No such page.', assets: await loadAssets(request) }));
+    }),
+  );
+
+  return router;
 }
