@@ -205,7 +205,8 @@ export async function createNatsEventQueue(options: NatsEventQueueOptions): Prom
     h.set(deadLetterHeaders.deadAt, new Date().toISOString());
     // The stream sequence as message id: two workers dead-lettering the same message store it once.
     await js.publish(dlqSubject, msg.data, { headers: h, msgID: `${streamName}:${msg.seq}` });
-    msg.term(reason.slice(0, 200));
+    // Plain +TERM: servers before 2.10.4 ignore a term that carries a reason (the reason is in the DLQ).
+    msg.term();
   }
 
   function retryDelay(deliveries: number): number {
