@@ -64,6 +64,8 @@ function numberAttributes(field: ConfigField): SafeHtml {
   return html`${min === undefined ? '' : html` min="${min}"`}${max === undefined ? '' : html` max="${max}"`} step="${field.kind === 'integer' ? '1' : 'any'}"`;
 }
 
+const characters = (count: number): string => `${count} ${count === 1 ? 'character' : 'characters'}`;
+
 function typeHint(field: ConfigField): string {
   const limits: string[] = [];
   const { schema } = field;
@@ -71,8 +73,8 @@ function typeHint(field: ConfigField): string {
   if (typeof schema.exclusiveMinimum === 'number') limits.push(`> ${schema.exclusiveMinimum}`);
   if (typeof schema.maximum === 'number') limits.push(`≤ ${schema.maximum}`);
   if (typeof schema.exclusiveMaximum === 'number') limits.push(`< ${schema.exclusiveMaximum}`);
-  if (typeof schema.minLength === 'number') limits.push(`at least ${schema.minLength} characters`);
-  if (typeof schema.maxLength === 'number') limits.push(`at most ${schema.maxLength} characters`);
+  if (typeof schema.minLength === 'number') limits.push(`at least ${characters(schema.minLength)}`);
+  if (typeof schema.maxLength === 'number') limits.push(`at most ${characters(schema.maxLength)}`);
   if (typeof schema.format === 'string') limits.push(`format ${schema.format}`);
   const kind = {
     string: 'text',

@@ -145,11 +145,15 @@ export function pluginPage(data: PluginPageData): string {
   const versionRows = sorted.map((version) => {
     const tags = tagsByVersion.get(version.version) ?? [];
     const isCurrent = version.version === current.version;
+    // Tags and the deprecation sit under the version number, so the table stays three columns wide on a phone.
+    const status =
+      tags.length > 0 || version.deprecated !== undefined
+        ? html`<span class="version-status">${tags.map((tag) => html`<span class="tag">${tag}</span>`)}${version.deprecated !== undefined ? html`<span class="tag tag-deprecated">deprecated</span>${version.deprecated ? html` <span class="deprecation">${version.deprecated}</span>` : ''}` : ''}</span>`
+        : '';
     return html`<tr${version.deprecated !== undefined ? html` class="is-deprecated"` : ''}>
-<th scope="row"><a href="${pluginPath(plugin.name, version.version)}"${isCurrent ? html` aria-current="page"` : ''}>${version.version}</a></th>
+<th scope="row"><a href="${pluginPath(plugin.name, version.version)}"${isCurrent ? html` aria-current="page"` : ''}>${version.version}</a>${status}</th>
 <td>${date(version.publishedAt)}</td>
 <td class="num">${(downloads.versions[version.version] ?? 0).toLocaleString('en-US')}</td>
-<td>${tags.map((tag) => html`<span class="tag">${tag}</span>`)}${version.deprecated !== undefined ? html`<span class="tag tag-deprecated">deprecated</span> ${version.deprecated}` : ''}</td>
 </tr>`;
   });
 
@@ -170,8 +174,8 @@ ${notices}
 ${renderConfigForm(manifest.config)}</section>
 <section class="panel" aria-labelledby="versions-heading"><h2 id="versions-heading">Versions</h2>
 <div class="table-wrap"><table class="versions">
-<caption class="visually-hidden">Published versions, newest first, with publish dates, downloads, dist-tags and deprecations</caption>
-<thead><tr><th scope="col">Version</th><th scope="col">Published</th><th scope="col" class="num">Downloads</th><th scope="col">Tags and status</th></tr></thead>
+<caption class="visually-hidden">Published versions, newest first, with their dist-tags, deprecations, publish dates and downloads</caption>
+<thead><tr><th scope="col">Version</th><th scope="col">Published</th><th scope="col" class="num">Downloads</th></tr></thead>
 <tbody>${versionRows}</tbody></table></div></section>
 </div>
 <aside aria-label="Install and statistics">
@@ -179,6 +183,7 @@ ${renderConfigForm(manifest.config)}</section>
 <div class="install"><pre><code id="install-command">${install}</code></pre><button type="button" class="secondary" data-copy="install-command" aria-label="Copy the install command" hidden>Copy</button><span class="copy-status" data-copy-status role="status"></span></div></section>
 <section class="panel" aria-labelledby="downloads-heading"><h2 id="downloads-heading">Downloads</h2>
 ${renderDownloadsChart(series, 'downloads-chart-title')}
+<p class="chart-axis" aria-hidden="true"><span>${series[0]?.day.slice(5) ?? ''}</span><span>today</span></p>
 <p class="chart-caption">${downloadsText(last30)} in the last 30 days · ${downloadsText(downloads.total)} in all</p></section>
 <section class="panel" aria-labelledby="tags-heading"><h2 id="tags-heading">Dist-tags</h2>
 <dl class="facts">${distTags.map(([tag, version]) => html`<dt>${tag}</dt><dd><a href="${pluginPath(plugin.name, version)}">${version}</a></dd>`)}</dl></section>
@@ -191,7 +196,7 @@ ${maintainers.length ? html`<dt>Maintainers</dt><dd>${maintainers.join(', ')}</d
 ${manifest.capabilities?.length ? html`<dt>Capabilities</dt><dd>${manifest.capabilities.join(', ')}</dd>` : ''}
 <dt>Created</dt><dd>${date(plugin.createdAt)}</dd>
 <dt>Tarball</dt><dd><a href="${tarballPath(plugin.name, current.version)}">${current.version}.tgz</a> (${(current.size / 1024).toFixed(1)} KiB)</dd>
-<dt>Integrity</dt><dd><code class="integrity">${current.integrity.slice(0, 23)}…</code></dd>
+<dt>Integrity</dt><dd><code class="integrity" title="${current.integrity}">${current.integrity.slice(0, 19)}…</code></dd>
 <dt>API</dt><dd><a href="/api/v1/plugins/${encodeURIComponent(plugin.name)}">JSON</a></dd>
 </dl></section>
 </aside>

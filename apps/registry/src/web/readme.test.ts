@@ -6,12 +6,13 @@ const render = (source: string) => renderReadme(source).value;
 describe('renderReadme', () => {
   it('renders GitHub-flavoured Markdown with headings shifted below the page title', () => {
     const out = render('# Geo\n\nSome *text* and `code`.\n\n| a | b |\n| - | - |\n| 1 | 2 |\n\n```js\nlet x = 1;\n```\n');
-    expect(out).toContain('<h2>Geo</h2>');
+    expect(out).toContain('<h3>Geo</h3>');
+    expect(render('## a\n### b\n#### c\n##### d\n###### e')).toBe('<h4>a</h4>\n<h5>b</h5>\n<h6>c</h6>\n<h6>d</h6>\n<h6>e</h6>\n');
     expect(out).toContain('<em>text</em>');
     expect(out).toContain('<code>code</code>');
     expect(out).toMatch(/<table>[\s\S]*<td>1<\/td>/);
     expect(out).toContain('<code class="language-js">let x = 1;\n</code>');
-    expect(out).not.toContain('<h1');
+    expect(out).not.toMatch(/<h[12]/);
   });
 
   it('removes script elements together with their content', () => {

@@ -5,7 +5,8 @@ import { type SafeHtml, trustedHtml } from './html.js';
 // Its own Marked instance, so no other code's `marked.use(...)` can change how READMEs render.
 const markdown = new Marked({ gfm: true, breaks: false });
 
-const headingShift: Record<string, string> = { h1: 'h2', h2: 'h3', h3: 'h4', h4: 'h5', h5: 'h6', h6: 'h6' };
+// The page has its <h1> (the plugin name) and the README section's <h2>: README headings start at <h3>.
+const headingShift: Record<string, string> = { h1: 'h3', h2: 'h4', h3: 'h5', h4: 'h6', h5: 'h6', h6: 'h6' };
 
 /**
  * The allowlist READMEs are sanitized with. Everything not listed is removed: `<script>`, `<style>`,
@@ -38,7 +39,6 @@ const sanitizeOptions: sanitizeHtml.IOptions = {
   // Dropped with their content, not just unwrapped.
   nonTextTags: ['script', 'style', 'textarea', 'option', 'noscript', 'template', 'iframe', 'object', 'embed', 'svg', 'math'],
   transformTags: {
-    // The page has its own <h1> (the plugin name): README headings move one level down.
     ...Object.fromEntries(Object.entries(headingShift).map(([from, to]) => [from, sanitizeHtml.simpleTransform(to, {})])),
     // Links leave the site without passing it referrer or opener access, and tell crawlers it's user content.
     a: (tagName, attribs) => ({
@@ -58,11 +58,11 @@ const sanitizeOptions: sanitizeHtml.IOptions = {
  * Renders a plugin README (Markdown, possibly with inline HTML) to HTML that is safe to put in the
  * marketplace page: GitHub-flavoured Markdown via `marked`, then an allowlist sanitizer (`sanitize-html`)
  * that removes scripts, event handlers, inline styles and non-http(s) URLs. Headings are shifted down one
- * level so the page keeps a single `<h1>`.
+ * levels (`#` becomes `<h3>`) to sit under the page's `<h1>` and the README section's `<h2>`.
  *
  * @example
  * ```ts
- * renderReadme('# Geo\n<img src=x onerror=alert(1)>').value; // '<h2>Geo</h2>\n<p><img src="x" loading="lazy" /></p>'
+ * renderReadme('# Geo\n<img src=x onerror=alert(1)>').value; // '<h3>Geo</h3>\n<p><img src="x" loading="lazy" /></p>'
  * ```
  */
 export function renderReadme(source: string): SafeHtml {

@@ -1,0 +1,125 @@
+import type { ConfigSchema } from '@plugline/sdk';
+import { describe, expect, it } from 'vitest';
+import { lastDays, renderDownloadsChart } from './chart.js';
+import { configFields, renderConfigForm } from './config-form.js';
+import { escapeHtml, html, jsonForScript } from './html.js';
+import { homePage, pluginPath } from './pages.js';
+
+describe('html templates', () => {
+  it('escapes interpolated text but not nested templates', () => {
+    const name = '<img src=x onerror="alert(1)">&\'';
+    const out = html`<p title="${name}">${name}${html`<b>${'<i>'}</b>`}${[1, null, false, 'x']}</p>`.value;
+    expect(out).toBe('<p title="&lt;img src=x onerror=&quot;alert(1)&quot;&gt;&amp;&#39;">&lt;img src=x onerror=&quot;alert(1)&quot;&gt;&amp;&#39;<b>&lt;i&gt;</b>1x</p>');
+    expect(escapeHtml('a"b')).toBe('a&quot;b');
+  });
+
+  it('writes JSON that cannot close its script element', () => {
+    const out = jsonForScript({ s: '</script><script>alert(1)</script>&\u2028' }).value;
+    expect(out).not.toMatch(/[<>&\u2028]/);
+    expect(JSON.parse(out)).toEqual({ s: '</script><script>alert(1)</script>&\u2028' });
+  });
+});
+
+describe('downloads chart', () => {
+  it('fills the last N UTC days, oldest first, with zeros where nothing was downloaded', () => {
+    const series = lastDays(
+      [
+        { day: '2026-11-20', count: 4 },
+        { day: '2026-11-25', count: 2 },
+        { day: '2026-10-01', count: 9 },
+      ],
+      7,
+      new Date('2026-11-25T23:59:00Z'),
+    );
+    expect(series.map((point) => point.day)).toEqual(['2026-11-19', '2026-11-20', '2026-11-21', '2026-11-22', '2026-11-23', '2026-11-24', '2026-11-25']);
+    expect(series.map((point) => point.count)).toEqual([0, 4, 0, 0, 0, 0, 2]);
+  });
+
+  it('draws one labelled bar per day scaled to the peak', () => {
+    const svg = renderDownloadsChart(
+      [
+        { day: '2026-11-24', count: 0 },
+        { day: '2026-11-25', count: 10 },
+      ],
+      'c1',
+    ).value;
+    expect(svg).toContain('role="img" aria-labelledby="c1"');
+    expect(svg).toContain('<title id="c1">10 downloads from 2026-11-24 to 2026-11-25, at most 10 a day</title>');
+    expect(svg.match(/<rect /g)).toHaveLength(2);
+    expect(svg).toContain('height="60"><title>2026-11-25: 10 downloads</title>');
+    expect(svg).toContain('class="bar bar-empty"');
+  });
+});
+
+const schema = {
+  type: 'object',
+  properties: {
+    host: { type: 'string', title: 'Host <b>name</b>', description: 'Where "events" go' },
+    port: { type: 'integer', minimum: 1, maximum: 65535, default: 443 },
+    ratio: { type: 'number' },
+    mode: { enum: ['a', 'b', 3], default: 'b' },
+    token: { type: 'string', writeOnly: true },
+    verbose: { type: 'boolean', default: true },
+    tags: { type: 'array', items: { type: 'string' }, default: ['x', 'y'] },
+    extra: { type: 'object' },
+    nullable: { type: ['string', 'null'] },
+  },
+  required: ['host', 'token', 'mode'],
+} as const satisfies ConfigSchema;
+
+describe('config form', () => {
+  it('derives one field per property with the right kind', () => {
+    expect(configFields(schema).map((field) => [field.key, field.kind, field.required])).toEqual([
+      ['host', 'string', true],
+      ['port', 'integer', false],
+      ['ratio', 'number', false],
+      ['mode', 'enum', true],
+      ['token', 'secret', true],
+      ['verbose', 'boolean', false],
+      ['tags', 'list', false],
+      ['extra', 'json', false],
+      ['nullable', 'string', false],
+    ]);
+  });
+
+  it('renders labelled controls with defaults, limits, hints and escaped schema text', () => {
+    const out = renderConfigForm(schema).value;
+    expect(out).toContain('<label for="cfg-0">Host &lt;b&gt;name&lt;/b&gt; <span class="req" aria-hidden="true">*</span>');
+    expect(out).toContain('Where &quot;events&quot; go');
+    expect(out).toMatch(/<input type="number" inputmode="numeric" min="1" max="65535" step="1" id="cfg-1" [^>]*value="443">/);
+    expect(out).toContain('step="any" id="cfg-2"');
+    expect(out).toContain('<select id="cfg-3" name="mode" data-config-key="mode" data-kind="enum" aria-describedby="cfg-3-hint cfg-3-error" required aria-required="true">');
+    expect(out).toContain('<option value="&quot;b&quot;" selected>b</option><option value="3">3</option>');
+    expect(out).toMatch(/<input type="password" autocomplete="new-password" spellcheck="false" id="cfg-4" [^>]*required/);
+    expect(out).toMatch(/<input type="checkbox" id="cfg-5" [^>]* checked>/);
+    expect(out).toContain('data-item-kind="string" id="cfg-6" name="tags" data-config-key="tags" data-kind="list" aria-describedby="cfg-6-hint cfg-6-error">x\ny</textarea>');
+    expect(out).toContain('data-kind="json"');
+    expect(out).toContain('<script type="application/json" id="config-schema">');
+  });
+
+  it('says so when a plugin takes no configuration', () => {
+    expect(renderConfigForm({ type: 'object' }).value).toContain('This plugin takes no configuration.');
+  });
+});
+
+describe('pages', () => {
+  it('URL-encodes scoped names in plugin links', () => {
+    expect(pluginPath('@acme/geo')).toBe('/plugins/%40acme%2Fgeo');
+    expect(pluginPath('geo', '1.0.0-beta.1')).toBe('/plugins/geo?version=1.0.0-beta.1');
+  });
+
+  it('renders search hits server-side with plugin text escaped', () => {
+    const out = homePage({
+      query: '"><script>',
+      total: 1,
+      hits: [{ name: 'x', description: '<script>alert(1)</script>', keywords: ['<k>'], version: '1.0.0', downloads: 1234, score: 1 }],
+      assets: { script: 'app-1.js', stylesheet: 'style-1.css' },
+    });
+    expect(out).not.toContain('<script>');
+    expect(out).toContain('value="&quot;&gt;&lt;script&gt;"');
+    expect(out).toContain('<p class="downloads">1,234 downloads</p>');
+    expect(out).toContain('<script type="module" src="/assets/app-1.js"></script>');
+    expect(out).toContain('<main id="main"');
+    expect(out).toContain('role="search"');
+  });
+});
