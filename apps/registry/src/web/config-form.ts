@@ -91,7 +91,8 @@ function typeHint(field: ConfigField): string {
 }
 
 function renderControl(field: ConfigField, id: string, describedBy: string): SafeHtml {
-  const common = html`id="${id}" name="${field.key}" data-config-key="${field.key}" data-kind="${field.kind}" aria-describedby="${describedBy}"${field.required ? html` required aria-required="true"` : ''}`;
+  // No `name` attribute: the form is never submitted anywhere, so secrets can't end up in a URL.
+  const common = html`id="${id}" data-config-key="${field.key}" data-kind="${field.kind}" aria-describedby="${describedBy}"${field.required ? html` required aria-required="true"` : ''}`;
   const defaultValue = field.default;
   switch (field.kind) {
     case 'boolean':
@@ -125,6 +126,8 @@ function renderControl(field: ConfigField, id: string, describedBy: string): Saf
  * `writeOnly` strings as password fields, defaults filled in, required fields marked, descriptions as hints
  * tied to the control with `aria-describedby`), plus the schema itself as inert JSON for the browser
  * script that validates the form with the SDK's `validateConfig` and shows the resulting config JSON.
+ * The button stays disabled until that script runs, and the controls have no `name`, so without
+ * JavaScript the form never submits (a secret typed in can't leak into a URL).
  */
 export function renderConfigForm(schema: ConfigSchema, idPrefix = 'cfg'): SafeHtml {
   const fields = configFields(schema);
@@ -144,7 +147,8 @@ export function renderConfigForm(schema: ConfigSchema, idPrefix = 'cfg'): SafeHt
   return html`<form class="config-form" id="config-form" novalidate aria-describedby="config-form-help">
 <p id="config-form-help" class="hint">Fill in the plugin's settings; they are checked against its config schema, in your browser, and turned into the config JSON. Nothing is sent anywhere.</p>
 ${intro}${rows}
-<div class="form-actions"><button type="submit">Validate config</button> <label class="inline"><input type="checkbox" id="config-reveal"> Show secrets in the JSON</label></div>
+<noscript><p class="notice">Checking a config needs JavaScript; the form alone sends nothing.</p></noscript>
+<div class="form-actions"><button type="submit" disabled>Validate config</button> <label class="inline"><input type="checkbox" id="config-reveal"> Show secrets in the JSON</label></div>
 <div id="config-errors" class="error-summary" role="alert" tabindex="-1" hidden></div>
 <div class="config-result"><h3 id="config-json-label">Config JSON</h3><p id="config-status" role="status">Press “Validate config” to check your settings.</p><pre aria-labelledby="config-json-label"><code id="config-json"></code></pre></div>
 <script type="application/json" id="config-schema">${jsonForScript(schema)}</script>

@@ -4,7 +4,7 @@ import express, { type NextFunction, type Request, type Response, Router } from 
 import { searchPlugins } from '../search.js';
 import type { MetadataStore } from '../store/types.js';
 import { type AssetManifest, webAssetsDir } from './assets-dir.js';
-import { homePage, notFoundPage, type PageAssets, pluginPage } from './pages.js';
+import { homePage, notFoundPage, type PageAssets, pluginPage, searchPageSize } from './pages.js';
 
 // build-assets.ts is build-time only (it imports esbuild, a devDependency): never import it from here.
 export { type AssetManifest, webAssetsDir } from './assets-dir.js';
@@ -107,8 +107,10 @@ export function createWebRouter(context: WebContext): Router {
     page(async (request, response) => {
       const query = queryString(request, 'q').trim();
       const keywords = queryString(request, 'keywords').split(',').map((keyword) => keyword.trim()).filter(Boolean);
-      const { total, results } = searchPlugins(await store.listPlugins(), { q: query, keywords, page: 1, size: 20 });
-      sendPage(response, 200, homePage({ query, total, hits: results, assets: await loadAssets(request) }));
+      const requestedPage = Number(queryString(request, 'page') || '1');
+      const page = Number.isSafeInteger(requestedPage) && requestedPage >= 1 ? requestedPage : 1;
+      const { total, results } = searchPlugins(await store.listPlugins(), { q: query, keywords, page, size: searchPageSize });
+      sendPage(response, 200, homePage({ query, page, total, hits: results, assets: await loadAssets(request) }));
     }),
   );
 

@@ -94,6 +94,12 @@ describe('marketplace page in Chromium', () => {
     );
     await publish(manifest('s3-export', '2.0.0', { description: 'Exports event batches to S3 buckets', keywords: ['export', 's3'] }), '# S3\n');
     await client.download('geo-enricher', '1.1.0');
+    // Enough plugins for a second page of results (20 a page).
+    await Promise.all(
+      Array.from({ length: 21 }, (_, index) =>
+        publish(manifest(`filler-${String(index).padStart(2, '0')}`, '1.0.0', { description: 'Padding for pagination', keywords: ['filler'] }), '# Filler\n'),
+      ),
+    );
 
     browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: chromiumArgs, headless: true });
     context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
@@ -112,7 +118,8 @@ describe('marketplace page in Chromium', () => {
 
   it('finds a plugin while typing in the search box, and the keyboard reaches the results', async () => {
     await page.goto(`${registry.url}/`);
-    await expect.poll(() => page.locator('#results .result').count()).toBe(3);
+    expect(await page.locator('#results .result').count()).toBe(20);
+    expect(await page.locator('#results-status').textContent()).toBe('24 plugins, showing 1–20.');
     await page.locator('#q').pressSequentially('geo', { delay: 20 });
     await expect.poll(() => page.locator('#results .result').count()).toBe(1);
     const hit = page.locator('#results .result').first();
@@ -137,7 +144,17 @@ describe('marketplace page in Chromium', () => {
     await page.waitForURL('**/plugins/geo-enricher');
     expect(await page.locator('h1').textContent()).toBe('geo-enricher');
 
+    // Paging: the next-page link loads in place and keeps the query.
     await page.goto(`${registry.url}/`);
+    await page.locator('#q').fill('filler');
+    await expect.poll(() => page.locator('#results-status').textContent()).toBe('21 plugins matching “filler”, showing 1–20.');
+    await page.locator('#pager a[rel="next"]').click();
+    await expect.poll(() => page.locator('#results-status').textContent()).toBe('21 plugins matching “filler”, showing 21–21.');
+    expect(await page.locator('#results .result-name a').allTextContents()).toEqual(['filler-20']);
+    expect(new URL(page.url()).search).toBe('?q=filler&page=2');
+    expect(await activeText(page)).toBe('filler-20');
+    expect(await page.locator('#pager a').allTextContents()).toEqual(['Previous page']);
+
     await page.locator('#q').fill('no-such-plugin-anywhere');
     await expect.poll(() => page.locator('#results-status').textContent()).toBe('No plugins match “no-such-plugin-anywhere”.');
     expect(await page.locator('#results .result').count()).toBe(0);

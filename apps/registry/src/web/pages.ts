@@ -26,12 +26,31 @@ function downloadsText(count: number): string {
   return `${count.toLocaleString('en-US')} ${count === 1 ? 'download' : 'downloads'}`;
 }
 
+/** Results per page on the home page (the browser script asks for the same). */
+export const searchPageSize = 20;
+
 /** The same wording as the browser script's `statusText` (client/search.js). */
-export function searchStatusText(total: number, shown: number, query: string): string {
+export function searchStatusText(total: number, page: number, shown: number, query: string): string {
   const what = query ? ` matching “${query}”` : '';
   if (total === 0) return query ? `No plugins match “${query}”.` : 'No plugins are published yet.';
   const count = `${total} ${total === 1 ? 'plugin' : 'plugins'}${what}`;
-  return shown < total ? `${count}, showing the first ${shown}.` : `${count}.`;
+  if (page === 1 && shown >= total) return `${count}.`;
+  const first = (page - 1) * searchPageSize + 1;
+  return shown === 0 ? `${count}; page ${page} is past the end.` : `${count}, showing ${first}–${first + shown - 1}.`;
+}
+
+/** Link to a page of search results (`/?q=&page=`). */
+export function searchHref(query: string, page: number): string {
+  const params = new URLSearchParams();
+  if (query) params.set('q', query);
+  if (page > 1) params.set('page', String(page));
+  const search = params.toString();
+  return search ? `/?${search}` : '/';
+}
+
+function pager(query: string, page: number, total: number): SafeHtml {
+  const pages = Math.ceil(total / searchPageSize);
+  return html`<nav id="pager" class="pager" aria-label="Result pages"${pages <= 1 && page === 1 ? html` hidden` : ''}>${page > 1 ? html`<a rel="prev" href="${searchHref(query, page - 1)}" data-page="${page - 1}">Previous page</a>` : ''}${page < pages ? html`<a rel="next" href="${searchHref(query, page + 1)}" data-page="${page + 1}">Next page</a>` : ''}</nav>`;
 }
 
 function date(iso: string | undefined): SafeHtml {
@@ -72,8 +91,8 @@ function renderHit(hit: SearchHit): SafeHtml {
 }
 
 /** The home page: a search box (instant results in the browser; a plain GET form without JavaScript) and the first page of results. */
-export function homePage(options: { query: string; total: number; hits: readonly SearchHit[]; assets: PageAssets }): string {
-  const { query, total, hits, assets } = options;
+export function homePage(options: { query: string; page: number; total: number; hits: readonly SearchHit[]; assets: PageAssets }): string {
+  const { query, page, total, hits, assets } = options;
   const body = html`<h1>Plugins for your event pipeline</h1>
 <p class="lead">Enrich, label, filter and export analytics events. Find a plugin, read its README, try its configuration, and install it with <code>plugline install</code>.</p>
 <form id="search-form" class="search" role="search" action="/" method="get">
@@ -84,8 +103,9 @@ export function homePage(options: { query: string; total: number; hits: readonly
 <p id="search-help" class="visually-hidden">Results update as you type. Press the down arrow to move into the results.</p>
 <section aria-labelledby="results-heading">
 <h2 id="results-heading" class="visually-hidden">Results</h2>
-<p id="results-status" class="results-status" role="status" aria-live="polite">${searchStatusText(total, hits.length, query)}</p>
+<p id="results-status" class="results-status" role="status" aria-live="polite">${searchStatusText(total, page, hits.length, query)}</p>
 <ol id="results" class="results">${hits.map(renderHit)}</ol>
+${pager(query, page, total)}
 </section>`;
   return layout({ title: query ? `“${query}” · Plugline plugins` : 'Plugline plugins', description: 'Search the Plugline plugin registry.', assets, body });
 }

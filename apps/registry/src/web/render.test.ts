@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { lastDays, renderDownloadsChart } from './chart.js';
 import { configFields, renderConfigForm } from './config-form.js';
 import { escapeHtml, html, jsonForScript } from './html.js';
-import { homePage, pluginPath } from './pages.js';
+import { homePage, pluginPath, searchStatusText } from './pages.js';
 
 describe('html templates', () => {
   it('escapes interpolated text but not nested templates', () => {
@@ -88,13 +88,16 @@ describe('config form', () => {
     expect(out).toContain('Where &quot;events&quot; go');
     expect(out).toMatch(/<input type="number" inputmode="numeric" min="1" max="65535" step="1" id="cfg-1" [^>]*value="443">/);
     expect(out).toContain('step="any" id="cfg-2"');
-    expect(out).toContain('<select id="cfg-3" name="mode" data-config-key="mode" data-kind="enum" aria-describedby="cfg-3-hint cfg-3-error" required aria-required="true">');
+    expect(out).toContain('<select id="cfg-3" data-config-key="mode" data-kind="enum" aria-describedby="cfg-3-hint cfg-3-error" required aria-required="true">');
     expect(out).toContain('<option value="&quot;b&quot;" selected>b</option><option value="3">3</option>');
     expect(out).toMatch(/<input type="password" autocomplete="new-password" spellcheck="false" id="cfg-4" [^>]*required/);
     expect(out).toMatch(/<input type="checkbox" id="cfg-5" [^>]* checked>/);
-    expect(out).toContain('data-item-kind="string" id="cfg-6" name="tags" data-config-key="tags" data-kind="list" aria-describedby="cfg-6-hint cfg-6-error">x\ny</textarea>');
+    expect(out).toContain('data-item-kind="string" id="cfg-6" data-config-key="tags" data-kind="list" aria-describedby="cfg-6-hint cfg-6-error">x\ny</textarea>');
     expect(out).toContain('data-kind="json"');
     expect(out).toContain('<script type="application/json" id="config-schema">');
+    // Nothing to submit without the browser script: no names, and the button waits for the script.
+    expect(out).not.toMatch(/\sname=/);
+    expect(out).toContain('<button type="submit" disabled>Validate config</button>');
   });
 
   it('says so when a plugin takes no configuration', () => {
@@ -103,6 +106,24 @@ describe('config form', () => {
 });
 
 describe('pages', () => {
+  it('words the search status for every case the browser script also handles', () => {
+    expect(searchStatusText(0, 1, 0, '')).toBe('No plugins are published yet.');
+    expect(searchStatusText(0, 1, 0, 'geo')).toBe('No plugins match “geo”.');
+    expect(searchStatusText(1, 1, 1, 'geo')).toBe('1 plugin matching “geo”.');
+    expect(searchStatusText(45, 1, 20, '')).toBe('45 plugins, showing 1–20.');
+    expect(searchStatusText(45, 3, 5, 'x')).toBe('45 plugins matching “x”, showing 41–45.');
+    expect(searchStatusText(45, 4, 0, 'x')).toBe('45 plugins matching “x”; page 4 is past the end.');
+  });
+
+  it('links to the next and previous result pages', () => {
+    const hit = { name: 'p', keywords: [], version: '1.0.0', downloads: 0, score: 1 };
+    const first = homePage({ query: 'a b', page: 1, total: 45, hits: Array(20).fill(hit), assets: {} });
+    expect(first).toContain('<nav id="pager" class="pager" aria-label="Result pages"><a rel="next" href="/?q=a+b&amp;page=2" data-page="2">Next page</a></nav>');
+    const last = homePage({ query: '', page: 3, total: 45, hits: Array(5).fill(hit), assets: {} });
+    expect(last).toContain('<a rel="prev" href="/?page=2" data-page="2">Previous page</a></nav>');
+    expect(homePage({ query: '', page: 1, total: 3, hits: Array(3).fill(hit), assets: {} })).toContain('aria-label="Result pages" hidden>');
+  });
+
   it('URL-encodes scoped names in plugin links', () => {
     expect(pluginPath('@acme/geo')).toBe('/plugins/%40acme%2Fgeo');
     expect(pluginPath('geo', '1.0.0-beta.1')).toBe('/plugins/geo?version=1.0.0-beta.1');
@@ -111,6 +132,7 @@ describe('pages', () => {
   it('renders search hits server-side with plugin text escaped', () => {
     const out = homePage({
       query: '"><script>',
+      page: 1,
       total: 1,
       hits: [{ name: 'x', description: '<script>alert(1)</script>', keywords: ['<k>'], version: '1.0.0', downloads: 1234, score: 1 }],
       assets: { script: 'app-1.js', stylesheet: 'style-1.css' },

@@ -80,6 +80,8 @@ export function initConfigForm() {
   const controls = Array.from(form.querySelectorAll('[data-config-key]'));
   const keys = controls.map((control) => control.dataset.configKey ?? '');
   let validatedOnce = false;
+  const button = form.querySelector('button[type="submit"]');
+  if (button instanceof HTMLButtonElement) button.disabled = false;
 
   /** @param {boolean} moveFocus */
   function validate(moveFocus) {

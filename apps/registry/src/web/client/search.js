@@ -21,14 +21,25 @@ export function pluginHref(name) {
 }
 
 /**
- * The status line above the results, the same wording as the server's.
- * @param {number} total @param {number} shown @param {string} query
+ * The status line above the results, the same wording as the server's `searchStatusText`.
+ * @param {number} total @param {number} page @param {number} shown @param {string} query
  */
-export function statusText(total, shown, query) {
+export function statusText(total, page, shown, query) {
   const what = query ? ` matching “${query}”` : '';
   if (total === 0) return query ? `No plugins match “${query}”.` : 'No plugins are published yet.';
   const count = `${total} ${total === 1 ? 'plugin' : 'plugins'}${what}`;
-  return shown < total ? `${count}, showing the first ${shown}.` : `${count}.`;
+  if (page === 1 && shown >= total) return `${count}.`;
+  const first = (page - 1) * pageSize + 1;
+  return shown === 0 ? `${count}; page ${page} is past the end.` : `${count}, showing ${first}–${first + shown - 1}.`;
+}
+
+/** The same URL as the server's `searchHref`. @param {string} query @param {number} page */
+function searchHref(query, page) {
+  const params = new URLSearchParams();
+  if (query) params.set('q', query);
+  if (page > 1) params.set('page', String(page));
+  const search = params.toString();
+  return search ? `/?${search}` : '/';
 }
 
 /**
@@ -67,7 +78,8 @@ export function initSearch() {
   const input = document.getElementById('q');
   const list = document.getElementById('results');
   const status = document.getElementById('results-status');
-  if (!(form instanceof HTMLFormElement) || !(input instanceof HTMLInputElement) || !list || !status) return;
+  const pager = document.getElementById('pager');
+  if (!(form instanceof HTMLFormElement) || !(input instanceof HTMLInputElement) || !list || !status || !pager) return;
 
   /** @type {AbortController | undefined} */
   let inFlight;
@@ -75,25 +87,41 @@ export function initSearch() {
   let timer;
   let lastQuery = input.value.trim();
 
-  /** @param {string} query */
-  async function run(query) {
+  /** @param {string} query @param {number} page @param {number} total */
+  function renderPager(query, page, total) {
+    if (!pager) return;
+    const pages = Math.ceil(total / pageSize);
+    /** @type {HTMLAnchorElement[]} */
+    const links = [];
+    for (const [target, rel, text] of /** @type {const} */ ([[page - 1, 'prev', 'Previous page'], [page + 1, 'next', 'Next page']])) {
+      if (target < 1 || target > pages) continue;
+      const link = element('a', undefined, text);
+      link.rel = rel;
+      link.href = searchHref(query, target);
+      link.dataset.page = String(target);
+      links.push(link);
+    }
+    pager.replaceChildren(...links);
+    pager.hidden = links.length === 0;
+  }
+
+  /** @param {string} query @param {number} [page] */
+  async function run(query, page = 1) {
     inFlight?.abort();
     const controller = new AbortController();
     inFlight = controller;
     list?.setAttribute('aria-busy', 'true');
     try {
-      const params = new URLSearchParams({ q: query, size: String(pageSize) });
+      const params = new URLSearchParams({ q: query, size: String(pageSize), page: String(page) });
       const response = await fetch(`/api/v1/search?${params}`, { signal: controller.signal, headers: { accept: 'application/json' } });
       if (!response.ok) throw new Error(`search answered ${response.status}`);
       /** @type {SearchResult} */
       const result = await response.json();
       if (controller.signal.aborted || !list || !status) return;
       list.replaceChildren(...result.results.map(renderHit));
-      status.textContent = statusText(result.total, result.results.length, query);
-      const url = new URL(window.location.href);
-      if (query) url.searchParams.set('q', query);
-      else url.searchParams.delete('q');
-      window.history.replaceState(null, '', url);
+      status.textContent = statusText(result.total, page, result.results.length, query);
+      renderPager(query, page, result.total);
+      window.history.replaceState(null, '', searchHref(query, page));
     } catch (error) {
       if (controller.signal.aborted || !status) return;
       status.textContent = `Search failed (${error instanceof Error ? error.message : 'unknown error'}); press Enter to retry.`;
@@ -116,6 +144,17 @@ export function initSearch() {
     clearTimeout(timer);
     lastQuery = input.value.trim();
     run(lastQuery);
+  });
+
+  // Page links load in place; the server renders the same links for browsers without this script.
+  pager.addEventListener('click', (event) => {
+    const link = event.target instanceof Element ? event.target.closest('a[data-page]') : null;
+    if (!(link instanceof HTMLAnchorElement)) return;
+    event.preventDefault();
+    run(lastQuery, Number(link.dataset.page)).then(() => {
+      status?.scrollIntoView({ block: 'nearest' });
+      resultLinks()[0]?.focus();
+    });
   });
 
   /** @returns {HTMLAnchorElement[]} */
