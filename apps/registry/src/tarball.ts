@@ -133,9 +133,11 @@ function readTarEntries(tarBytes: Buffer, limits: TarballLimits): Promise<Map<st
     let entryCount = 0;
     let failure: PluglineError | undefined;
     const parser = new Parser({ strict: true });
+    // Settle on the first failure: an aborted parser emits neither 'end' nor 'close'.
     const fail = (error: PluglineError) => {
       if (failure) return;
       failure = error;
+      reject(error);
       parser.abort(error);
     };
     parser.on('entry', (entry: ReadEntry) => {
@@ -167,11 +169,11 @@ function readTarEntries(tarBytes: Buffer, limits: TarballLimits): Promise<Map<st
       entry.on('end', () => files.set(path, Buffer.concat(chunks)));
     });
     parser.on('error', (error: Error) => {
-      if (failure) return;
-      failure = new PluglineError('ERR_TARBALL_INVALID', `The tarball is not a valid tar archive: ${error.message}`, { cause: error });
+      fail(new PluglineError('ERR_TARBALL_INVALID', `The tarball is not a valid tar archive: ${error.message}`, { cause: error }));
     });
-    parser.on('close', () => (failure ? reject(failure) : resolve(files)));
-    parser.on('end', () => (failure ? reject(failure) : resolve(files)));
+    parser.on('end', () => {
+      if (!failure) resolve(files);
+    });
     parser.end(tarBytes);
   });
 }
