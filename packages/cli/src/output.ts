@@ -62,3 +62,12 @@ export function table(header: readonly string[], rows: readonly (readonly string
   const line = (row: readonly string[]) => row.map((cell, column) => cell.padEnd(widths[column] ?? 0)).join('  ').trimEnd();
   return [line(header), line(widths.map((width) => '-'.repeat(width))), ...rows.map(line)].join('\n');
 }
+
+/** Reads a `--config file.json`: a JSON object (the plugin config), else ERR_CONFIG_INVALID. */
+export async function readConfigObject(file: string): Promise<Record<string, unknown>> {
+  const value = await readJsonFile(file, 'ERR_CONFIG_INVALID');
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new PluglineError('ERR_CONFIG_INVALID', `${file} must hold a JSON object (the plugin config)`);
+  }
+  return value as Record<string, unknown>;
+}

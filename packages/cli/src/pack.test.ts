@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -62,6 +63,14 @@ describe('packPlugin', () => {
     expect(a2.integrity).toBe(a1.integrity);
     expect(Buffer.from(a2.tarball).equals(Buffer.from(a1.tarball))).toBe(true);
     expect(Buffer.from(b.tarball).equals(Buffer.from(a1.tarball))).toBe(true);
+  });
+
+  it('leaves the folder untouched with writeBundle: false, with the same tarball', async () => {
+    const dir = await writePluginFolder(path.join(root, 'no-write'));
+    const packed = await packPlugin(dir, { writeBundle: false, outDir: path.join(root, 'no-write-out') });
+    expect(existsSync(path.join(dir, 'dist'))).toBe(false);
+    expect(packed.files).toContain('package/dist/index.js');
+    expect((await packPlugin(dir, { outDir: path.join(root, 'no-write-out-2') })).integrity).toBe(packed.integrity);
   });
 
   it('changes the bytes when the source changes', async () => {

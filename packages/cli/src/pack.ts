@@ -11,6 +11,8 @@ export interface PackOptions {
   outDir?: string;
   /** The source entry, relative to the plugin folder (default: `src/index.ts`, `src/index.js`, `index.ts`, `index.js`). */
   entry?: string;
+  /** Also write the bundle into the folder at the manifest's `main` (default true: pack is the plugin's build). */
+  writeBundle?: boolean;
   /** Called with a short line before each long step (bundling, writing). */
   onProgress?: (message: string) => void;
 }
@@ -68,7 +70,7 @@ export async function packPlugin(dir: string, options: PackOptions = {}): Promis
   const { code } = await bundlePlugin(root, entryFile);
   const mainFile = path.join(root, ...manifest.main.split('/'));
   // The bundle also lands in the folder (pack is the plugin's build), unless the entry is that very file.
-  if (path.resolve(mainFile) !== entryFile) {
+  if (options.writeBundle !== false && path.resolve(mainFile) !== entryFile) {
     await mkdir(path.dirname(mainFile), { recursive: true });
     await writeFile(mainFile, code);
   }

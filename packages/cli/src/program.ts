@@ -6,7 +6,7 @@ import { Command, CommanderError } from 'commander';
 import { configPath, normalizeRegistryUrl, readCliConfig, writeCliConfig } from './config.js';
 import { readEventsFile, runDev } from './dev.js';
 import { initPlugin } from './init.js';
-import { describeError, exitCodeFor, exitCodes, formatBytes, formatError, type Output, progress, readJsonFile, result } from './output.js';
+import { describeError, exitCodeFor, exitCodes, formatBytes, formatError, type Output, progress, readConfigObject, result } from './output.js';
 import { packPlugin } from './pack.js';
 import { registerRegistryCommands } from './registry-commands.js';
 import { registerRuntimeCommands } from './runtime-commands.js';
@@ -83,7 +83,7 @@ export function createProgram(out: Output): Command {
     .option('--entry <file>', 'the source entry')
     .action(async (dir: string, options: { events?: string; config?: string; entry?: string }) => {
       const events = options.events ? await readEventsFile(options.events) : undefined;
-      const config = options.config ? await readConfigFile(options.config) : undefined;
+      const config = options.config ? await readConfigObject(options.config) : undefined;
       const ran = await runDev(dir, {
         ...(events ? { events } : {}),
         ...(config ? { config } : {}),
@@ -130,18 +130,28 @@ export function createProgram(out: Output): Command {
       result(out, `logged out of ${url}`, { registry: url });
     });
 
+  program
+    .command('quickstart')
+    .description('start a local registry with the official plugins and a runtime with the default chain (Ctrl-C stops)')
+    .option('--registry-port <port>', 'registry port (default $PLUGLINE_REGISTRY_PORT or 7400)', (value) => Number.parseInt(value, 10))
+    .option('--runtime-port <port>', 'runtime port (default $PLUGLINE_RUNTIME_PORT or 7401)', (value) => Number.parseInt(value, 10))
+    .option('--data-dir <dir>', 'where the data lives', '.plugline')
+    .option('--plugins-dir <dir>', 'the official plugin folders to publish (default: the monorepo registry/ folder)')
+    .action(async (options: { registryPort?: number; runtimePort?: number; dataDir: string; pluginsDir?: string }) => {
+      // Loaded on use: the registry server and the runtime are heavy and only this command needs them.
+      const { startQuickstart } = await import('./quickstart.js');
+      await startQuickstart({
+        dataDir: options.dataDir,
+        ...(options.registryPort !== undefined ? { registryPort: options.registryPort } : {}),
+        ...(options.runtimePort !== undefined ? { runtimePort: options.runtimePort } : {}),
+        ...(options.pluginsDir ? { pluginsDir: options.pluginsDir } : {}),
+        print: (line) => void out.stdout.write(`${line}\n`),
+      });
+    });
+
   registerRegistryCommands(program, out);
   registerRuntimeCommands(program, out);
   return program;
-}
-
-/** Reads a `--config file.json` (a JSON object). */
-export async function readConfigFile(file: string): Promise<Record<string, unknown>> {
-  const value = await readJsonFile(file, 'ERR_CONFIG_INVALID');
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new PluglineError('ERR_CONFIG_INVALID', `${file} must hold a JSON object (the plugin config)`);
-  }
-  return value as Record<string, unknown>;
 }
 
 /**

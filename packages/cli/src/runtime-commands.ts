@@ -1,5 +1,107 @@
+import path from 'node:path';
+import { PluglineError } from '@plugline/sdk';
 import type { Command } from 'commander';
-import type { Output } from './output.js';
+import { resolveRegistry } from './config.js';
+import { type Output, progress, readConfigObject, result, table } from './output.js';
+import { parseNameSpec } from './registry-commands.js';
+
+/** The runtime folder commands edit by default: `$PLUGLINE_RUNTIME_DIR`, else the quickstart's `.plugline/runtime`. */
+export function defaultRuntimeDir(env: NodeJS.ProcessEnv = process.env): string {
+  return env.PLUGLINE_RUNTIME_DIR ?? path.join('.plugline', 'runtime');
+}
+
+/**
+ * Applies `--set key=value` and `--unset key` to a config. A value that parses as JSON is used as
+ * such (`n=3` is a number, `on=true` a boolean, `list=["a"]` an array, `s="007"` a string); anything
+ * else is a plain string (`greeting=hi`).
+ */
+export function applyConfigChanges(config: Record<string, unknown>, sets: readonly string[], unsets: readonly string[] = []): Record<string, unknown> {
+  const next: Record<string, unknown> = { ...config };
+  for (const assignment of sets) {
+    const equals = assignment.indexOf('=');
+    if (equals <= 0) throw new PluglineError('ERR_USAGE', `--set needs key=value, got "${assignment}"`);
+    const key = assignment.slice(0, equals);
+    const raw = assignment.slice(equals + 1);
+    let value: unknown = raw;
+    try {
+      value = JSON.parse(raw);
+    } catch {
+      // Not JSON: a plain string.
+    }
+    next[key] = value;
+  }
+  for (const key of unsets) delete next[key];
+  return next;
+}
+
+// Loaded on use: the runtime brings the isolated-vm addon, which commands like pack never need.
+const runtime = () => import('@plugline/runtime');
+
+const dirOption = ['--dir <dir>', 'the runtime folder (plugins.json, plugins.lock.json; default $PLUGLINE_RUNTIME_DIR or .plugline/runtime)'] as const;
 
 /** Registers the commands that edit a runtime's plugin list: install, uninstall, list, config. */
-export function registerRuntimeCommands(_program: Command, _out: Output): void {}
+export function registerRuntimeCommands(program: Command, out: Output): void {
+  program
+    .command('install')
+    .description("install a plugin from the registry at the end of a runtime's chain (plugins.json + lockfile)")
+    .argument('<name@spec>', 'the plugin and a version, range or dist-tag (default latest)')
+    .option(...dirOption)
+    .option('--config <file>', 'a JSON file with the plugin config (validated against its schema)')
+    .option('--registry <url>', 'the registry (default: plugins.json, then the one you logged in to)')
+    .option('--disabled', 'add it disabled')
+    .action(async (target: string, options: { dir?: string; config?: string; registry?: string; disabled?: boolean }) => {
+      const dir = path.resolve(options.dir ?? defaultRuntimeDir());
+      const { name, spec } = parseNameSpec(target);
+      const config = options.config ? await readConfigObject(options.config) : {};
+      const { addPlugin, readProject } = await runtime();
+      const project = await readProject(dir);
+      const registryUrl = options.registry || !project.registry ? (await resolveRegistry(options)).url : project.registry;
+      progress(out, `installing ${name}@${spec} from ${registryUrl} (download, verify integrity, unpack)`);
+      const installed = await addPlugin(dir, { name, spec, config, registryUrl, ...(options.disabled ? { enabled: false } : {}) });
+      result(out, `installed ${installed.name}@${installed.version} in ${dir}\nintegrity: ${installed.integrity}\nconfig: ${JSON.stringify(installed.config)}`, { ...installed, dir });
+    });
+
+  program
+    .command('uninstall')
+    .description("remove a plugin from a runtime's chain and lockfile")
+    .argument('<name>', 'the plugin')
+    .option(...dirOption)
+    .action(async (name: string, options: { dir?: string }) => {
+      const dir = path.resolve(options.dir ?? defaultRuntimeDir());
+      await (await runtime()).removePlugin(dir, name);
+      result(out, `uninstalled ${name} from ${dir}`, { name, dir });
+    });
+
+  program
+    .command('list')
+    .description("list a runtime's chain in order: versions, enabled, configs (secrets masked)")
+    .option(...dirOption)
+    .action(async (options: { dir?: string }) => {
+      const dir = path.resolve(options.dir ?? defaultRuntimeDir());
+      const plugins = await (await runtime()).listPlugins(dir);
+      const rows = plugins.map((plugin, index) => [String(index + 1), plugin.name, plugin.spec, plugin.version ?? '(not installed)', plugin.enabled ? 'yes' : 'no', JSON.stringify(plugin.config)]);
+      result(out, plugins.length > 0 ? table(['#', 'name', 'spec', 'version', 'enabled', 'config'], rows) : `no plugins in ${dir}`, plugins);
+    });
+
+  program
+    .command('config')
+    .description("show or change an installed plugin's config (validated against its schema)")
+    .argument('<name>', 'the plugin')
+    .option('--set <key=value...>', 'set keys (values are JSON when they parse as JSON, else strings)')
+    .option('--unset <key...>', 'remove keys (their defaults apply)')
+    .option(...dirOption)
+    .action(async (name: string, options: { set?: string[]; unset?: string[]; dir?: string }) => {
+      const dir = path.resolve(options.dir ?? defaultRuntimeDir());
+      const { listPlugins, readProject, setPluginConfig } = await runtime();
+      if (!options.set && !options.unset) {
+        const plugin = (await listPlugins(dir)).find((candidate) => candidate.name === name);
+        if (!plugin) throw new PluglineError('ERR_PLUGIN_NOT_INSTALLED', `${name} is not installed in ${dir}`);
+        result(out, JSON.stringify(plugin.config, null, 2), plugin.config);
+        return;
+      }
+      const entry = (await readProject(dir)).plugins.find((candidate) => candidate.name === name);
+      if (!entry) throw new PluglineError('ERR_PLUGIN_NOT_INSTALLED', `${name} is not installed in ${dir}`);
+      const config = await setPluginConfig(dir, name, applyConfigChanges(entry.config, options.set ?? [], options.unset ?? []));
+      result(out, `${name} config: ${JSON.stringify(config)}`, config);
+    });
+}
