@@ -3,7 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { lastDays, renderDownloadsChart } from './chart.js';
 import { configFields, renderConfigForm } from './config-form.js';
 import { escapeHtml, html, jsonForScript } from './html.js';
-import { homePage, pluginPath, searchStatusText } from './pages.js';
+import type { PluginRecord, VersionRecord } from '../store/types.js';
+import { homePage, pluginPage, pluginPath, searchStatusText } from './pages.js';
 
 describe('html templates', () => {
   it('escapes interpolated text but not nested templates', () => {
@@ -143,5 +144,57 @@ describe('pages', () => {
     expect(out).toContain('<script type="module" src="/assets/app-1.js"></script>');
     expect(out).toContain('<main id="main"');
     expect(out).toContain('role="search"');
+  });
+
+  it('keeps hostile manifest fields out of the plugin page markup', () => {
+    const manifest = {
+      name: 'evil',
+      version: '1.0.0',
+      main: 'index.js',
+      sdk: '^0.1.0',
+      description: '<script>alert(1)</script>',
+      keywords: ['"><img src=x onerror=alert(2)>'],
+      homepage: 'javascript:alert(3)',
+      icon: 'javascript:alert(4)',
+      author: '<b>me</b>',
+      license: '<i>MIT</i>',
+      config: { type: 'object', properties: { '"><script>': { type: 'string', description: '</script><script>alert(5)</script>' } } },
+    } as const;
+    const version: VersionRecord = {
+      name: 'evil',
+      version: '1.0.0',
+      integrity: 'sha512-abc',
+      size: 2048,
+      manifest: manifest as unknown as VersionRecord['manifest'],
+      readme: '<script>alert(6)</script>\n\n# Title',
+      publishedAt: '2026-11-25T10:00:00.000Z',
+      deprecated: '<b>old</b>',
+    };
+    const plugin: PluginRecord = {
+      name: 'evil',
+      ownerKey: 'evil',
+      keywords: [...manifest.keywords],
+      distTags: { latest: '1.0.0', '<beta>': '1.0.0' },
+      createdAt: '2026-11-25T10:00:00.000Z',
+      modifiedAt: '2026-11-25T10:00:00.000Z',
+    };
+    const out = pluginPage({
+      plugin,
+      versions: [version],
+      current: version,
+      downloads: { total: 3, versions: { '1.0.0': 3 }, daily: [{ day: '2026-11-25', count: 3 }] },
+      maintainers: ['<admin>'],
+      now: new Date('2026-11-25T12:00:00Z'),
+      assets: {},
+    });
+    // The only script element is the inert JSON block of the config schema.
+    expect(out.match(/<script/g)).toEqual(['<script']);
+    expect(out).toContain('<script type="application/json" id="config-schema">');
+    expect(out).not.toMatch(/<(b|i|img|beta|admin)>|<img src=x|javascript:/);
+    expect(out).toContain('&lt;script&gt;alert(1)&lt;/script&gt;');
+    expect(out).toContain('<h3>Title</h3>');
+    expect(out).toContain('<code id="install-command">plugline install evil@1.0.0</code>');
+    expect(out).toContain('3 downloads in the last 30 days · 3 downloads in all');
+    expect(out).toContain('<span class="tag tag-deprecated">deprecated</span> <span class="deprecation">&lt;b&gt;old&lt;/b&gt;</span>');
   });
 });
