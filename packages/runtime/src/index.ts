@@ -1,1 +1,42 @@
-export {};
+/**
+ * `@plugline/runtime`: installs plugins from a Plugline registry, runs each in its own V8 isolate,
+ * chains them over captured events, stores events and exports them with durable retries.
+ */
+export { decodeCaptureBody, parseCapturePayload, type ParsedCapture } from './capture.js';
+export {
+  computeIntegrity,
+  defaultInstallLimits,
+  type InstalledPlugin,
+  type InstallLimits,
+  type InstallOptions,
+  installPlugin,
+  integrityKey,
+  loadCachedPlugin,
+  parsePluginSpec,
+  readTarball,
+} from './install.js';
+export { createRuntimeMetrics, type RuntimeMetrics } from './metrics.js';
+export {
+  type AddPluginOptions,
+  addPlugin,
+  checkConfig,
+  installProject,
+  type ListedPlugin,
+  type LockFile,
+  listPlugins,
+  type PluginEntry,
+  type PluginSettings,
+  type ProjectFile,
+  projectPaths,
+  readLock,
+  readProject,
+  removePlugin,
+  setPluginConfig,
+  writeLock,
+  writeProject,
+} from './project.js';
+export { type ExportSettings, type IngestResult, type PluginErrorRecord, type PluginLogLine, Runtime, type RuntimeOptions } from './runtime.js';
+export { MemoryCache, createSandboxHost, locateIp, type PluginSink, type PluginStorageBackend, type SandboxHostOptions } from './sandbox/host.js';
+export { type BatchOutcome, PluginSandbox, type SandboxHost, type SandboxLimits, type SandboxOptions } from './sandbox/sandbox.js';
+export { createRuntimeApp, type RunningRuntime, type StartRuntimeOptions, startRuntime } from './server.js';
+export { type DeadLetter, type EventQuery, type ExportBatch, RuntimeStore } from './store.js';

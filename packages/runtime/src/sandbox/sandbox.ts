@@ -83,7 +83,6 @@ export class PluginSandbox {
   private readonly timeoutMs: number;
   private readonly wallTimeoutMs: number;
   private isolate: ivm.Isolate | undefined;
-  private context: ivm.Context | undefined;
   private functions: { processBatch: ivm.Reference; onEventBatch: ivm.Reference; callHook: ivm.Reference } | undefined;
   private starting: Promise<void> | undefined;
   private disposed = false;
@@ -168,7 +167,6 @@ export class PluginSandbox {
         callHook: (await runner.get('callHook', { reference: true })) as ivm.Reference,
       };
       this.isolate = isolate;
-      this.context = context;
     } catch (error) {
       if (!isolate.isDisposed) isolate.dispose();
       if (error instanceof PluginError) throw error;

@@ -1,0 +1,24 @@
+#!/usr/bin/env node
+// `plugline-runtime`: the runtime service, configured from the environment.
+import { resolve } from 'node:path';
+import { pino } from 'pino';
+import { startRuntime } from './server.js';
+
+const logger = pino({ name: 'plugline-runtime', level: process.env.LOG_LEVEL ?? 'info' });
+const dir = resolve(process.env.PLUGLINE_RUNTIME_DIR ?? './.plugline/runtime');
+const port = Number(process.env.PLUGLINE_RUNTIME_PORT ?? process.env.PORT ?? 7401);
+const registryUrl = process.env.PLUGLINE_REGISTRY_URL;
+
+try {
+  const running = await startRuntime({ dir, port, host: process.env.HOST ?? '127.0.0.1', logger, ...(registryUrl ? { registryUrl } : {}) });
+  const stop = async (signal: string) => {
+    logger.info({ signal }, 'shutting down');
+    await running.close();
+    process.exit(0);
+  };
+  process.once('SIGINT', () => void stop('SIGINT'));
+  process.once('SIGTERM', () => void stop('SIGTERM'));
+} catch (error) {
+  logger.fatal({ err: error }, 'the runtime could not start');
+  process.exit(1);
+}

@@ -1,0 +1,633 @@
+import {
+  type ErrorCode,
+  type HookName,
+  type PluginEvent,
+  PluginError,
+  PluglineError,
+  invalidEventReason,
+  isPluglineError,
+  redactConfig,
+} from '@plugline/sdk';
+import { type Logger, pino } from 'pino';
+import type { InstalledPlugin } from './install.js';
+import { type RuntimeMetrics, createRuntimeMetrics } from './metrics.js';
+import { type PluginEntry, checkConfig, installProject, projectPaths, readProject, setPluginConfig } from './project.js';
+import { MemoryCache, closePostgresPools, createSandboxHost } from './sandbox/host.js';
+import { PluginSandbox } from './sandbox/sandbox.js';
+import { type EventQuery, RuntimeStore } from './store.js';
+
+/** Options of {@link Runtime}. */
+export interface RuntimeOptions {
+  /** The runtime project directory (`plugins.json`, `plugins.lock.json`, `cache/`, `data/`). */
+  dir: string;
+  /** Registry to install unpinned plugins from (default: `registry` in plugins.json). */
+  registryUrl?: string;
+  logger?: Logger;
+  /** Default V8 heap cap per plugin isolate, MB (default 64). */
+  memoryLimitMb?: number;
+  /** Default CPU-time cap per crossing (a batch or a hook call), ms (default 1000). */
+  timeoutMs?: number;
+  /** Default wall-clock cap per crossing including awaited fetch/storage, ms (default 30 000). */
+  wallTimeoutMs?: number;
+  /** Most events sent into a sandbox per crossing (default 1000). */
+  maxBatchEvents?: number;
+  /** Export-buffer defaults (per plugin overridable in plugins.json `settings`). */
+  exports?: Partial<ExportSettings>;
+  /** How often buffers and retries are checked, ms (default 200). */
+  exportTickMs?: number;
+  /** Run `runEveryMinute/Hour/Day` on timers (default true). */
+  schedule?: boolean;
+  /** Lines of recent logs and errors kept per plugin (default 100). */
+  recentLines?: number;
+}
+
+/** When an export buffer is flushed and how a failing batch is retried. */
+export interface ExportSettings {
+  /** Flush when this many events are buffered (default 1000). */
+  maxEvents: number;
+  /** Flush when the buffered events reach this many bytes of JSON (default 1 MiB). */
+  maxBytes: number;
+  /** Flush when the oldest buffered event is this old, ms (default 10 000). */
+  maxAgeMs: number;
+  /** Attempts before a batch goes to the dead-letter store (default 3). */
+  maxAttempts: number;
+  /** Backoff before the 2nd attempt, ms; doubles each time, with jitter (default 1000). */
+  backoffBaseMs: number;
+  /** Largest backoff, ms (default 60 000). */
+  backoffMaxMs: number;
+}
+
+const defaultExportSettings: ExportSettings = { maxEvents: 1000, maxBytes: 1024 * 1024, maxAgeMs: 10_000, maxAttempts: 3, backoffBaseMs: 1000, backoffMaxMs: 60_000 };
+
+/** A log line or error kept for `GET /api/plugins`. */
+export interface PluginLogLine {
+  at: string;
+  level: 'debug' | 'info' | 'warn' | 'error';
+  message: string;
+  fields?: Record<string, unknown>;
+}
+
+/** A recorded plugin failure. */
+export interface PluginErrorRecord {
+  at: string;
+  code: ErrorCode;
+  hook: HookName;
+  message: string;
+  eventUuid?: string;
+}
+
+/** One loaded plugin of the chain. */
+class PluginInstance {
+  status: 'running' | 'error' | 'disabled' = 'running';
+  readonly errorCounts = new Map<string, number>();
+  readonly logs: PluginLogLine[] = [];
+  readonly errors: PluginErrorRecord[] = [];
+  sandbox: PluginSandbox | undefined;
+  config: Record<string, unknown> = {};
+  inFlight = 0;
+  exporting = false;
+  private idleWaiters: (() => void)[] = [];
+
+  constructor(
+    readonly entry: PluginEntry,
+    readonly installed: InstalledPlugin,
+  ) {}
+
+  get name() {
+    return this.installed.name;
+  }
+  get version() {
+    return this.installed.version;
+  }
+  get label() {
+    return `${this.name} (${this.version})`;
+  }
+  has(hook: string): boolean {
+    return this.status === 'running' && this.sandbox !== undefined && this.sandbox.hooks.has(hook);
+  }
+  enter() {
+    this.inFlight += 1;
+  }
+  leave() {
+    this.inFlight -= 1;
+    if (this.inFlight === 0 && !this.exporting) for (const resolve of this.idleWaiters.splice(0)) resolve();
+  }
+  idle(): Promise<void> {
+    if (this.inFlight === 0 && !this.exporting) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+  exportDone() {
+    this.exporting = false;
+    if (this.inFlight === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
+  }
+}
+
+/** What {@link Runtime.ingest} did with a batch of events. */
+export interface IngestResult {
+  stored: number;
+  dropped: number;
+  duplicates: number;
+}
+
+interface QueuedBatch {
+  events: PluginEvent[];
+  resolve: (result: IngestResult) => void;
+  reject: (error: unknown) => void;
+}
+
+/**
+ * The Plugline runtime: loads the chain from a project directory (installing pinned plugins offline
+ * from the cache), runs each plugin in its own isolate, pushes batches of events through the
+ * `processEvent` chain, stores the results, then runs `onEvent` and the durable `exportEvents` buffers.
+ *
+ * @example
+ * ```ts
+ * const runtime = new Runtime({ dir: '.plugline/runtime' });
+ * await runtime.start();
+ * await runtime.ingest([{ uuid, event: '$pageview', distinct_id: 'u1', properties: {}, timestamp }]);
+ * await runtime.close();
+ * ```
+ */
+export class Runtime {
+  readonly dir: string;
+  readonly store: RuntimeStore;
+  readonly metrics: RuntimeMetrics;
+  readonly logger: Logger;
+  private readonly options: RuntimeOptions;
+  private readonly exportDefaults: ExportSettings;
+  private readonly maxBatchEvents: number;
+  private instances: PluginInstance[] = [];
+  private readonly caches = new Map<string, MemoryCache>();
+  private readonly queue: QueuedBatch[] = [];
+  private pumping = false;
+  private readonly background = new Set<Promise<unknown>>();
+  private timers: NodeJS.Timeout[] = [];
+  private closed = false;
+
+  constructor(options: RuntimeOptions) {
+    this.options = options;
+    this.dir = options.dir;
+    this.logger = options.logger ?? pino({ name: 'plugline-runtime', level: 'silent' });
+    this.store = new RuntimeStore(projectPaths(options.dir).data);
+    this.metrics = createRuntimeMetrics();
+    this.exportDefaults = { ...defaultExportSettings, ...options.exports };
+    this.maxBatchEvents = options.maxBatchEvents ?? 1000;
+  }
+
+  /** Installs (offline when pinned) and loads every enabled plugin, then starts the export and schedule timers. */
+  async start(): Promise<void> {
+    const plugins = await installProject(this.dir, this.options.registryUrl ? { registryUrl: this.options.registryUrl } : {});
+    const instances: PluginInstance[] = [];
+    for (const { entry, installed } of plugins) instances.push(await this.loadInstance(entry, installed));
+    this.instances = instances;
+    const tick = setInterval(() => this.exportTick(), this.options.exportTickMs ?? 200);
+    tick.unref();
+    this.timers.push(tick);
+    if (this.options.schedule !== false) {
+      for (const [hook, ms] of [
+        ['runEveryMinute', 60_000],
+        ['runEveryHour', 3_600_000],
+        ['runEveryDay', 86_400_000],
+      ] as const) {
+        const timer = setInterval(() => void this.runScheduled(hook), ms);
+        timer.unref();
+        this.timers.push(timer);
+      }
+    }
+    this.logger.info({ plugins: instances.map((instance) => ({ name: instance.name, version: instance.version, status: instance.status })) }, 'runtime started');
+  }
+
+  private cacheFor(name: string): MemoryCache {
+    let cache = this.caches.get(name);
+    if (!cache) {
+      cache = new MemoryCache();
+      this.caches.set(name, cache);
+    }
+    return cache;
+  }
+
+  /** Creates, validates and starts one plugin (running `setupPlugin`); failures leave it in `error` status. */
+  private async loadInstance(entry: PluginEntry, installed: InstalledPlugin): Promise<PluginInstance> {
+    const instance = new PluginInstance(entry, installed);
+    if (!entry.enabled) {
+      instance.status = 'disabled';
+      return instance;
+    }
+    try {
+      instance.config = checkConfig(installed, entry.config);
+    } catch (error) {
+      instance.status = 'error';
+      this.recordError(instance, 'setupPlugin', error);
+      return instance;
+    }
+    const settings = entry.settings ?? {};
+    const sandbox = new PluginSandbox({
+      name: installed.name,
+      version: installed.version,
+      integrity: installed.integrity,
+      code: installed.code,
+      config: instance.config,
+      attachments: entry.attachments ?? {},
+      capabilities: installed.manifest.capabilities ?? [],
+      memoryLimitMb: settings.memoryLimitMb ?? this.options.memoryLimitMb ?? 64,
+      timeoutMs: settings.timeoutMs ?? this.options.timeoutMs ?? 1000,
+      wallTimeoutMs: this.options.wallTimeoutMs ?? 30_000,
+      host: createSandboxHost({
+        sink: {
+          log: (level, message, fields) => this.pluginLog(instance, level, message, fields),
+          metric: (kind, name, value) => {
+            if (kind === 'increment') this.metrics.pluginMetric.inc({ plugin: instance.name, metric: name }, value);
+            else this.metrics.pluginGauge.set({ plugin: instance.name, metric: name, kind }, value);
+          },
+        },
+        storage: {
+          get: (key) => this.store.storageGet(instance.name, key),
+          set: (key, value) => this.store.storageSet(instance.name, key, value),
+          del: (key) => this.store.storageDel(instance.name, key),
+        },
+        cache: this.cacheFor(installed.name),
+        postgres: (installed.manifest.capabilities ?? []).includes('postgres'),
+      }),
+    });
+    sandbox.onRestart = async () => {
+      const failure = await sandbox.callHook('setupPlugin').catch((error: unknown) => ({ message: String((error as Error).message), errorName: 'Error' }));
+      if (failure) this.recordError(instance, 'setupPlugin', failure);
+    };
+    try {
+      await sandbox.start();
+      const failure = await sandbox.callHook('setupPlugin');
+      if (failure) throw new PluginError({ plugin: instance.name, version: instance.version, hook: 'setupPlugin', message: failure.message });
+    } catch (error) {
+      sandbox.dispose();
+      instance.status = 'error';
+      this.recordError(instance, 'setupPlugin', error);
+      return instance;
+    }
+    instance.sandbox = sandbox;
+    return instance;
+  }
+
+  private pluginLog(instance: PluginInstance, level: PluginLogLine['level'], message: string, fields?: Record<string, unknown>) {
+    const line: PluginLogLine = { at: new Date().toISOString(), level, message, ...(fields ? { fields } : {}) };
+    instance.logs.push(line);
+    if (instance.logs.length > (this.options.recentLines ?? 100)) instance.logs.shift();
+    this.logger[level]({ plugin: instance.name, version: instance.version, ...(fields ? { fields } : {}) }, message);
+  }
+
+  /** Records a plugin failure: counted by code, kept in the recent list, logged (never with config values). */
+  private recordError(instance: PluginInstance, hook: HookName, error: unknown, eventUuid?: string): PluginErrorRecord {
+    let code: ErrorCode = 'ERR_PLUGIN_THREW';
+    let message: string;
+    if (isPluglineError(error)) {
+      code = (error as PluglineError).code;
+      message = (error as PluglineError).message;
+    } else if (error && typeof error === 'object' && 'message' in error) {
+      message = `${instance.name}@${instance.version} ${hook}: ${String((error as { message: unknown }).message)}`;
+    } else message = `${instance.name}@${instance.version} ${hook}: ${String(error)}`;
+    const record: PluginErrorRecord = { at: new Date().toISOString(), code, hook, message, ...(eventUuid ? { eventUuid } : {}) };
+    instance.errors.push(record);
+    if (instance.errors.length > (this.options.recentLines ?? 100)) instance.errors.shift();
+    instance.errorCounts.set(code, (instance.errorCounts.get(code) ?? 0) + 1);
+    this.metrics.pluginErrors.inc({ plugin: instance.name, hook, code });
+    if (code === 'ERR_PLUGIN_TIMEOUT' || code === 'ERR_PLUGIN_MEMORY') this.metrics.pluginRestarts.inc({ plugin: instance.name, code });
+    this.logger.warn({ plugin: instance.name, version: instance.version, hook, code, ...(eventUuid ? { eventUuid } : {}) }, message);
+    return record;
+  }
+
+  /**
+   * Runs events through the chain, stores what survives and hands it to `onEvent` and the export
+   * buffers. Concurrent calls are merged into batches (up to `maxBatchEvents`) so each sandbox is
+   * crossed once per batch.
+   */
+  ingest(events: PluginEvent[]): Promise<IngestResult> {
+    if (this.closed) return Promise.reject(new PluglineError('ERR_INTERNAL', 'the runtime is closed'));
+    if (events.length === 0) return Promise.resolve({ stored: 0, dropped: 0, duplicates: 0 });
+    this.metrics.eventsReceived.inc(events.length);
+    return new Promise((resolve, reject) => {
+      this.queue.push({ events, resolve, reject });
+      if (!this.pumping) void this.pump();
+    });
+  }
+
+  private async pump(): Promise<void> {
+    this.pumping = true;
+    try {
+      while (this.queue.length > 0) {
+        const taken: QueuedBatch[] = [];
+        let count = 0;
+        while (this.queue.length > 0 && (taken.length === 0 || count + this.queue[0]!.events.length <= this.maxBatchEvents)) {
+          const next = this.queue.shift()!;
+          taken.push(next);
+          count += next.events.length;
+        }
+        const all = taken.flatMap((item) => item.events);
+        try {
+          const results = await this.processBatch(all);
+          let offset = 0;
+          for (const item of taken) {
+            const slice = results.slice(offset, offset + item.events.length);
+            offset += item.events.length;
+            item.resolve({
+              stored: slice.filter((r) => r === 'stored').length,
+              dropped: slice.filter((r) => r === 'dropped').length,
+              duplicates: slice.filter((r) => r === 'duplicate').length,
+            });
+          }
+        } catch (error) {
+          for (const item of taken) item.reject(error);
+        }
+      }
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  /** The chain over one batch (in slices of `maxBatchEvents`), then store, onEvent, export buffers. */
+  private async processBatch(input: PluginEvent[]): Promise<('stored' | 'dropped' | 'duplicate')[]> {
+    const outcome: ('stored' | 'dropped' | 'duplicate')[] = [];
+    for (let start = 0; start < input.length; start += this.maxBatchEvents) {
+      outcome.push(...(await this.processSlice(input.slice(start, start + this.maxBatchEvents))));
+    }
+    return outcome;
+  }
+
+  private async processSlice(input: PluginEvent[]): Promise<('stored' | 'dropped' | 'duplicate')[]> {
+    const stopTimer = this.metrics.chainSeconds.startTimer();
+    const chain = this.instances.filter((instance) => instance.has('processEvent'));
+    const succeeded: string[][] = input.map(() => []);
+    const failed: string[][] = input.map(() => []);
+    const alive = input.map(() => true);
+    let json = JSON.stringify(input);
+    for (const instance of chain) {
+      instance.enter();
+      try {
+        const { outcomes, eventsJson } = await instance.sandbox!.processBatch(json);
+        if (!Array.isArray(outcomes) || outcomes.length !== input.length) throw new Error('the sandbox returned a malformed batch');
+        outcomes.forEach((result, index) => {
+          if (result === 1) succeeded[index]!.push(instance.label);
+          else if (result === 2) {
+            succeeded[index]!.push(instance.label);
+            alive[index] = false;
+            this.metrics.eventsDropped.inc({ plugin: instance.name });
+          } else if (result && typeof result === 'object') {
+            failed[index]!.push(instance.label);
+            this.recordError(
+              instance,
+              'processEvent',
+              new PluginError({ plugin: instance.name, version: instance.version, hook: 'processEvent', message: `${result.errorName}: ${result.message}` }),
+              input[index]!.uuid,
+            );
+          }
+        });
+        json = eventsJson;
+      } catch (error) {
+        // A crash of the whole crossing (timeout, memory): every live event continues as it was.
+        this.recordError(instance, 'processEvent', error);
+        alive.forEach((isAlive, index) => {
+          if (isAlive) failed[index]!.push(instance.label);
+        });
+      } finally {
+        instance.leave();
+      }
+    }
+    let output: (PluginEvent | null)[];
+    try {
+      output = JSON.parse(json) as (PluginEvent | null)[];
+      if (!Array.isArray(output) || output.length !== input.length) throw new Error('length mismatch');
+    } catch {
+      output = input;
+    }
+    const kept: PluginEvent[] = [];
+    const keptIndex: number[] = [];
+    output.forEach((event, index) => {
+      if (event === null || !alive[index]) return;
+      const original = input[index]!;
+      const safe = invalidEventReason(event, original) ? original : event;
+      safe.properties = { ...safe.properties };
+      if (succeeded[index]!.length > 0) safe.properties.$plugins_succeeded = succeeded[index];
+      if (failed[index]!.length > 0) safe.properties.$plugins_failed = failed[index];
+      kept.push(safe);
+      keptIndex.push(index);
+    });
+    const exporters = this.instances.filter((instance) => instance.has('exportEvents')).map((instance) => instance.name);
+    const stored = this.store.storeEvents(kept, exporters);
+    stopTimer();
+    this.metrics.eventsStored.inc(stored.length);
+    this.metrics.eventsDuplicate.inc(kept.length - stored.length);
+    const storedUuids = new Set(stored.map((event) => event.uuid));
+    const result: ('stored' | 'dropped' | 'duplicate')[] = input.map(() => 'dropped');
+    keptIndex.forEach((index, k) => {
+      result[index] = storedUuids.has(kept[k]!.uuid) ? 'stored' : 'duplicate';
+    });
+    if (stored.length > 0) {
+      this.runOnEvent(stored);
+      this.exportTick();
+    }
+    return result;
+  }
+
+  private track<T>(promise: Promise<T>): void {
+    const tracked = promise.catch(() => undefined).finally(() => this.background.delete(tracked));
+    this.background.add(tracked);
+  }
+
+  private runOnEvent(events: PluginEvent[]) {
+    const json = JSON.stringify(events);
+    for (const instance of this.instances) {
+      if (!instance.has('onEvent')) continue;
+      instance.enter();
+      this.track(
+        instance
+          .sandbox!.onEventBatch(json)
+          .then((failures) => {
+            for (const failure of failures) {
+              this.recordError(
+                instance,
+                'onEvent',
+                new PluginError({ plugin: instance.name, version: instance.version, hook: 'onEvent', message: `${failure.errorName}: ${failure.message}` }),
+                events[failure.index]?.uuid,
+              );
+            }
+          })
+          .catch((error: unknown) => void this.recordError(instance, 'onEvent', error))
+          .finally(() => instance.leave()),
+      );
+    }
+  }
+
+  private exportSettings(instance: PluginInstance): ExportSettings {
+    const s = instance.entry.settings ?? {};
+    return {
+      ...this.exportDefaults,
+      ...(s.exportMaxEvents ? { maxEvents: s.exportMaxEvents } : {}),
+      ...(s.exportMaxBytes ? { maxBytes: s.exportMaxBytes } : {}),
+      ...(s.exportMaxAgeMs !== undefined ? { maxAgeMs: s.exportMaxAgeMs } : {}),
+      ...(s.exportMaxAttempts ? { maxAttempts: s.exportMaxAttempts } : {}),
+    };
+  }
+
+  /** Cuts due buffers into batches and starts due export attempts (one at a time per plugin). */
+  private exportTick(force = false): void {
+    if (this.closed) return;
+    for (const instance of this.instances) {
+      if (!instance.has('exportEvents') || instance.exporting) continue;
+      instance.exporting = true;
+      this.track(this.exportPlugin(instance, force).finally(() => instance.exportDone()));
+    }
+  }
+
+  private async exportPlugin(instance: PluginInstance, force: boolean): Promise<void> {
+    const settings = this.exportSettings(instance);
+    for (;;) {
+      if (this.closed) return;
+      const stats = this.store.bufferStats(instance.name);
+      const due =
+        stats.count > 0 &&
+        (force || stats.count >= settings.maxEvents || stats.bytes >= settings.maxBytes || (stats.oldest !== null && Date.now() - stats.oldest >= settings.maxAgeMs));
+      if (due) this.store.cutBatch(instance.name, settings.maxEvents, settings.maxBytes);
+      const batch = this.store.dueBatch(instance.name);
+      if (!batch) return;
+      await this.attemptExport(instance, batch, settings);
+    }
+  }
+
+  private async attemptExport(instance: PluginInstance, batch: NonNullable<ReturnType<RuntimeStore['dueBatch']>>, settings: ExportSettings) {
+    const attempts = batch.attempts + 1;
+    let failure: { message: string; retry: boolean; code: ErrorCode } | undefined;
+    try {
+      const result = await instance.sandbox!.callHook('exportEvents', [batch.events]);
+      if (result) failure = { message: `${result.errorName}: ${result.message}`, retry: result.errorName === 'RetryError', code: 'ERR_PLUGIN_THREW' };
+    } catch (error) {
+      // A timeout or memory failure may be transient (e.g. a slow receiver): retry it.
+      failure = { message: (error as Error).message, retry: true, code: isPluglineError(error) ? (error as PluglineError).code : 'ERR_PLUGIN_THREW' };
+    }
+    if (!failure) {
+      this.store.batchSucceeded(batch.id);
+      this.metrics.exportBatches.inc({ plugin: instance.name, outcome: 'success' });
+      return;
+    }
+    this.recordError(instance, 'exportEvents', new PluginError({ plugin: instance.name, version: instance.version, hook: 'exportEvents', message: `attempt ${attempts}: ${failure.message}` }));
+    if (failure.retry && attempts < settings.maxAttempts) {
+      const delay = Math.min(settings.backoffMaxMs, settings.backoffBaseMs * 2 ** (attempts - 1));
+      const jittered = Math.round(delay / 2 + Math.random() * (delay / 2));
+      this.store.batchRetryLater(batch.id, attempts, Date.now() + jittered, failure.message);
+      this.metrics.exportBatches.inc({ plugin: instance.name, outcome: 'retry' });
+      return;
+    }
+    const code: ErrorCode = failure.retry ? 'ERR_EXPORT_RETRY_EXHAUSTED' : 'ERR_EXPORT_FAILED';
+    const id = this.store.batchToDeadLetter(batch.id, { version: instance.version, hook: 'exportEvents', reason: failure.message, code, attempts });
+    this.metrics.exportBatches.inc({ plugin: instance.name, outcome: 'dead_letter' });
+    this.metrics.deadLetters.inc({ plugin: instance.name });
+    this.logger.error({ plugin: instance.name, version: instance.version, deadLetter: id, attempts, code }, `export batch ${batch.id} sent to the dead-letter store`);
+  }
+
+  /**
+   * Flushes every export buffer now (ignoring count/bytes/age) and waits until no due batch is left;
+   * batches waiting for a retry stay scheduled.
+   */
+  async flushExports(): Promise<void> {
+    for (const instance of this.instances) if (instance.has('exportEvents')) await instance.idle();
+    this.exportTick(true);
+    await this.settle();
+  }
+
+  /** Waits for background work (onEvent, running exports) to finish. */
+  async settle(): Promise<void> {
+    while (this.background.size > 0) await Promise.all([...this.background]);
+  }
+
+  /** Replays a dead letter: it becomes a fresh export batch. `ERR_NOT_FOUND` when there is no such dead letter. */
+  replayDeadLetter(id: number): { id: number; batchId: number; plugin: string } {
+    const replayed = this.store.replayDeadLetter(id);
+    if (!replayed) throw new PluglineError('ERR_NOT_FOUND', `no dead letter ${id}`);
+    this.exportTick();
+    return { id, ...replayed };
+  }
+
+  /** Runs a scheduled hook on every plugin that has it. */
+  async runScheduled(hook: 'runEveryMinute' | 'runEveryHour' | 'runEveryDay'): Promise<void> {
+    await Promise.all(
+      this.instances
+        .filter((instance) => instance.has(hook))
+        .map(async (instance) => {
+          instance.enter();
+          try {
+            const failure = await instance.sandbox!.callHook(hook);
+            if (failure) this.recordError(instance, hook, new PluginError({ plugin: instance.name, version: instance.version, hook, message: `${failure.errorName}: ${failure.message}` }));
+          } catch (error) {
+            this.recordError(instance, hook, error);
+          } finally {
+            instance.leave();
+          }
+        }),
+    );
+  }
+
+  /**
+   * Validates and saves a plugin's new config, then hot-reloads it: a new sandbox is set up with the
+   * new config and swapped into the chain; batches already in flight finish on the old one, which is
+   * then torn down. Throws `ERR_CONFIG_INVALID` (nothing changes) or `ERR_PLUGIN_NOT_INSTALLED`.
+   */
+  async setPluginConfig(name: string, config: Record<string, unknown>): Promise<{ name: string; version: string; config: Record<string, unknown> }> {
+    const current = this.instances.find((instance) => instance.name === name);
+    if (!current) throw new PluglineError('ERR_PLUGIN_NOT_INSTALLED', `${name} is not installed`);
+    const redacted = await setPluginConfig(this.dir, name, config);
+    const entry = (await readProject(this.dir)).plugins.find((candidate) => candidate.name === name)!;
+    const next = await this.loadInstance(entry, current.installed);
+    if (next.status === 'error') current.errors.push(...next.errors);
+    this.instances = this.instances.map((instance) => (instance === current ? next : instance));
+    this.track(this.retire(current));
+    this.logger.info({ plugin: name, config: redacted }, 'plugin config changed');
+    return { name, version: current.version, config: redacted };
+  }
+
+  private async retire(instance: PluginInstance): Promise<void> {
+    await instance.idle();
+    if (instance.sandbox) {
+      await instance.sandbox.callHook('teardownPlugin').catch(() => null);
+      instance.sandbox.dispose();
+    }
+  }
+
+  /** Stored events (see {@link EventQuery}). */
+  queryEvents(query: EventQuery = {}): PluginEvent[] {
+    return this.store.queryEvents(query);
+  }
+
+  /** Per-plugin status for `GET /api/plugins`: configs redacted, recent logs and errors. */
+  describePlugins() {
+    return this.instances.map((instance) => ({
+      name: instance.name,
+      version: instance.version,
+      spec: instance.entry.spec,
+      integrity: instance.installed.integrity,
+      enabled: instance.entry.enabled,
+      status: instance.status,
+      hooks: instance.sandbox ? [...instance.sandbox.hooks] : [],
+      capabilities: instance.installed.manifest.capabilities ?? [],
+      config: redactConfig(instance.installed.manifest.config, instance.status === 'running' ? instance.config : instance.entry.config),
+      restarts: instance.sandbox?.restarts ?? 0,
+      errors: { total: [...instance.errorCounts.values()].reduce((a, b) => a + b, 0), byCode: Object.fromEntries(instance.errorCounts) },
+      recentErrors: instance.errors.slice(-20),
+      recentLogs: instance.logs.slice(-50),
+      exportBuffer: instance.sandbox?.hooks.has('exportEvents') ? this.store.bufferStats(instance.name) : undefined,
+      pendingExportBatches: instance.sandbox?.hooks.has('exportEvents') ? this.store.pendingBatches(instance.name) : undefined,
+    }));
+  }
+
+  /** Stops timers, waits for in-flight work, tears plugins down and closes the store. Buffers stay on disk. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    for (const timer of this.timers) clearInterval(timer);
+    while (this.pumping || this.queue.length > 0) await new Promise((resolve) => setTimeout(resolve, 5));
+    this.closed = true;
+    await this.settle();
+    for (const instance of this.instances) {
+      if (!instance.sandbox) continue;
+      await instance.sandbox.callHook('teardownPlugin').catch(() => null);
+      instance.sandbox.dispose();
+    }
+    await closePostgresPools();
+    this.store.close();
+  }
+}

@@ -1,0 +1,163 @@
+import type { AddressInfo } from 'node:net';
+import { PluglineError, isPluglineError } from '@plugline/sdk';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import { type Logger, pino } from 'pino';
+import { decodeCaptureBody, parseCapturePayload } from './capture.js';
+import { Runtime, type RuntimeOptions } from './runtime.js';
+
+/** Builds the runtime's HTTP app (capture API, events, plugins, dead letters, metrics). */
+export function createRuntimeApp(runtime: Runtime): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', 'loopback');
+  // Raw bodies: the capture routes decode JSON/gzip/base64/form themselves. Content-Encoding gzip is inflated here.
+  const rawBody = express.raw({ type: () => true, limit: '20mb', inflate: true });
+
+  const capture = async (req: Request, res: Response) => {
+    const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+    const compression = typeof req.query.compression === 'string' ? req.query.compression : undefined;
+    let parsed: ReturnType<typeof parseCapturePayload>;
+    try {
+      parsed = parseCapturePayload(decodeCaptureBody(body, req.get('content-type'), compression), req.ip ? { ip: req.ip } : {});
+    } catch (error) {
+      runtime.metrics.payloadsInvalid.inc();
+      throw error;
+    }
+    const result = await runtime.ingest(parsed.events);
+    if (parsed.errors.length > 0) {
+      runtime.metrics.payloadsInvalid.inc(parsed.errors.length);
+      const error = new PluglineError('ERR_PAYLOAD_INVALID', `${parsed.errors.length} of ${parsed.errors.length + parsed.events.length} events are malformed: ${parsed.errors.slice(0, 5).join('; ')}`, {
+        details: parsed.errors,
+      });
+      res.status(400).json({ ...error.toJSON(), accepted: parsed.events.length, ...result });
+      return;
+    }
+    res.json({ status: 1, accepted: parsed.events.length, ...result });
+  };
+  for (const path of ['/capture', '/capture/', '/batch', '/batch/', '/e', '/e/', '/i/v0/e', '/i/v0/e/']) app.post(path, rawBody, capture);
+
+  app.get('/api/events', (req, res) => {
+    const q = req.query as Record<string, string | undefined>;
+    const limit = q.limit === undefined ? undefined : Number(q.limit);
+    if (limit !== undefined && (!Number.isInteger(limit) || limit < 1)) throw new PluglineError('ERR_BAD_REQUEST', 'limit must be a positive integer');
+    if (q.order !== undefined && q.order !== 'asc' && q.order !== 'desc') throw new PluglineError('ERR_BAD_REQUEST', 'order must be asc or desc');
+    const events = runtime.queryEvents({
+      ...(q.event !== undefined ? { event: q.event } : {}),
+      ...(q.distinct_id !== undefined ? { distinct_id: q.distinct_id } : {}),
+      ...(limit !== undefined ? { limit } : {}),
+      ...(q.order !== undefined ? { order: q.order } : {}),
+    });
+    res.json({ events, count: events.length });
+  });
+
+  app.get('/api/plugins', (_req, res) => {
+    res.json({ plugins: runtime.describePlugins() });
+  });
+
+  app.put('/api/plugins/:name/config', express.json({ limit: '1mb' }), async (req, res) => {
+    const body = req.body as { config?: unknown } | undefined;
+    if (!body || typeof body !== 'object' || typeof body.config !== 'object' || body.config === null || Array.isArray(body.config)) {
+      throw new PluglineError('ERR_BAD_REQUEST', 'The body must be { "config": { ... } }');
+    }
+    res.json(await runtime.setPluginConfig(String(req.params.name), body.config as Record<string, unknown>));
+  });
+
+  app.get('/api/dead-letters', (req, res) => {
+    const plugin = typeof req.query.plugin === 'string' ? req.query.plugin : undefined;
+    const withEvents = req.query.events === '1' || req.query.events === 'true';
+    res.json({ deadLetters: runtime.store.deadLetters({ ...(plugin ? { plugin } : {}), withEvents }) });
+  });
+
+  app.post('/api/dead-letters/:id/replay', (req, res) => {
+    const id = Number(req.params.id);
+    if (!Number.isInteger(id) || id < 1) throw new PluglineError('ERR_NOT_FOUND', `no dead letter ${req.params.id}`);
+    res.status(202).json(runtime.replayDeadLetter(id));
+  });
+
+  app.get('/metrics', async (_req, res) => {
+    res.set('content-type', runtime.metrics.registry.contentType).send(await runtime.metrics.registry.metrics());
+  });
+
+  app.get('/healthz', (_req, res) => {
+    res.json({ ok: true });
+  });
+
+  app.use((_req: Request, _res: Response) => {
+    throw new PluglineError('ERR_NOT_FOUND', 'No such route');
+  });
+
+  app.use((error: unknown, req: Request, res: Response, _next: NextFunction) => {
+    let coded: PluglineError;
+    if (isPluglineError(error)) coded = error as PluglineError;
+    else if (typeof (error as { status?: unknown }).status === 'number' && (error as { status: number }).status < 500) {
+      // body-parser errors: bad JSON, bad gzip, too large.
+      const status = (error as { status: number }).status;
+      coded =
+        status === 413
+          ? new PluglineError('ERR_PAYLOAD_INVALID', 'The request body is too large')
+          : new PluglineError(req.path.startsWith('/api/') ? 'ERR_BAD_REQUEST' : 'ERR_PAYLOAD_INVALID', (error as Error).message);
+      if (!req.path.startsWith('/api/')) runtime.metrics.payloadsInvalid.inc();
+    } else {
+      runtime.logger.error({ err: error, path: req.path }, 'request failed');
+      coded = new PluglineError('ERR_INTERNAL');
+    }
+    const status = (error as { status?: number }).status === 413 ? 413 : coded.status;
+    res.status(status).json(coded.toJSON());
+  });
+  return app;
+}
+
+/** Options of {@link startRuntime}. */
+export interface StartRuntimeOptions extends Omit<RuntimeOptions, 'logger'> {
+  /** TCP port (default 7401; 0 picks a free one). */
+  port?: number;
+  /** Interface to bind (default 127.0.0.1). */
+  host?: string;
+  logger?: Logger;
+}
+
+/** A running runtime service. */
+export interface RunningRuntime {
+  /** `http://host:port`, no trailing slash. */
+  url: string;
+  port: number;
+  runtime: Runtime;
+  /** Stops listening, then closes the runtime (buffers stay on disk). */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts the runtime and its HTTP service.
+ *
+ * @example
+ * ```ts
+ * const { url, close } = await startRuntime({ dir: '.plugline/runtime', port: 0 });
+ * await fetch(`${url}/capture`, { method: 'POST', body: JSON.stringify({ event: 'hi', distinct_id: 'u1' }) });
+ * await close();
+ * ```
+ */
+export async function startRuntime(options: StartRuntimeOptions): Promise<RunningRuntime> {
+  const logger = options.logger ?? pino({ name: 'plugline-runtime' });
+  const runtime = new Runtime({ ...options, logger });
+  await runtime.start();
+  const app = createRuntimeApp(runtime);
+  const host = options.host ?? '127.0.0.1';
+  const server = await new Promise<import('node:http').Server>((resolve, reject) => {
+    const listening = app.listen(options.port ?? 7401, host, (error?: Error) => (error ? reject(error) : resolve(listening)));
+  });
+  const port = (server.address() as AddressInfo).port;
+  const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  logger.info({ url }, 'plugline runtime listening');
+  return {
+    url,
+    port,
+    runtime,
+    async close() {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+      await runtime.close();
+    },
+  };
+}

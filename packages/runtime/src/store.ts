@@ -1,0 +1,287 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { DatabaseSync, type StatementSync } from 'node:sqlite';
+import type { JsonValue, PluginEvent } from '@plugline/sdk';
+
+/** Filters of {@link RuntimeStore.queryEvents}. */
+export interface EventQuery {
+  event?: string;
+  distinct_id?: string;
+  /** At most this many events (default 100, max 10 000). */
+  limit?: number;
+  /** By ingestion order: `desc` (newest first, default) or `asc`. */
+  order?: 'asc' | 'desc';
+}
+
+/** A batch waiting for (or between) export attempts. */
+export interface ExportBatch {
+  id: number;
+  plugin: string;
+  events: PluginEvent[];
+  attempts: number;
+  nextAttemptAt: number;
+  lastError: string | null;
+}
+
+/** A batch that failed for good, kept so that it can be replayed. */
+export interface DeadLetter {
+  id: number;
+  plugin: string;
+  version: string;
+  hook: string;
+  reason: string;
+  code: string;
+  attempts: number;
+  eventCount: number;
+  events: PluginEvent[];
+  createdAt: string;
+}
+
+/**
+ * The runtime's embedded, durable state in one SQLite database (`node:sqlite`, WAL): stored events
+ * (deduplicated by uuid), plugin storage, export buffers, batches in retry and dead letters. An event
+ * and its export-buffer entries are written in one transaction, so a crash loses neither.
+ */
+export class RuntimeStore {
+  private readonly db: DatabaseSync;
+  private readonly statements: Record<string, StatementSync> = {};
+
+  constructor(dataDir: string) {
+    mkdirSync(dataDir, { recursive: true });
+    this.db = new DatabaseSync(join(dataDir, 'runtime.sqlite'));
+    this.db.exec(`
+      PRAGMA journal_mode = WAL;
+      PRAGMA synchronous = NORMAL;
+      PRAGMA busy_timeout = 5000;
+      CREATE TABLE IF NOT EXISTS events (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        uuid TEXT NOT NULL UNIQUE,
+        event TEXT NOT NULL,
+        distinct_id TEXT NOT NULL,
+        timestamp TEXT NOT NULL,
+        data TEXT NOT NULL,
+        stored_at INTEGER NOT NULL
+      );
+      CREATE INDEX IF NOT EXISTS events_event ON events (event, seq);
+      CREATE INDEX IF NOT EXISTS events_distinct_id ON events (distinct_id, seq);
+      CREATE TABLE IF NOT EXISTS plugin_storage (
+        plugin TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (plugin, key)
+      );
+      CREATE TABLE IF NOT EXISTS export_buffer (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        plugin TEXT NOT NULL, data TEXT NOT NULL, bytes INTEGER NOT NULL, enqueued_at INTEGER NOT NULL
+      );
+      CREATE INDEX IF NOT EXISTS export_buffer_plugin ON export_buffer (plugin, id);
+      CREATE TABLE IF NOT EXISTS export_batches (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        plugin TEXT NOT NULL, data TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at INTEGER NOT NULL, last_error TEXT
+      );
+      CREATE TABLE IF NOT EXISTS dead_letters (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        plugin TEXT NOT NULL, version TEXT NOT NULL, hook TEXT NOT NULL, reason TEXT NOT NULL, code TEXT NOT NULL,
+        attempts INTEGER NOT NULL, event_count INTEGER NOT NULL, data TEXT NOT NULL, created_at TEXT NOT NULL
+      );
+    `);
+  }
+
+  private statement(sql: string): StatementSync {
+    let statement = this.statements[sql];
+    if (!statement) {
+      statement = this.db.prepare(sql);
+      this.statements[sql] = statement;
+    }
+    return statement;
+  }
+
+  private transaction<T>(work: () => T): T {
+    this.db.exec('BEGIN IMMEDIATE');
+    try {
+      const result = work();
+      this.db.exec('COMMIT');
+      return result;
+    } catch (error) {
+      this.db.exec('ROLLBACK');
+      throw error;
+    }
+  }
+
+  /**
+   * Stores events (a uuid already stored is skipped) and, in the same transaction, appends each new
+   * event to the export buffer of every plugin in `exportTo`. Returns the events that were new.
+   */
+  storeEvents(events: readonly PluginEvent[], exportTo: readonly string[]): PluginEvent[] {
+    if (events.length === 0) return [];
+    const insert = this.statement('INSERT OR IGNORE INTO events (uuid, event, distinct_id, timestamp, data, stored_at) VALUES (?, ?, ?, ?, ?, ?)');
+    const enqueue = this.statement('INSERT INTO export_buffer (plugin, data, bytes, enqueued_at) VALUES (?, ?, ?, ?)');
+    return this.transaction(() => {
+      const now = Date.now();
+      const stored: PluginEvent[] = [];
+      for (const event of events) {
+        const data = JSON.stringify(event);
+        const { changes } = insert.run(event.uuid, event.event, event.distinct_id, event.timestamp, data, now);
+        if (Number(changes) === 0) continue;
+        stored.push(event);
+        for (const plugin of exportTo) enqueue.run(plugin, data, Buffer.byteLength(data), now);
+      }
+      return stored;
+    });
+  }
+
+  /** Stored events, newest first unless `order: 'asc'`. */
+  queryEvents(query: EventQuery = {}): PluginEvent[] {
+    const where: string[] = [];
+    const values: string[] = [];
+    if (query.event !== undefined) {
+      where.push('event = ?');
+      values.push(query.event);
+    }
+    if (query.distinct_id !== undefined) {
+      where.push('distinct_id = ?');
+      values.push(query.distinct_id);
+    }
+    const limit = Math.min(10_000, Math.max(1, Math.trunc(query.limit ?? 100)));
+    const sql = `SELECT data FROM events ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq ${query.order === 'asc' ? 'ASC' : 'DESC'} LIMIT ${limit}`;
+    return (this.statement(sql).all(...values) as { data: string }[]).map((row) => JSON.parse(row.data) as PluginEvent);
+  }
+
+  /** How many events are stored. */
+  countEvents(): number {
+    return Number((this.statement('SELECT COUNT(*) AS n FROM events').get() as { n: number }).n);
+  }
+
+  // --- plugin storage
+
+  storageGet(plugin: string, key: string): JsonValue | null {
+    const row = this.statement('SELECT value FROM plugin_storage WHERE plugin = ? AND key = ?').get(plugin, key) as { value: string } | undefined;
+    return row ? (JSON.parse(row.value) as JsonValue) : null;
+  }
+  storageSet(plugin: string, key: string, value: JsonValue): void {
+    this.statement('INSERT INTO plugin_storage (plugin, key, value) VALUES (?, ?, ?) ON CONFLICT (plugin, key) DO UPDATE SET value = excluded.value').run(
+      plugin,
+      key,
+      JSON.stringify(value),
+    );
+  }
+  storageDel(plugin: string, key: string): void {
+    this.statement('DELETE FROM plugin_storage WHERE plugin = ? AND key = ?').run(plugin, key);
+  }
+
+  // --- export buffers
+
+  /** Count, bytes and age (ms since the oldest entry) of a plugin's export buffer. */
+  bufferStats(plugin: string): { count: number; bytes: number; oldest: number | null } {
+    const row = this.statement('SELECT COUNT(*) AS count, COALESCE(SUM(bytes), 0) AS bytes, MIN(enqueued_at) AS oldest FROM export_buffer WHERE plugin = ?').get(plugin) as {
+      count: number;
+      bytes: number;
+      oldest: number | null;
+    };
+    return { count: Number(row.count), bytes: Number(row.bytes), oldest: row.oldest === null ? null : Number(row.oldest) };
+  }
+
+  /**
+   * Moves up to `maxCount` events / `maxBytes` bytes (at least one event) from a plugin's buffer into
+   * a new export batch, atomically. Returns the batch id, or undefined when the buffer is empty.
+   */
+  cutBatch(plugin: string, maxCount: number, maxBytes: number): number | undefined {
+    return this.transaction(() => {
+      const rows = this.statement('SELECT id, data, bytes FROM export_buffer WHERE plugin = ? ORDER BY id LIMIT ?').all(plugin, maxCount) as {
+        id: number;
+        data: string;
+        bytes: number;
+      }[];
+      if (rows.length === 0) return undefined;
+      const taken: typeof rows = [];
+      let bytes = 0;
+      for (const row of rows) {
+        if (taken.length > 0 && bytes + Number(row.bytes) > maxBytes) break;
+        taken.push(row);
+        bytes += Number(row.bytes);
+      }
+      const data = `[${taken.map((row) => row.data).join(',')}]`;
+      const { lastInsertRowid } = this.statement('INSERT INTO export_batches (plugin, data, attempts, next_attempt_at) VALUES (?, ?, 0, ?)').run(plugin, data, Date.now());
+      const last = taken[taken.length - 1]!;
+      this.statement('DELETE FROM export_buffer WHERE plugin = ? AND id <= ?').run(plugin, last.id);
+      return Number(lastInsertRowid);
+    });
+  }
+
+  /** The next batch of a plugin whose attempt is due, if any. */
+  dueBatch(plugin: string, now = Date.now()): ExportBatch | undefined {
+    const row = this.statement('SELECT * FROM export_batches WHERE plugin = ? AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT 1').get(plugin, now) as
+      | { id: number; plugin: string; data: string; attempts: number; next_attempt_at: number; last_error: string | null }
+      | undefined;
+    if (!row) return undefined;
+    return {
+      id: Number(row.id),
+      plugin: row.plugin,
+      events: JSON.parse(row.data) as PluginEvent[],
+      attempts: Number(row.attempts),
+      nextAttemptAt: Number(row.next_attempt_at),
+      lastError: row.last_error,
+    };
+  }
+
+  /** Batches (any plugin) still to be exported, with their attempts so far. */
+  pendingBatches(plugin?: string): { id: number; plugin: string; attempts: number; nextAttemptAt: number; lastError: string | null }[] {
+    const sql = `SELECT id, plugin, attempts, next_attempt_at, last_error FROM export_batches ${plugin ? 'WHERE plugin = ?' : ''} ORDER BY id`;
+    return (this.statement(sql).all(...(plugin ? [plugin] : [])) as { id: number; plugin: string; attempts: number; next_attempt_at: number; last_error: string | null }[]).map(
+      (row) => ({ id: Number(row.id), plugin: row.plugin, attempts: Number(row.attempts), nextAttemptAt: Number(row.next_attempt_at), lastError: row.last_error }),
+    );
+  }
+
+  batchSucceeded(id: number): void {
+    this.statement('DELETE FROM export_batches WHERE id = ?').run(id);
+  }
+
+  batchRetryLater(id: number, attempts: number, nextAttemptAt: number, error: string): void {
+    this.statement('UPDATE export_batches SET attempts = ?, next_attempt_at = ?, last_error = ? WHERE id = ?').run(attempts, nextAttemptAt, error, id);
+  }
+
+  /** Moves a batch to the dead-letter store, atomically. Returns the dead letter's id. */
+  batchToDeadLetter(id: number, failure: { version: string; hook: string; reason: string; code: string; attempts: number }): number {
+    return this.transaction(() => {
+      const row = this.statement('SELECT plugin, data FROM export_batches WHERE id = ?').get(id) as { plugin: string; data: string } | undefined;
+      if (!row) throw new Error(`no export batch ${id}`);
+      const count = (JSON.parse(row.data) as unknown[]).length;
+      const { lastInsertRowid } = this.statement(
+        'INSERT INTO dead_letters (plugin, version, hook, reason, code, attempts, event_count, data, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+      ).run(row.plugin, failure.version, failure.hook, failure.reason, failure.code, failure.attempts, count, row.data, new Date().toISOString());
+      this.statement('DELETE FROM export_batches WHERE id = ?').run(id);
+      return Number(lastInsertRowid);
+    });
+  }
+
+  /** Dead letters, oldest first (events included when `withEvents`). */
+  deadLetters(options: { plugin?: string; withEvents?: boolean } = {}): DeadLetter[] {
+    const sql = `SELECT * FROM dead_letters ${options.plugin ? 'WHERE plugin = ?' : ''} ORDER BY id`;
+    const rows = this.statement(sql).all(...(options.plugin ? [options.plugin] : [])) as Record<string, string | number>[];
+    return rows.map((row) => ({
+      id: Number(row.id),
+      plugin: String(row.plugin),
+      version: String(row.version),
+      hook: String(row.hook),
+      reason: String(row.reason),
+      code: String(row.code),
+      attempts: Number(row.attempts),
+      eventCount: Number(row.event_count),
+      events: options.withEvents ? (JSON.parse(String(row.data)) as PluginEvent[]) : [],
+      createdAt: String(row.created_at),
+    }));
+  }
+
+  /** Moves a dead letter back into the export queue as a fresh batch; returns the batch id, or undefined if there is no such dead letter. */
+  replayDeadLetter(id: number): { batchId: number; plugin: string } | undefined {
+    return this.transaction(() => {
+      const row = this.statement('SELECT plugin, data FROM dead_letters WHERE id = ?').get(id) as { plugin: string; data: string } | undefined;
+      if (!row) return undefined;
+      const { lastInsertRowid } = this.statement('INSERT INTO export_batches (plugin, data, attempts, next_attempt_at) VALUES (?, ?, 0, ?)').run(row.plugin, row.data, Date.now());
+      this.statement('DELETE FROM dead_letters WHERE id = ?').run(id);
+      return { batchId: Number(lastInsertRowid), plugin: row.plugin };
+    });
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}
