@@ -233,6 +233,8 @@ describe('marketplace page in Chromium', () => {
     expect(await page.locator('#config-errors li').count()).toBe(2);
     expect(await activeId(page)).toBe('config-errors');
     expect(await page.locator('#config-json').textContent()).toBe('');
+    await page.locator('#config-errors a', { hasText: 'batchSize' }).click();
+    expect(await activeId(page)).toBe('cfg-1');
 
     // Valid: errors clear as the fields are fixed; defaults are applied and the secret is masked.
     await field('datasetUrl').fill('https://geo.example.com/db.mmdb');

@@ -124,6 +124,11 @@ export function initConfigForm() {
             const link = document.createElement('a');
             link.href = `#${control.id}`;
             link.textContent = `${labelOf(control)} ${message}`;
+            // Following the link puts the cursor in the field, not just the field on screen.
+            link.addEventListener('click', (event) => {
+              event.preventDefault();
+              control.focus();
+            });
             item.append(link);
           } else item.textContent = message;
           list.append(item);
