@@ -1,0 +1,268 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PluglineError } from '@plugline/sdk';
+import { MongoClient } from 'mongodb';
+import { afterEach, describe, expect, it } from 'vitest';
+import { fixtureManifest } from '../testing.js';
+import { MongoMetadataStore } from './mongo.js';
+import { SqliteMetadataStore } from './sqlite.js';
+import type { MetadataStore, VersionRecord } from './types.js';
+
+/** A fresh, empty store; `reopen` opens the same data again (a restart), `dispose` deletes it. */
+interface StoreHandle {
+  store: MetadataStore;
+  reopen(): Promise<MetadataStore>;
+  dispose(): Promise<void>;
+}
+
+const alice = { user: 'alice', admin: false };
+const bob = { user: 'bob', admin: false };
+const admin = { user: 'admin', admin: true };
+
+function versionRecord(name: string, version: string, extra: Partial<VersionRecord> = {}): VersionRecord {
+  return {
+    name,
+    version,
+    integrity: `sha512-${randomBytes(64).toString('base64')}`,
+    size: 123,
+    manifest: fixtureManifest(name, version, { description: `${name} at ${version}`, keywords: [`kw-${version}`] }),
+    publishedAt: new Date().toISOString(),
+    ...extra,
+  };
+}
+
+async function codeOf(promise: Promise<unknown>): Promise<string | undefined> {
+  try {
+    await promise;
+    return undefined;
+  } catch (error) {
+    return (error as PluglineError).code;
+  }
+}
+
+/** The conformance suite every MetadataStore engine must pass. */
+function metadataStoreConformance(engine: string, open: () => Promise<StoreHandle>): void {
+  describe(`MetadataStore conformance: ${engine}`, () => {
+    const handles: StoreHandle[] = [];
+    const fresh = async (): Promise<MetadataStore> => {
+      const handle = await open();
+      handles.push(handle);
+      return handle.store;
+    };
+    afterEach(async () => {
+      for (const handle of handles.splice(0)) await handle.dispose();
+    });
+
+    it('publishes a first version: claims the owner key, creates the plugin and points latest at it', async () => {
+      const store = await fresh();
+      expect(await store.getPlugin('geo')).toBeUndefined();
+      await store.publishVersion(versionRecord('geo', '1.0.0', { readme: '# Geo' }), 'geo', alice);
+      expect(await store.getMaintainers('geo')).toEqual(['alice']);
+      const plugin = await store.getPlugin('geo');
+      expect(plugin).toMatchObject({ name: 'geo', ownerKey: 'geo', distTags: { latest: '1.0.0' }, description: 'geo at 1.0.0', keywords: ['kw-1.0.0'] });
+      const version = await store.getVersion('geo', '1.0.0');
+      expect(version?.readme).toBe('# Geo');
+      expect(version?.manifest.name).toBe('geo');
+      expect(version?.deprecated).toBeUndefined();
+      expect(await store.getVersion('geo', '9.9.9')).toBeUndefined();
+    });
+
+    it('refuses a second publish of one version with ERR_VERSION_EXISTS and keeps the first', async () => {
+      const store = await fresh();
+      const first = versionRecord('geo', '1.0.0');
+      await store.publishVersion(first, 'geo', alice);
+      expect(await codeOf(store.publishVersion(versionRecord('geo', '1.0.0'), 'geo', alice))).toBe('ERR_VERSION_EXISTS');
+      expect((await store.getVersion('geo', '1.0.0'))?.integrity).toBe(first.integrity);
+      expect(await store.listVersions('geo')).toHaveLength(1);
+    });
+
+    it('lets exactly one of two concurrent publishes of one version win', async () => {
+      const store = await fresh();
+      const results = await Promise.allSettled([
+        store.publishVersion(versionRecord('race', '1.0.0'), 'race', alice),
+        store.publishVersion(versionRecord('race', '1.0.0'), 'race', alice),
+      ]);
+      expect(results.filter((result) => result.status === 'fulfilled')).toHaveLength(1);
+      const rejected = results.find((result) => result.status === 'rejected');
+      expect((rejected?.reason as PluglineError).code).toBe('ERR_VERSION_EXISTS');
+      expect(await store.listVersions('race')).toHaveLength(1);
+    });
+
+    it('enforces ownership: others get ERR_FORBIDDEN and leave nothing behind; maintainers and the admin may publish', async () => {
+      const store = await fresh();
+      await store.publishVersion(versionRecord('owned', '1.0.0'), 'owned', alice);
+      expect(await codeOf(store.publishVersion(versionRecord('owned', '1.1.0'), 'owned', bob))).toBe('ERR_FORBIDDEN');
+      expect(await store.getVersion('owned', '1.1.0')).toBeUndefined();
+      expect((await store.getPlugin('owned'))?.distTags.latest).toBe('1.0.0');
+      await store.publishVersion(versionRecord('owned', '1.2.0'), 'owned', admin);
+      await store.addMaintainer('owned', 'bob');
+      await store.addMaintainer('owned', 'bob');
+      expect(await store.getMaintainers('owned')).toEqual(['alice', 'bob']);
+      await store.publishVersion(versionRecord('owned', '1.3.0'), 'owned', bob);
+      expect(await store.removeMaintainer('owned', 'bob')).toBe(true);
+      expect(await store.removeMaintainer('owned', 'bob')).toBe(false);
+      expect(await codeOf(store.publishVersion(versionRecord('owned', '1.4.0'), 'owned', bob))).toBe('ERR_FORBIDDEN');
+    });
+
+    it('makes a scope the owner of every name in it', async () => {
+      const store = await fresh();
+      await store.publishVersion(versionRecord('@acme/one', '1.0.0'), '@acme', alice);
+      expect(await codeOf(store.publishVersion(versionRecord('@acme/two', '1.0.0'), '@acme', bob))).toBe('ERR_FORBIDDEN');
+      await store.publishVersion(versionRecord('@acme/two', '1.0.0'), '@acme', alice);
+      expect((await store.getPlugin('@acme/two'))?.ownerKey).toBe('@acme');
+      expect(await store.getPlugin('@acme/three')).toBeUndefined();
+    });
+
+    it('moves latest only to higher releases, never from a release to a prerelease', async () => {
+      const store = await fresh();
+      await store.publishVersion(versionRecord('tags', '1.0.0'), 'tags', alice);
+      await store.publishVersion(versionRecord('tags', '2.0.0-beta.1'), 'tags', alice);
+      expect((await store.getPlugin('tags'))?.distTags.latest).toBe('1.0.0');
+      await store.publishVersion(versionRecord('tags', '0.9.0'), 'tags', alice);
+      expect((await store.getPlugin('tags'))?.distTags.latest).toBe('1.0.0');
+      await store.publishVersion(versionRecord('tags', '1.1.0'), 'tags', alice);
+      const plugin = await store.getPlugin('tags');
+      expect(plugin?.distTags.latest).toBe('1.1.0');
+      expect(plugin?.description).toBe('tags at 1.1.0');
+      expect((await store.listVersions('tags')).map((version) => version.version)).toEqual(['1.0.0', '2.0.0-beta.1', '0.9.0', '1.1.0']);
+    });
+
+    it('sets and deletes dist-tags; moving latest updates the listing', async () => {
+      const store = await fresh();
+      await store.publishVersion(versionRecord('dt', '1.0.0'), 'dt', alice);
+      await store.publishVersion(versionRecord('dt', '2.0.0'), 'dt', alice);
+      await store.setDistTag('dt', 'beta', '2.0.0');
+      await store.setDistTag('dt', 'latest', '1.0.0');
+      const plugin = await store.getPlugin('dt');
+      expect(plugin?.distTags).toEqual({ latest: '1.0.0', beta: '2.0.0' });
+      expect(plugin?.description).toBe('dt at 1.0.0');
+      expect(await store.deleteDistTag('dt', 'beta')).toBe(true);
+      expect(await store.deleteDistTag('dt', 'beta')).toBe(false);
+      expect((await store.getPlugin('dt'))?.distTags).toEqual({ latest: '1.0.0' });
+      expect(await codeOf(store.setDistTag('missing', 'beta', '1.0.0'))).toBe('ERR_PLUGIN_NOT_FOUND');
+    });
+
+    it('deprecates and un-deprecates a version', async () => {
+      const store = await fresh();
+      await store.publishVersion(versionRecord('dep', '1.0.0'), 'dep', alice);
+      expect(await store.setDeprecated('dep', '1.0.0', 'use 2.x')).toBe(true);
+      expect((await store.getVersion('dep', '1.0.0'))?.deprecated).toBe('use 2.x');
+      expect(await store.setDeprecated('dep', '1.0.0', undefined)).toBe(true);
+      expect((await store.getVersion('dep', '1.0.0'))?.deprecated).toBeUndefined();
+      expect(await store.setDeprecated('dep', '3.0.0', 'x')).toBe(false);
+    });
+
+    it('counts downloads per version and day and totals them in listPlugins', async () => {
+      const store = await fresh();
+      await store.publishVersion(versionRecord('dl', '1.0.0'), 'dl', alice);
+      await store.publishVersion(versionRecord('dl', '1.1.0'), 'dl', alice);
+      await store.publishVersion(versionRecord('other', '1.0.0'), 'other', alice);
+      await store.recordDownload('dl', '1.0.0', '2026-01-01');
+      await store.recordDownload('dl', '1.0.0', '2026-01-02');
+      await store.recordDownload('dl', '1.1.0', '2026-01-02');
+      await store.recordDownload('dl', '1.1.0', '2026-01-02');
+      expect(await store.getDownloads('dl')).toEqual({
+        total: 4,
+        versions: { '1.0.0': 2, '1.1.0': 2 },
+        daily: [
+          { day: '2026-01-01', count: 1 },
+          { day: '2026-01-02', count: 3 },
+        ],
+      });
+      expect(await store.getDownloads('other')).toEqual({ total: 0, versions: {}, daily: [] });
+      const summaries = await store.listPlugins();
+      expect(summaries.map(({ name, version, downloads }) => ({ name, version, downloads }))).toEqual([
+        { name: 'dl', version: '1.1.0', downloads: 4 },
+        { name: 'other', version: '1.0.0', downloads: 0 },
+      ]);
+    });
+
+    it('stores tokens by hash and revokes them once', async () => {
+      const store = await fresh();
+      const createdAt = new Date().toISOString();
+      await store.createToken({ id: 't1', hash: 'h1', user: 'alice', scopes: ['publish'], name: 'ci', createdAt, createdBy: 'admin' });
+      expect(await store.findTokenByHash('h1')).toEqual({ id: 't1', hash: 'h1', user: 'alice', scopes: ['publish'], name: 'ci', createdAt, createdBy: 'admin' });
+      expect(await store.findTokenByHash('nope')).toBeUndefined();
+      expect(await store.revokeToken('t1', createdAt)).toBe(true);
+      expect(await store.revokeToken('t1', createdAt)).toBe(false);
+      expect((await store.getToken('t1'))?.revokedAt).toBe(createdAt);
+      expect(await store.revokeToken('missing', createdAt)).toBe(false);
+    });
+
+    it('keeps everything across a reopen (restart)', async () => {
+      const handle = await open();
+      handles.push(handle);
+      await handle.store.publishVersion(versionRecord('keep', '1.0.0'), 'keep', alice);
+      await handle.store.setDistTag('keep', 'stable', '1.0.0');
+      await handle.store.recordDownload('keep', '1.0.0', '2026-02-03');
+      await handle.store.createToken({ id: 'k', hash: 'hk', user: 'alice', scopes: ['read'], createdAt: 'now', createdBy: 'admin' });
+      await handle.store.close();
+      const reopened = await handle.reopen();
+      expect((await reopened.getPlugin('keep'))?.distTags).toEqual({ latest: '1.0.0', stable: '1.0.0' });
+      expect((await reopened.getDownloads('keep')).total).toBe(1);
+      expect((await reopened.findTokenByHash('hk'))?.user).toBe('alice');
+      expect(await reopened.getMaintainers('keep')).toEqual(['alice']);
+    });
+  });
+}
+
+metadataStoreConformance('sqlite (embedded)', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'plugline-store-'));
+  let current: MetadataStore = new SqliteMetadataStore(dir);
+  return {
+    store: current,
+    async reopen() {
+      current = new SqliteMetadataStore(dir);
+      return current;
+    },
+    async dispose() {
+      await current.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+});
+
+const mongoUri = process.env.MONGODB_URI;
+// MongoDB cannot be installed on every machine: this engine is tested only where MONGODB_URI is set.
+describe.runIf(Boolean(mongoUri))('MongoDB engine', () => {
+  metadataStoreConformance('mongodb', async () => {
+    const databaseName = `plugline_test_${randomBytes(6).toString('hex')}`;
+    const client = new MongoClient(mongoUri ?? '');
+    await client.connect();
+    let current = await MongoMetadataStore.fromDb(client.db(databaseName));
+    return {
+      store: current,
+      async reopen() {
+        current = await MongoMetadataStore.fromDb(client.db(databaseName));
+        return current;
+      },
+      async dispose() {
+        await client.db(databaseName).dropDatabase();
+        await client.close();
+      },
+    };
+  });
+});
+
+describe('SqliteMetadataStore specifics', () => {
+  it('rolls back a publish that fails inside its transaction (no plugin, no owner claim)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'plugline-store-'));
+    const store = new SqliteMetadataStore(dir);
+    try {
+      // A manifest JSON.stringify cannot serialize makes the insert fail after the owner claim ran.
+      const record = versionRecord('boom', '1.0.0');
+      (record.manifest as unknown as { big: bigint }).big = 1n;
+      await expect(store.publishVersion(record, 'boom', alice)).rejects.toThrow();
+      expect(await store.getMaintainers('boom')).toEqual([]);
+      expect(await store.getPlugin('boom')).toBeUndefined();
+      expect(await store.listVersions('boom')).toEqual([]);
+      await store.publishVersion(versionRecord('boom', '1.0.0'), 'boom', bob);
+      expect(await store.getMaintainers('boom')).toEqual(['bob']);
+    } finally {
+      await store.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
