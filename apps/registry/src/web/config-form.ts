@@ -129,7 +129,8 @@ function renderControl(field: ConfigField, id: string, describedBy: string): Saf
  * The button stays disabled until that script runs, and the controls have no `name`, so without
  * JavaScript the form never submits (a secret typed in can't leak into a URL).
  */
-export function renderConfigForm(schema: ConfigSchema, idPrefix = 'cfg'): SafeHtml {
+export function renderConfigForm(schema: ConfigSchema, options: { idPrefix?: string; installCommand?: string } = {}): SafeHtml {
+  const idPrefix = options.idPrefix ?? 'cfg';
   const fields = configFields(schema);
   const rows = fields.map((field, index) => {
     const id = `${idPrefix}-${index}`;
@@ -150,7 +151,9 @@ ${intro}${rows}
 <noscript><p class="notice">Checking a config needs JavaScript; the form alone sends nothing.</p></noscript>
 <div class="form-actions"><button type="submit" disabled>Validate config</button> <label class="inline"><input type="checkbox" id="config-reveal"> Show secrets in the JSON</label></div>
 <div id="config-errors" class="error-summary" role="alert" tabindex="-1" hidden></div>
-<div class="config-result"><h3 id="config-json-label">Config JSON</h3><p id="config-status" role="status">Press “Validate config” to check your settings.</p><pre aria-labelledby="config-json-label"><code id="config-json"></code></pre></div>
+<div class="config-result"><h3 id="config-json-label">Config JSON</h3><p id="config-status" role="status">Press “Validate config” to check your settings.</p><pre aria-labelledby="config-json-label"><code id="config-json"></code></pre>
+<p class="form-actions"><button type="button" class="secondary" id="config-copy" hidden>Copy JSON with secrets</button><span class="copy-status" id="config-copy-status" role="status"></span></p>
+${options.installCommand ? html`<p class="hint">Save it as <code>config.json</code>, then: <code>${options.installCommand} --config config.json</code></p>` : ''}</div>
 <script type="application/json" id="config-schema">${jsonForScript(schema)}</script>
 </form>`;
 }

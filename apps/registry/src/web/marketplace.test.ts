@@ -247,6 +247,10 @@ describe('marketplace page in Chromium', () => {
     expect(await field('batchSize').getAttribute('aria-invalid')).toBeNull();
     const masked = JSON.parse((await page.locator('#config-json').textContent()) ?? '');
     expect(masked).toEqual({ datasetUrl: 'https://geo.example.com/db.mmdb', batchSize: 250, mode: 'drop', apiKey: '********', anonymize: false });
+    expect(await page.locator('#config-copy').isVisible()).toBe(true);
+    expect(await form.locator('.config-result .hint').textContent()).toBe(
+      'Save it as config.json, then: plugline install geo-enricher@1.1.0 --config config.json',
+    );
     await page.locator('#config-reveal').check();
     await expect.poll(async () => JSON.parse((await page.locator('#config-json').textContent()) ?? '{}').apiKey).toBe('sk-live-123');
 

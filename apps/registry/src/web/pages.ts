@@ -191,7 +191,7 @@ ${notices}
 <section class="panel" aria-labelledby="readme-heading"><h2 id="readme-heading">README</h2>
 <div class="readme">${current.readme?.trim() ? renderReadme(current.readme) : html`<p class="empty">This version has no README.</p>`}</div></section>
 <section class="panel" aria-labelledby="config-heading"><h2 id="config-heading">Configuration</h2>
-${renderConfigForm(manifest.config)}</section>
+${renderConfigForm(manifest.config, { installCommand: install })}</section>
 <section class="panel" aria-labelledby="versions-heading"><h2 id="versions-heading">Versions</h2>
 <div class="table-wrap"><table class="versions">
 <caption class="visually-hidden">Published versions, newest first, with their dist-tags, deprecations, publish dates and downloads</caption>

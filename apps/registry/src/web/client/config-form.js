@@ -80,6 +80,10 @@ export function initConfigForm() {
   const controls = Array.from(form.querySelectorAll('[data-config-key]'));
   const keys = controls.map((control) => control.dataset.configKey ?? '');
   let validatedOnce = false;
+  /** @type {unknown} the last valid config, secrets included: what the copy button copies */
+  let lastValid;
+  const copyButton = document.getElementById('config-copy');
+  const copyStatus = document.getElementById('config-copy-status');
   const button = form.querySelector('button[type="submit"]');
   if (button instanceof HTMLButtonElement) button.disabled = false;
 
@@ -138,6 +142,8 @@ export function initConfigForm() {
       status.textContent = 'Not valid: fix the problems above.';
       status.className = 'invalid';
       output.textContent = '';
+      lastValid = undefined;
+      if (copyButton) copyButton.hidden = true;
       if (moveFocus) summary.focus();
       return;
     }
@@ -145,6 +151,8 @@ export function initConfigForm() {
     summary.replaceChildren();
     const shown = reveal.checked ? result.value : redactConfig(schema, /** @type {Record<string, unknown>} */ (result.value));
     output.textContent = JSON.stringify(shown, null, 2);
+    lastValid = result.value;
+    if (copyButton) copyButton.hidden = false;
     status.textContent = 'Valid: this config matches the plugin’s schema.';
     status.className = 'valid';
   }
@@ -156,6 +164,19 @@ export function initConfigForm() {
     const text = label ? Array.from(label.childNodes).find((node) => node.nodeType === Node.TEXT_NODE)?.textContent?.trim() : undefined;
     return text || control.dataset.configKey || '';
   }
+
+  copyButton?.addEventListener('click', async () => {
+    if (lastValid === undefined || !copyStatus) return;
+    try {
+      await navigator.clipboard.writeText(`${JSON.stringify(lastValid, null, 2)}\n`);
+      copyStatus.textContent = 'Copied';
+    } catch {
+      copyStatus.textContent = 'Copy failed: tick “Show secrets” and select the JSON';
+    }
+    setTimeout(() => {
+      copyStatus.textContent = '';
+    }, 2000);
+  });
 
   form.addEventListener('submit', (event) => {
     event.preventDefault();
