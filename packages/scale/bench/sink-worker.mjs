@@ -8,7 +8,7 @@ import { createNatsEventQueue } from '../dist/index.js';
 
 /** @type {{ natsUrl: string, stream: string, subjectPrefix: string, partitions?: number, durable: string,
  *   ackWaitMs?: number, batchSize?: number, redisUrl: string, sinkKey: string, workerId: string,
- *   holdMs?: number, waitForGo?: boolean, reportStores?: boolean }} */
+ *   holdMs?: number, waitForGo?: boolean, killPoint?: { sinkLength: number, holdMs: number } }} */
 const config = JSON.parse(process.argv[2] ?? '{}');
 
 const redis = new Redis(config.redisUrl);
@@ -32,15 +32,20 @@ const consumer = await queue.consume({
   durable: config.durable,
   batchSize: config.batchSize,
   handler: async (events) => {
-    await redis.rpush(
+    const sinkLength = await redis.rpush(
       config.sinkKey,
       ...events.map((event) =>
         JSON.stringify({ u: event.uuid, d: event.distinct_id, s: event.properties.seq, w: config.workerId }),
       ),
     );
-    if (config.reportStores) process.stdout.write(`stored ${events.length}\n`);
-    // Stored but not yet acked: a kill now must lead to a redelivery, never to a loss.
-    if (config.holdMs) await new Promise((resolve) => setTimeout(resolve, config.holdMs));
+    // Stored but not yet acked: a kill now must lead to a redelivery, never to a loss. Past the kill point
+    // the worker says so and holds the batch long enough for the test to kill it right there.
+    let holdMs = config.holdMs ?? 0;
+    if (config.killPoint && sinkLength >= config.killPoint.sinkLength) {
+      process.stdout.write(`stored ${events.length}\n`);
+      holdMs = config.killPoint.holdMs;
+    }
+    if (holdMs > 0) await new Promise((resolve) => setTimeout(resolve, holdMs));
   },
 });
 process.stdout.write('consuming\n');
