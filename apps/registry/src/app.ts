@@ -245,7 +245,9 @@ export function createRegistryApp(options: RegistryAppOptions): express.Express 
       'Cache-Control': 'public, max-age=31536000, immutable',
       'X-Integrity': record.integrity,
     });
-    if (request.fresh) {
+    // Tarballs are immutable, so a matching If-None-Match is always a 304 (even with no-cache, which fetch adds).
+    const ifNoneMatch = request.get('if-none-match');
+    if (ifNoneMatch && ifNoneMatch.split(',').some((tag) => tag.trim().replace(/^W\//, '') === `"${record.integrity}"` || tag.trim() === '*')) {
       response.status(304).end();
       return;
     }
