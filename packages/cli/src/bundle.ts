@@ -37,6 +37,8 @@ export interface BundleResult {
   code: string;
   /** Source files that went into the bundle, relative to the plugin folder. */
   inputs: string[];
+  /** The version of `@plugline/sdk` bundled in, when the plugin uses it. */
+  sdkVersion?: string;
 }
 
 /**
@@ -105,7 +107,37 @@ export async function bundlePlugin(dir: string, entryFile: string): Promise<Bund
     throw new PluglineError('ERR_PLUGIN_LOAD', `cannot bundle ${path.relative(dir, entryFile)}: ${problems.join('; ')}`, { details: problems });
   }
   const code = portableModuleComments(dir, result.outputFiles[0]?.text ?? '', Object.keys(result.metafile.inputs));
-  return { code, inputs: Object.keys(output?.inputs ?? {}).sort() };
+  const inputs = Object.keys(output?.inputs ?? {}).sort();
+  const sdkVersion = bundledPackageVersion(dir, inputs, '@plugline/sdk');
+  return { code, inputs, ...(sdkVersion ? { sdkVersion } : {}) };
+}
+
+/** The version of a package some of whose files are in the bundle (read from its package.json). */
+function bundledPackageVersion(dir: string, inputs: readonly string[], name: string): string | undefined {
+  for (const input of inputs) {
+    const root = packageRoot(path.resolve(dir, input));
+    if (root?.name === name) return root.version;
+  }
+  return undefined;
+}
+
+function packageRoot(file: string): { name: string; version?: string; dir: string } | undefined {
+  let current = path.dirname(file);
+  while (path.dirname(current) !== current) {
+    const manifest = path.join(current, 'package.json');
+    if (existsSync(manifest)) {
+      try {
+        const parsed = JSON.parse(readFileSync(manifest, 'utf8')) as { name?: unknown; version?: unknown };
+        if (typeof parsed.name === 'string') {
+          return { name: parsed.name, dir: current, ...(typeof parsed.version === 'string' ? { version: parsed.version } : {}) };
+        }
+      } catch {
+        // An unreadable package.json: keep looking further up.
+      }
+    }
+    current = path.dirname(current);
+  }
+  return undefined;
 }
 
 /**
@@ -124,20 +156,8 @@ function portableModuleComments(dir: string, code: string, inputs: readonly stri
 }
 
 function packageLabel(file: string): string {
-  let current = path.dirname(file);
-  while (path.dirname(current) !== current) {
-    const manifest = path.join(current, 'package.json');
-    if (existsSync(manifest)) {
-      try {
-        const name = (JSON.parse(readFileSync(manifest, 'utf8')) as { name?: unknown }).name;
-        if (typeof name === 'string') return `${name}/${path.relative(current, file).split(path.sep).join('/')}`;
-      } catch {
-        // An unreadable package.json: keep looking further up.
-      }
-    }
-    current = path.dirname(current);
-  }
-  return path.basename(file);
+  const root = packageRoot(file);
+  return root ? `${root.name}/${path.relative(root.dir, file).split(path.sep).join('/')}` : path.basename(file);
 }
 
 function describeMessage(message: esbuild.Message): string {

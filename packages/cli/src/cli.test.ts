@@ -124,8 +124,8 @@ describe('usage', () => {
     expect(top.stdout).toContain('Exit codes: 0 success, 1 error, 2 usage error');
     const commands = [...top.stdout.matchAll(/^ {2}([a-z-]+) /gm)].map((match) => match[1] ?? '').filter((name) => name !== 'help' && !name.startsWith('-'));
     expect(commands).toEqual(expect.arrayContaining(['init', 'pack', 'dev', 'login']));
-    for (const command of commands) {
-      const help = await runCli([command, '--help']);
+    for (const command of [...commands, 'dist-tag ls', 'dist-tag add', 'dist-tag rm']) {
+      const help = await runCli([...command.split(' '), '--help']);
       expect(help.code, command).toBe(0);
       expect(help.stdout, command).toContain(`Usage: plugline ${command}`);
     }
@@ -134,10 +134,13 @@ describe('usage', () => {
   it('login stores the token in a 0600 config file', async () => {
     const configFile = path.join(root, 'config', 'plugline.json');
     const env = childEnv({ PLUGLINE_CONFIG: configFile });
-    const ran = await runCli(['login', '--registry', 'http://127.0.0.1:9/', '--token', 'secret-token'], { env });
+    const ran = await runCli(['login', '--registry', 'http://127.0.0.1:9/', '--token', 'secret-token', '--no-verify'], { env });
     expect(ran.code).toBe(0);
     expect((await stat(configFile)).mode & 0o777).toBe(0o600);
     expect(JSON.parse(await readFile(configFile, 'utf8'))).toEqual({ registry: 'http://127.0.0.1:9', tokens: { 'http://127.0.0.1:9': 'secret-token' } });
+    const unreachable = await runCli(['login', '--registry', 'http://127.0.0.1:9/', '--token', 'other'], { env });
+    expect(unreachable.code).toBe(1);
+    expect(unreachable.stderr).toMatch(errorLine('ERR_REGISTRY_UNREACHABLE'));
     const bad = await runCli(['login', '--registry', 'not a url', '--token', 't'], { env });
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(errorLine('ERR_USAGE'));

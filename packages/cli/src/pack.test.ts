@@ -113,6 +113,11 @@ describe('packPlugin', () => {
     await expect(packPlugin(dir)).rejects.toMatchObject({ code: 'ERR_PLUGIN_LOAD', message: expect.stringContaining('"node:fs"') });
   });
 
+  it('fails with ERR_SDK_INCOMPATIBLE when plugin.json excludes the SDK the bundle is built with', async () => {
+    const dir = await writePluginFolder(path.join(root, 'sdk-range'), { manifest: helloManifest({ sdk: '^9.0.0' }) });
+    await expect(packPlugin(dir)).rejects.toMatchObject({ code: 'ERR_SDK_INCOMPATIBLE', message: expect.stringContaining('"^9.0.0"') });
+  });
+
   it('fails with ERR_PLUGIN_LOAD naming an import that cannot be resolved, and with no entry', async () => {
     const dir = await writePluginFolder(path.join(root, 'unresolved'), { source: "import pad from 'left-pad-nowhere';\nexport default { processEvent: (e) => pad(e) };\n" });
     await expect(packPlugin(dir)).rejects.toMatchObject({ code: 'ERR_PLUGIN_LOAD', message: expect.stringContaining('Could not resolve "left-pad-nowhere"') });

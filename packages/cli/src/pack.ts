@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { type PluginManifest, PluglineError, validateManifest } from '@plugline/sdk';
+import semver from 'semver';
 import { bundlePlugin, findEntry } from './bundle.js';
 import { createReproducibleTarball, integrityOf, type TarballFile, tarballFileName } from './tarball.js';
 
@@ -67,7 +68,15 @@ export async function packPlugin(dir: string, options: PackOptions = {}): Promis
   const manifest = await readManifest(root);
   const entryFile = findEntry(root, options.entry);
   options.onProgress?.(`bundling ${path.relative(root, entryFile)} -> ${manifest.main}`);
-  const { code } = await bundlePlugin(root, entryFile);
+  const { code, sdkVersion } = await bundlePlugin(root, entryFile);
+  // The runtime refuses a plugin whose sdk range excludes its own SDK; catch the same mistake here
+  // against the SDK the bundle was actually built with.
+  if (sdkVersion && !semver.satisfies(sdkVersion, manifest.sdk, { includePrerelease: true })) {
+    throw new PluglineError(
+      'ERR_SDK_INCOMPATIBLE',
+      `plugin.json says sdk "${manifest.sdk}" but the bundle is built with @plugline/sdk ${sdkVersion}; widen the range or install a matching SDK`,
+    );
+  }
   const mainFile = path.join(root, ...manifest.main.split('/'));
   // The bundle also lands in the folder (pack is the plugin's build), unless the entry is that very file.
   if (options.writeBundle !== false && path.resolve(mainFile) !== entryFile) {

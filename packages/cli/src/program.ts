@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PluglineError } from '@plugline/sdk';
+import { RegistryClient } from '@plugline/registry/client';
 import { Command, CommanderError } from 'commander';
 import { configPath, normalizeRegistryUrl, readCliConfig, writeCliConfig } from './config.js';
 import { readEventsFile, runDev } from './dev.js';
@@ -105,14 +106,21 @@ export function createProgram(out: Output): Command {
     .description(`store a registry token in the config file (${configPath()}, mode 0600)`)
     .requiredOption('--registry <url>', 'the registry URL, e.g. http://localhost:7400')
     .requiredOption('--token <token>', 'the token (an admin or publish token from the registry)')
-    .action(async (options: { registry: string; token: string }) => {
+    .option('--no-verify', "store the token without asking the registry who it belongs to (offline)")
+    .action(async (options: { registry: string; token: string; verify: boolean }) => {
       const url = normalizeRegistryUrl(options.registry);
+      // A bad token is refused here, not at the first publish.
+      const who = options.verify ? await new RegistryClient({ url, token: options.token }).whoami() : undefined;
       const file = configPath();
       const config = await readCliConfig(file);
       config.tokens[url] = options.token;
       config.registry = url;
       await writeCliConfig(config, file);
-      result(out, `logged in to ${url} (token stored in ${file})`, { registry: url, config: file });
+      result(out, `logged in to ${url}${who ? ` as ${who.user}${who.admin ? ' (admin)' : ''}` : ''} (token stored in ${file})`, {
+        registry: url,
+        config: file,
+        ...(who ? { user: who.user, admin: who.admin, scopes: who.scopes } : {}),
+      });
     });
 
   program

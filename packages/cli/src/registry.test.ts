@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { type RunningRegistry, startRegistry } from '@plugline/registry';
@@ -30,14 +31,20 @@ describe('registry commands against a real registry', () => {
     expect(noToken.stderr).toMatch(/^error ERR_UNAUTHORIZED: no token for http:\/\/127\.0\.0\.1:\d+: run plugline login/m);
 
     const badEnv = childEnv({ PLUGLINE_CONFIG: path.join(root, 'bad-config.json') });
-    expect((await runCli(['login', '--registry', registry.url, '--token', 'not-a-token'], { env: badEnv })).code).toBe(0);
-    const rejected = await runCli(['publish', dir, '--quiet'], { env: badEnv });
+    const badLogin = await runCli(['login', '--registry', registry.url, '--token', 'not-a-token'], { env: badEnv });
+    expect(badLogin.code).toBe(1);
+    expect(badLogin.stderr).toMatch(/^error ERR_UNAUTHORIZED: .+\n$/);
+    expect(existsSync(path.join(root, 'bad-config.json'))).toBe(false);
+
+    const rejected = await runCli(['publish', dir, '--quiet', '--registry', registry.url], { env: { ...badEnv, PLUGLINE_TOKEN: 'not-a-token' } });
     expect(rejected.code).toBe(1);
     expect(rejected.stderr).toMatch(/^error ERR_UNAUTHORIZED: .+\n$/);
   });
 
   it('publishes, shows info with the config table, searches, tags and deprecates', async () => {
-    expect((await runCli(['login', '--registry', registry.url, '--token', adminToken], { env })).code).toBe(0);
+    const login = await runCli(['login', '--registry', registry.url, '--token', adminToken], { env });
+    expect(login.code).toBe(0);
+    expect(login.stdout).toContain(`logged in to ${registry.url} as `);
     const schema = {
       type: 'object',
       properties: {
