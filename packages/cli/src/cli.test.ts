@@ -1,7 +1,7 @@
 import { readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { assertBuilt, childEnv, helloManifest, makeTempDir, runCli, writePluginFolder } from './test-support/fixtures.js';
+import { assertBuilt, childEnv, helloManifest, makeTempDir, repoRoot, runCli, writePluginFolder } from './test-support/fixtures.js';
 
 let root: string;
 beforeAll(async () => {
@@ -90,6 +90,12 @@ describe('plugline dev', () => {
     expect(custom.code).toBe(0);
     expect(custom.stdout).toMatch(/fixture-hello@1\.0\.0: 1 out, 0 dropped, 0 error\(s\)/);
     expect(custom.stdout).toContain('{"a":1,"hello":"there"}');
+
+    // The official geoip plugin locates the sample event's 8.8.8.8 with the runtime's database.
+    const geoip = await runCli(['dev', path.join(repoRoot, 'registry', 'geoip'), '--json', '--quiet']);
+    expect(geoip.code).toBe(0);
+    const located = JSON.parse(geoip.stdout) as { events: { ip?: string; properties: Record<string, unknown> }[] };
+    expect(located.events.find((event) => event.ip === '8.8.8.8')?.properties.$geoip_country_code).toBe('US');
 
     await writeFile(path.join(root, 'bad-config.json'), JSON.stringify({ nope: true }));
     const badConfig = await runCli(['dev', dir, '--config', path.join(root, 'bad-config.json')]);

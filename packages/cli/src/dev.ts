@@ -2,8 +2,8 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { type AnyPlugin, type PluginEvent, PluglineError } from '@plugline/sdk';
-import { createEvent, runChain } from '@plugline/sdk/testing';
+import { type AnyPlugin, type PluginEvent, type PluginGeoIp, PluglineError } from '@plugline/sdk';
+import { createEvent, createMeta, runChain, type TestMeta } from '@plugline/sdk/testing';
 import { bundlePlugin, findEntry } from './bundle.js';
 import { readManifest } from './pack.js';
 
@@ -87,8 +87,9 @@ export async function runDev(dir: string, options: DevOptions = {}): Promise<Dev
   const withSchema: AnyPlugin = { ...plugin, config: manifest.config };
   const input = (options.events ?? sampleEvents).map((event) => createEvent(event));
   options.onProgress?.(`running ${manifest.name}@${manifest.version} over ${input.length} event(s)`);
+  const meta = createMeta({ geoip: await hostGeoIp() });
   const result = await runChain(
-    [{ plugin: withSchema, name: manifest.name, version: manifest.version, config: options.config ?? {} }],
+    [{ plugin: withSchema, name: manifest.name, version: manifest.version, config: options.config ?? {}, meta: meta as TestMeta<never, never> }],
     input,
   );
   return {
@@ -118,4 +119,17 @@ export async function readEventsFile(file: string): Promise<Partial<PluginEvent>
     throw new PluglineError('ERR_PAYLOAD_INVALID', `${file} must hold an array of event objects (or { "events": [...] })`);
   }
   return list as Partial<PluginEvent>[];
+}
+
+/**
+ * The runtime's GeoIP lookup (the database it ships), so `dev` shows what a geo plugin does in the
+ * runtime; every address is unknown when the runtime package is not installed next to the CLI.
+ */
+async function hostGeoIp(): Promise<PluginGeoIp> {
+  try {
+    const { locateIp } = await import('@plugline/runtime');
+    return { locate: async (ip) => locateIp(ip) };
+  } catch {
+    return { locate: async () => null };
+  }
 }
