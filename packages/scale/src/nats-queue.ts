@@ -3,6 +3,7 @@ import {
   AckPolicy,
   type ConsumerConfig,
   connect,
+  consumerOpts,
   DeliverPolicy,
   headers,
   type JetStreamManager,
@@ -251,17 +252,53 @@ export async function createNatsEventQueue(options: NatsEventQueueOptions): Prom
           }),
         ),
       );
-      const pullers = await Promise.all(names.map((name) => js.consumers.get(streamName, name)));
-
       interface Delivery {
         msg: JsMsg;
         consumerName: string;
-        settled: () => void;
       }
       const ready: Delivery[] = [];
       let wakeDispatcher: (() => void) | undefined;
       let stopping = false;
-      let pullersDone = false;
+      // When each partition's latest pull request was sent; it is live for PULL_EXPIRES_MS.
+      const lastPullAt = new Array<number>(partitions).fill(0);
+
+      // One pull subscription per partition consumer. A pull request is kept waiting at the server at
+      // all times, so the next event of a partition arrives as soon as the previous one is acked.
+      const subscriptions = await Promise.all(
+        names.map(async (name, p) => {
+          const opts = consumerOpts();
+          opts.bind(streamName, name);
+          opts.manualAck();
+          opts.callback((error, msg) => {
+            if (error) {
+              // 404/408/409 only say that a pull request ended without (enough) messages.
+              if (!(error instanceof NatsError && /^40[489]$/.test(error.code))) onError(error);
+              return;
+            }
+            if (!msg) return;
+            if (stopping) {
+              msg.nak(); // hand it straight to another worker
+              return;
+            }
+            ready.push({ msg, consumerName: name });
+            pullFor(p);
+            wakeDispatcher?.();
+          });
+          return js.pullSubscribe(`${subjectPrefix}.${p}`, opts);
+        }),
+      );
+
+      function pullFor(p: number): void {
+        if (stopping) return;
+        lastPullAt[p] = Date.now();
+        subscriptions[p]?.pull({ batch: 1, expires: PULL_EXPIRES_MS });
+      }
+      function pullWhereExpiring(age: number): void {
+        const now = Date.now();
+        for (let p = 0; p < partitions; p++) if (now - lastPullAt[p]! >= age) pullFor(p);
+      }
+      pullWhereExpiring(0);
+      const refresher = setInterval(() => pullWhereExpiring(PULL_EXPIRES_MS * 0.8), PULL_EXPIRES_MS / 4);
 
       /** Handles one batch: never throws; every message ends acked, nak'ed or dead-lettered. */
       async function settle(batch: Delivery[]): Promise<void> {
@@ -339,7 +376,7 @@ export async function createNatsEventQueue(options: NatsEventQueueOptions): Prom
       async function dispatch(): Promise<void> {
         for (;;) {
           if (ready.length === 0) {
-            if (pullersDone) return;
+            if (stopping) return;
             await new Promise<void>((resolve) => {
               wakeDispatcher = resolve;
             });
@@ -350,46 +387,25 @@ export async function createNatsEventQueue(options: NatsEventQueueOptions): Prom
           await new Promise<void>((resolve) => setImmediate(resolve));
           const batch = ready.splice(0, batchSize);
           await settle(batch);
-          for (const delivery of batch) delivery.settled();
+          // A pull request of these partitions may have expired while the handler ran.
+          pullWhereExpiring(PULL_EXPIRES_MS / 2);
         }
       }
-
-      async function pull(consumer: (typeof pullers)[number], consumerName: string): Promise<void> {
-        while (!stopping) {
-          let msg: JsMsg | null;
-          try {
-            msg = await consumer.next({ expires: PULL_EXPIRES_MS });
-          } catch (error) {
-            if (stopping || nc.isClosed()) return;
-            onError(error);
-            await new Promise((resolve) => setTimeout(resolve, 500));
-            continue;
-          }
-          if (msg === null) continue;
-          if (stopping) {
-            msg.nak();
-            return;
-          }
-          const delivered = msg;
-          await new Promise<void>((settled) => {
-            ready.push({ msg: delivered, consumerName, settled });
-            wakeDispatcher?.();
-          });
-        }
-      }
-
       const dispatcher = dispatch();
-      const pulling = Promise.all(pullers.map((consumer, p) => pull(consumer, names[p]!))).then(() => {
-        pullersDone = true;
-        wakeDispatcher?.();
-      });
 
       const handle: ConsumerHandle = {
         async stop() {
           if (!consumers.delete(handle)) return;
           stopping = true;
-          await pulling;
+          clearInterval(refresher);
+          wakeDispatcher?.();
           await dispatcher;
+          // Pull requests still waiting at the server may deliver until they expire: keep listening until
+          // then and nak what comes, so nothing waits out ackWait for a worker that is gone.
+          const lastPull = Math.max(...lastPullAt);
+          const wait = lastPull + PULL_EXPIRES_MS + 100 - Date.now();
+          if (wait > 0 && !nc.isClosed()) await new Promise((resolve) => setTimeout(resolve, wait));
+          for (const subscription of subscriptions) subscription.unsubscribe();
           // Make sure the acks reach the server before the caller closes anything.
           if (!nc.isClosed()) await nc.flush();
         },
