@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { rm, stat } from 'node:fs/promises';
+import { type AddressInfo, createServer } from 'node:net';
 import path from 'node:path';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -61,6 +62,21 @@ describe('startQuickstart with the official plugins', () => {
 });
 
 describe('plugline quickstart', () => {
+  it('says which port is taken when the registry port is in use', async () => {
+    const blocker = createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    const { port } = blocker.address() as AddressInfo;
+    try {
+      const pluginsDir = path.join(root, 'no-plugins');
+      await expect(
+        startQuickstart({ registryPort: port, runtimePort: 0, dataDir: path.join(root, 'busy'), pluginsDir, handleSignals: false, logger: pino({ level: 'silent' }), print: () => {} }),
+      ).rejects.toMatchObject({ message: `port ${port} is already in use: stop what listens on it or set PLUGLINE_REGISTRY_PORT` });
+    } finally {
+      await new Promise<void>((resolve) => blocker.close(() => resolve()));
+    }
+  });
+
+
   it('reads the ports from the environment and stops cleanly on Ctrl-C (SIGINT)', async () => {
     assertBuilt();
     const pluginsDir = path.join(root, 'plugins');

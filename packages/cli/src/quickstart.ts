@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { chmod, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { isPluglineError } from '@plugline/sdk';
+import { isPluglineError, PluglineError } from '@plugline/sdk';
 import { type RunningRegistry, startRegistry } from '@plugline/registry';
 import { RegistryClient } from '@plugline/registry/client';
 import { addPlugin, readProject, startRuntime, writeProject } from '@plugline/runtime';
@@ -159,6 +159,8 @@ export async function startQuickstart(options: QuickstartOptions = {}): Promise<
     dataDir: path.join(dataDir, 'registry'),
     adminToken,
     logger: logger.child({ service: 'registry' }),
+  }).catch((error: unknown) => {
+    throw portInUse(error, registryPort, 'PLUGLINE_REGISTRY_PORT');
   });
   let runtime: { url: string; close(): Promise<void> } | undefined;
   let closing: Promise<void> | undefined;
@@ -195,7 +197,11 @@ export async function startQuickstart(options: QuickstartOptions = {}): Promise<
       await writeProject(runtimeDir, { ...project, registry: registry.url });
     }
     const chain = (await readProject(runtimeDir)).plugins.filter((entry) => entry.enabled).map((entry) => entry.name);
-    const started = await startRuntime({ dir: runtimeDir, port: runtimePort, registryUrl: registry.url, logger: logger.child({ service: 'runtime' }) });
+    const started = await startRuntime({ dir: runtimeDir, port: runtimePort, registryUrl: registry.url, logger: logger.child({ service: 'runtime' }) }).catch(
+      (error: unknown) => {
+        throw portInUse(error, runtimePort, 'PLUGLINE_RUNTIME_PORT');
+      },
+    );
     runtime = started;
 
     const registryUrl = registry.url.replace('127.0.0.1', 'localhost');
@@ -233,6 +239,12 @@ export async function startQuickstart(options: QuickstartOptions = {}): Promise<
     await close();
     throw error;
   }
+}
+
+/** A clear error for a port someone else listens on; other errors pass through. */
+function portInUse(error: unknown, port: number, variable: string): unknown {
+  if ((error as NodeJS.ErrnoException | undefined)?.code !== 'EADDRINUSE') return error;
+  return new PluglineError('ERR_INTERNAL', `port ${port} is already in use: stop what listens on it or set ${variable}`, { cause: error });
 }
 
 function stopOnSignals(close: () => Promise<void>, print: (line: string) => void): void {
