@@ -75,7 +75,14 @@ export function createRegistryApp(options: RegistryAppOptions): express.Express 
   app.disable('x-powered-by');
   app.set('etag', false);
   app.use(metrics.middleware);
-  app.use(pinoHttp({ logger, customLogLevel: (_request, response, error) => (error || response.statusCode >= 500 ? 'error' : 'info') }));
+  app.use(
+    pinoHttp({
+      logger,
+      customLogLevel: (_request, response, error) => (error || response.statusCode >= 500 ? 'error' : 'info'),
+      // Tokens must never reach the logs.
+      serializers: { req: redactRequest },
+    }),
+  );
 
   const json = express.json({ limit: '100kb', strict: false });
   const rawBody = express.raw({ type: () => true, limit: limits.maxTarballBytes });
@@ -247,7 +254,7 @@ export function createRegistryApp(options: RegistryAppOptions): express.Express 
     });
     // Tarballs are immutable, so a matching If-None-Match is always a 304 (even with no-cache, which fetch adds).
     const ifNoneMatch = request.get('if-none-match');
-    if (ifNoneMatch && ifNoneMatch.split(',').some((tag) => tag.trim().replace(/^W\//, '') === `"${record.integrity}"` || tag.trim() === '*')) {
+    if (ifNoneMatch?.split(',').some((tag) => tag.trim().replace(/^W\//, '') === `"${record.integrity}"` || tag.trim() === '*')) {
       response.status(304).end();
       return;
     }
@@ -424,6 +431,14 @@ export function createRegistryApp(options: RegistryAppOptions): express.Express 
 
   logger.debug({ limits, store: store.engine, blobs: blobs.engine }, 'registry app created');
   return app;
+}
+
+/** The pino request serializer minus credentials: `authorization` and `cookie` headers are masked. */
+function redactRequest(serialized: { headers?: Record<string, unknown> }): unknown {
+  if (!serialized.headers) return serialized;
+  const headers = { ...serialized.headers };
+  for (const key of ['authorization', 'cookie']) if (key in headers) headers[key] = '[redacted]';
+  return { ...serialized, headers };
 }
 
 /** Maps anything thrown in a route to a coded error (body-parser and unknown errors included). */

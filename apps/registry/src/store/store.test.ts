@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PluglineError } from '@plugline/sdk';
+import type { PluglineError } from '@plugline/sdk';
 import { MongoClient } from 'mongodb';
 import { afterEach, describe, expect, it } from 'vitest';
 import { fixtureManifest } from '../testing.js';
@@ -85,8 +85,8 @@ function metadataStoreConformance(engine: string, open: () => Promise<StoreHandl
         store.publishVersion(versionRecord('race', '1.0.0'), 'race', alice),
       ]);
       expect(results.filter((result) => result.status === 'fulfilled')).toHaveLength(1);
-      const rejected = results.find((result) => result.status === 'rejected');
-      expect((rejected?.reason as PluglineError).code).toBe('ERR_VERSION_EXISTS');
+      const rejected = results.find((result): result is PromiseRejectedResult => result.status === 'rejected');
+      expect((rejected?.reason as PluglineError | undefined)?.code).toBe('ERR_VERSION_EXISTS');
       expect(await store.listVersions('race')).toHaveLength(1);
     });
 

@@ -1,0 +1,194 @@
+import { readdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { PluglineError } from '@plugline/sdk';
+import pino from 'pino';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { type BlobStore, FsBlobStore, integrityToHex } from './blobs.js';
+import { RegistryClient } from './client.js';
+import { createRegistryApp, type MetadataStore, SqliteMetadataStore, startRegistry } from './index.js';
+import { fixtureManifest, packPlugin } from './testing.js';
+
+const silent = pino({ level: 'silent' });
+const adminToken = 'durability-admin';
+const dirs: string[] = [];
+
+async function tempDir(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'plugline-durability-'));
+  dirs.push(dir);
+  return dir;
+}
+
+afterAll(async () => {
+  for (const dir of dirs) await rm(dir, { recursive: true, force: true });
+});
+
+async function codeOf(promise: Promise<unknown>): Promise<string> {
+  try {
+    await promise;
+  } catch (error) {
+    expect(error).toBeInstanceOf(PluglineError);
+    return (error as PluglineError).code;
+  }
+  throw new Error('expected a rejection');
+}
+
+/** A wrapper that makes one method of an object throw, as a crash at that step would. */
+function failing<T extends object>(target: T, method: keyof T, message: string): T {
+  return new Proxy(target, {
+    get(object, property) {
+      if (property === method) {
+        return async () => {
+          throw new Error(message);
+        };
+      }
+      const value = Reflect.get(object, property, object) as unknown;
+      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(object) : value;
+    },
+  });
+}
+
+describe('restart on the same data folder', () => {
+  it('keeps plugins, versions, tarballs, dist-tags, deprecations, maintainers, downloads and tokens', async () => {
+    const dataDir = await tempDir();
+    const first = await startRegistry({ port: 0, dataDir, adminToken, logger: silent });
+    const admin = new RegistryClient({ url: first.url, token: adminToken });
+    const { token, id } = await admin.createToken({ user: 'alice', scopes: ['publish'] });
+    let alice = new RegistryClient({ url: first.url, token });
+    const v1 = await packPlugin({ manifest: fixtureManifest('@keep/me', '1.0.0') });
+    const v2 = await packPlugin({ manifest: fixtureManifest('@keep/me', '1.1.0') });
+    await alice.publish(v1, { name: '@keep/me', version: '1.0.0' });
+    await alice.publish(v2, { name: '@keep/me', version: '1.1.0' });
+    await alice.setDistTag('@keep/me', 'stable', '1.0.0');
+    await alice.deprecate('@keep/me', '1.0.0', 'old');
+    await alice.addMaintainer('@keep/me', 'bob');
+    await alice.download('@keep/me', '1.1.0');
+    const before = await alice.getPlugin('@keep/me');
+    await first.close();
+
+    const second = await startRegistry({ port: 0, dataDir, adminToken, logger: silent });
+    try {
+      alice = new RegistryClient({ url: second.url, token });
+      const after = await alice.getPlugin('@keep/me');
+      // Only the port in the absolute tarball URLs may differ.
+      expect(JSON.parse(JSON.stringify(after).replaceAll(second.url, 'URL'))).toEqual(JSON.parse(JSON.stringify(before).replaceAll(first.url, 'URL')));
+      expect(after.distTags).toEqual({ latest: '1.1.0', stable: '1.0.0' });
+      expect(after.versions['1.0.0']?.deprecated).toBe('old');
+      expect(after.maintainers).toEqual(['alice', 'bob']);
+      expect(after.downloads.total).toBe(1);
+      expect(Buffer.from(await alice.download('@keep/me', '1.0.0')).equals(Buffer.from(v1))).toBe(true);
+      expect((await alice.resolve('@keep/me', 'stable')).version).toBe('1.0.0');
+      // The token survived (hashed) and still publishes; it can still be revoked.
+      await alice.publish(await packPlugin({ manifest: fixtureManifest('@keep/me', '1.2.0') }), { name: '@keep/me', version: '1.2.0' });
+      expect(await codeOf(alice.publish(v2, { name: '@keep/me', version: '1.1.0' }))).toBe('ERR_VERSION_EXISTS');
+      await new RegistryClient({ url: second.url, token: adminToken }).revokeToken(id);
+      expect(await codeOf(alice.whoami())).toBe('ERR_UNAUTHORIZED');
+    } finally {
+      await second.close();
+    }
+  });
+});
+
+describe('no partial state after a failed publish', () => {
+  let server: Server | undefined;
+  let store: MetadataStore | undefined;
+  afterEach(async () => {
+    if (server) await new Promise<void>((resolve) => server?.close(() => resolve()));
+    await store?.close();
+    server = undefined;
+    store = undefined;
+  });
+
+  async function serve(makeBlobs: (blobs: FsBlobStore) => BlobStore, wrapStore: (store: MetadataStore) => MetadataStore, dataDir: string) {
+    store = new SqliteMetadataStore(dataDir);
+    const blobs = new FsBlobStore(join(dataDir, 'blobs'));
+    const app = createRegistryApp({ store: wrapStore(store), blobs: makeBlobs(blobs), adminToken, logger: silent });
+    server = app.listen(0, '127.0.0.1');
+    await new Promise<void>((resolve) => server?.once('listening', () => resolve()));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    return { url, blobs, client: new RegistryClient({ url, token: adminToken }) };
+  }
+
+  async function restart(dataDir: string) {
+    if (server) await new Promise<void>((resolve) => server?.close(() => resolve()));
+    await store?.close();
+    return serve((blobs) => blobs, (inner) => inner, dataDir);
+  }
+
+  it('leaves no version, plugin or owner claim when the blob write fails, and a retry succeeds', async () => {
+    const dataDir = await tempDir();
+    const { client } = await serve((blobs) => failing(blobs, 'put', 'disk full'), (inner) => inner, dataDir);
+    const tarball = await packPlugin({ manifest: fixtureManifest('fragile', '1.0.0') });
+    const error = await client.publish(tarball, { name: 'fragile', version: '1.0.0' }).catch((e: unknown) => e as PluglineError);
+    expect((error as PluglineError).code).toBe('ERR_INTERNAL');
+    expect((error as PluglineError).message).not.toContain('disk full');
+    expect(await codeOf(client.getPlugin('fragile'))).toBe('ERR_PLUGIN_NOT_FOUND');
+    expect(await store?.getMaintainers('fragile')).toEqual([]);
+
+    const healthy = await restart(dataDir);
+    expect((await healthy.client.publish(tarball, { name: 'fragile', version: '1.0.0' })).version).toBe('1.0.0');
+    expect(Buffer.from(await healthy.client.download('fragile', '1.0.0')).equals(Buffer.from(tarball))).toBe(true);
+  });
+
+  it('leaves only a harmless, reused blob when the metadata write fails', async () => {
+    const dataDir = await tempDir();
+    const { client, blobs } = await serve((inner) => inner, (inner) => failing(inner, 'publishVersion', 'crash'), dataDir);
+    const tarball = await packPlugin({ manifest: fixtureManifest('halfway', '1.0.0') });
+    expect(await codeOf(client.publish(tarball, { name: 'halfway', version: '1.0.0' }))).toBe('ERR_INTERNAL');
+    expect(await codeOf(client.getPlugin('halfway'))).toBe('ERR_PLUGIN_NOT_FOUND');
+    expect(await codeOf(client.download('halfway', '1.0.0'))).toBe('ERR_PLUGIN_NOT_FOUND');
+    const blobDirs = await readdir(blobs.root);
+    expect(blobDirs).toHaveLength(1);
+
+    const healthy = await restart(dataDir);
+    const { integrity } = await healthy.client.publish(tarball, { name: 'halfway', version: '1.0.0' });
+    expect(await healthy.blobs.has(integrity)).toBe(true);
+    expect(await readdir(healthy.blobs.root)).toEqual(blobDirs);
+    expect((await healthy.client.resolve('halfway', 'latest')).integrity).toBe(integrity);
+  });
+
+  it('ignores a temp file left by a crash mid-write, and refuses to serve a corrupt or missing blob', async () => {
+    const dataDir = await tempDir();
+    const { client, blobs } = await serve((inner) => inner, (inner) => inner, dataDir);
+    const tarball = await packPlugin({ manifest: fixtureManifest('bitrot', '1.0.0') });
+    const { integrity } = await client.publish(tarball, { name: 'bitrot', version: '1.0.0' });
+    const hex = integrityToHex(integrity);
+    await writeFile(join(blobs.root, hex.slice(0, 2), `.tmp-999-deadbeef`), 'half a tarball');
+    expect(Buffer.from(await client.download('bitrot', '1.0.0')).equals(Buffer.from(tarball))).toBe(true);
+
+    await writeFile(join(blobs.root, hex.slice(0, 2), hex), 'flipped bits');
+    const response = await fetch(`${client.url}/api/v1/plugins/bitrot/-/1.0.0.tgz`);
+    expect(response.status).toBe(502);
+    expect(((await response.json()) as { error: { code: string } }).error.code).toBe('ERR_TARBALL_INTEGRITY');
+
+    await rm(join(blobs.root, hex.slice(0, 2), hex));
+    expect(await codeOf(client.download('bitrot', '1.0.0'))).toBe('ERR_INTERNAL');
+  });
+});
+
+describe('structured logs', () => {
+  it('logs each request and each publish as JSON through the given pino logger', async () => {
+    const lines: Record<string, unknown>[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        for (const line of chunk.toString('utf8').split('\n').filter(Boolean)) lines.push(JSON.parse(line) as Record<string, unknown>);
+        done();
+      },
+    });
+    const registry = await startRegistry({ port: 0, dataDir: await tempDir(), adminToken, logger: pino({ level: 'info' }, sink) });
+    try {
+      const client = new RegistryClient({ url: registry.url, token: adminToken });
+      await client.publish(await packPlugin({ manifest: fixtureManifest('logged', '1.0.0') }), { name: 'logged', version: '1.0.0' });
+      await codeOf(client.getPlugin('nothing'));
+    } finally {
+      await registry.close();
+    }
+    expect(lines.find((line) => line.msg === 'published')).toMatchObject({ plugin: 'logged', version: '1.0.0', user: 'admin' });
+    const completed = lines.filter((line) => line.msg === 'request completed');
+    expect(completed.map((line) => (line.res as { statusCode: number }).statusCode)).toEqual([201, 404]);
+    expect(JSON.stringify(lines)).not.toContain(adminToken);
+  });
+});
