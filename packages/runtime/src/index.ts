@@ -2,6 +2,7 @@
  * `@plugline/runtime`: installs plugins from a Plugline registry, runs each in its own V8 isolate,
  * chains them over captured events, stores events and exports them with durable retries.
  */
+export { runSandboxedChain, type SandboxedChainFailure, type SandboxedChainResult, type SandboxedStep } from './chain.js';
 export { decodeCaptureBody, parseCapturePayload, type ParsedCapture } from './capture.js';
 export {
   computeIntegrity,

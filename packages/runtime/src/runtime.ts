@@ -4,11 +4,11 @@ import {
   type PluginEvent,
   PluginError,
   PluglineError,
-  invalidEventReason,
   isPluglineError,
   redactConfig,
 } from '@plugline/sdk';
 import { type Logger, pino } from 'pino';
+import { runSandboxedChain } from './chain.js';
 import type { InstalledPlugin } from './install.js';
 import { type RuntimeMetrics, createRuntimeMetrics } from './metrics.js';
 import { type PluginEntry, checkConfig, installProject, projectPaths, readProject, setPluginConfig } from './project.js';
@@ -354,59 +354,27 @@ export class Runtime {
   private async processSlice(input: PluginEvent[]): Promise<('stored' | 'dropped' | 'duplicate')[]> {
     const stopTimer = this.metrics.chainSeconds.startTimer();
     const chain = this.instances.filter((instance) => instance.has('processEvent'));
-    const succeeded: string[][] = input.map(() => []);
-    const failed: string[][] = input.map(() => []);
-    const alive = input.map(() => true);
-    let json = JSON.stringify(input);
-    for (const instance of chain) {
-      instance.enter();
-      try {
-        const { outcomes, eventsJson } = await instance.sandbox!.processBatch(json);
-        if (!Array.isArray(outcomes) || outcomes.length !== input.length) throw new Error('the sandbox returned a malformed batch');
-        outcomes.forEach((result, index) => {
-          if (result === 1) succeeded[index]!.push(instance.label);
-          else if (result === 2) {
-            succeeded[index]!.push(instance.label);
-            alive[index] = false;
-            this.metrics.eventsDropped.inc({ plugin: instance.name });
-          } else if (result && typeof result === 'object') {
-            failed[index]!.push(instance.label);
-            this.recordError(
-              instance,
-              'processEvent',
-              new PluginError({ plugin: instance.name, version: instance.version, hook: 'processEvent', message: `${result.errorName}: ${result.message}` }),
-              input[index]!.uuid,
-            );
-          }
-        });
-        json = eventsJson;
-      } catch (error) {
-        // A crash of the whole crossing (timeout, memory): every live event continues as it was.
-        this.recordError(instance, 'processEvent', error);
-        alive.forEach((isAlive, index) => {
-          if (isAlive) failed[index]!.push(instance.label);
-        });
-      } finally {
-        instance.leave();
-      }
-    }
-    let output: (PluginEvent | null)[];
+    for (const instance of chain) instance.enter();
+    let chainResult: Awaited<ReturnType<typeof runSandboxedChain>>;
     try {
-      output = JSON.parse(json) as (PluginEvent | null)[];
-      if (!Array.isArray(output) || output.length !== input.length) throw new Error('length mismatch');
-    } catch {
-      output = input;
+      chainResult = await runSandboxedChain(
+        chain.map((instance) => ({ name: instance.name, version: instance.version, sandbox: instance.sandbox! })),
+        input,
+      );
+    } finally {
+      for (const instance of chain) instance.leave();
+    }
+    for (const failure of chainResult.failures) {
+      const instance = chain.find((candidate) => candidate.sandbox === failure.step.sandbox)!;
+      this.recordError(instance, 'processEvent', failure.error, failure.index === undefined ? undefined : input[failure.index]!.uuid);
     }
     const kept: PluginEvent[] = [];
     const keptIndex: number[] = [];
-    output.forEach((event, index) => {
-      if (event === null || !alive[index]) return;
-      const original = input[index]!;
-      const safe = invalidEventReason(event, original) ? original : event;
-      safe.properties = { ...safe.properties };
-      if (succeeded[index]!.length > 0) safe.properties.$plugins_succeeded = succeeded[index];
-      if (failed[index]!.length > 0) safe.properties.$plugins_failed = failed[index];
-      kept.push(safe);
+    chainResult.events.forEach((event, index) => {
+      const by = chainResult.droppedBy[index];
+      if (by !== undefined) this.metrics.eventsDropped.inc({ plugin: by.slice(0, by.lastIndexOf(' (')) });
+      if (event === null) return;
+      kept.push(event);
       keptIndex.push(index);
     });
     const exporters = this.instances.filter((instance) => instance.has('exportEvents')).map((instance) => instance.name);

@@ -389,6 +389,17 @@ const { meta, clone, name, version } = internals;
 const jsonParse = JSON.parse;
 const jsonStringify = JSON.stringify;
 const PromiseAll = Promise.all.bind(Promise);
+const PromiseRace = Promise.race.bind(Promise);
+const WINDOW = 256;
+// The chain driver copies each event twice per step (the state before the plugin, and the plugin's
+// argument). An event parsed from this batch's JSON is owned by this step alone, so the first copy
+// may be the event itself: one deep copy per event instead of two, same guarantees.
+const owned = new WeakSet();
+function cloneOnce(event) {
+  if (owned.has(event)) return clone(event);
+  owned.add(event);
+  return event;
+}
 const hooks = ['setupPlugin', 'teardownPlugin', 'processEvent', 'onEvent', 'exportEvents', 'runEveryMinute', 'runEveryHour', 'runEveryDay'];
 const step = {
   name,
@@ -396,6 +407,69 @@ const step = {
   processEvent: typeof plugin.processEvent === 'function' ? (event, m) => plugin.processEvent(event, m) : undefined,
   meta,
 };
+const isAsyncHook = typeof plugin.processEvent === 'function' && plugin.processEvent.constructor !== Function;
+const invalidEventReason = $1.invalidEventReason;
+
+function settle(events, outcomes, index, before, output) {
+  if (output === null || output === undefined) { events[index] = null; outcomes[index] = 2; return; }
+  const problem = invalidEventReason(output, before);
+  if (problem) { outcomes[index] = { message: problem, errorName: 'InvalidResult' }; return; }
+  events[index] = output;
+  outcomes[index] = 1;
+}
+
+/**
+ * The fast path for a synchronous processEvent: the SDK driver's semantics for one step (a copy in,
+ * the event as before on a throw or an invalid result, null drops), without a promise per event.
+ * A sync hook that returns a promise after all is awaited and settled the same way.
+ */
+function processSync(events, outcomes) {
+  let waits = null;
+  for (let index = 0; index < events.length; index++) {
+    const before = events[index];
+    if (before === null || typeof before !== 'object') { events[index] = null; continue; }
+    let output;
+    try {
+      output = plugin.processEvent(clone(before), meta);
+    } catch (error) {
+      outcomes[index] = describe(error);
+      continue;
+    }
+    if (output !== null && typeof output === 'object' && typeof output.then === 'function') {
+      (waits ??= []).push(Promise.resolve(output).then(
+        (value) => settle(events, outcomes, index, before, value),
+        (error) => { outcomes[index] = describe(error); },
+      ));
+      continue;
+    }
+    settle(events, outcomes, index, before, output);
+  }
+  const finish = () => jsonStringify(outcomes) + '\n' + jsonStringify(events);
+  return waits ? PromiseAll(waits).then(finish) : finish();
+}
+
+/**
+ * An async processEvent runs through the SDK's own chain driver, several events in flight at a time
+ * (up to WINDOW) so that awaited fetches and storage calls overlap.
+ */
+async function processAsync(events, outcomes) {
+  const pending = new Set();
+  for (let index = 0; index < events.length; index++) {
+    const event = events[index];
+    if (event === null || typeof event !== 'object') { events[index] = null; continue; }
+    const run = runProcessEventChain([step], event, { clone: cloneOnce }).then((result) => {
+      events[index] = result.event;
+      if (result.failures.length > 0) outcomes[index] = { message: result.failures[0].message, errorName: result.failures[0].errorName };
+      else outcomes[index] = result.event === null ? 2 : 1;
+      pending.delete(run);
+    });
+    pending.add(run);
+    if (pending.size >= WINDOW) await PromiseAll(pending);
+  }
+  while (pending.size > 0) await PromiseAll(pending);
+  return jsonStringify(outcomes) + '\n' + jsonStringify(events);
+}
+
 function describe(error) {
   if (error instanceof Error || (error && typeof error === 'object' && typeof error.message === 'string')) {
     return { message: String(error.message), errorName: String(error.name || 'Error') };
@@ -408,17 +482,11 @@ return {
    * Input: JSON array of events (null = already dropped upstream). Output: outcomes JSON, a newline,
    * then the events JSON. Outcome per index: 0 skipped, 1 succeeded, 2 dropped, or a failure object.
    */
-  processBatch: async (input) => {
+  processBatch: (input) => {
     const events = jsonParse(input);
     const outcomes = new Array(events.length).fill(0);
-    await PromiseAll(events.map(async (event, index) => {
-      if (event === null || typeof event !== 'object') { events[index] = null; return; }
-      const result = await runProcessEventChain([step], event, { clone });
-      events[index] = result.event;
-      if (result.failures.length > 0) outcomes[index] = { message: result.failures[0].message, errorName: result.failures[0].errorName };
-      else outcomes[index] = result.event === null ? 2 : 1;
-    }));
-    return jsonStringify(outcomes) + '\n' + jsonStringify(events);
+    if (!step.processEvent) return jsonStringify(outcomes) + '\n' + input;
+    return isAsyncHook ? processAsync(events, outcomes) : processSync(events, outcomes);
   },
   /** onEvent for each event of the batch; returns a JSON array of failures (index, message, name). */
   onEventBatch: async (input) => {
