@@ -111,7 +111,7 @@ describe('plugline dev', () => {
 
 describe('usage', () => {
   it('exits 2 with one coded line for an unknown command, an unknown option and a missing argument', async () => {
-    for (const args of [['frobnicate'], ['pack', '--frob'], ['init'], []]) {
+    for (const args of [['frobnicate'], ['pack', '--frob'], ['init'], [], ['dist-tag'], ['config', 'x', '--set']]) {
       const ran = await runCli(args, { cwd: root });
       expect(ran.code, args.join(' ')).toBe(2);
       expect(ran.stderr.trimEnd().split('\n').at(-1)).toMatch(/^error ERR_USAGE: .+/);
@@ -125,6 +125,9 @@ describe('usage', () => {
   });
 
   it('has --help on every command, exiting 0', async () => {
+    const helpCommand = await runCli(['help', 'pack']);
+    expect(helpCommand.code).toBe(0);
+    expect(helpCommand.stdout).toContain('Usage: plugline pack');
     const top = await runCli(['--help']);
     expect(top.code).toBe(0);
     expect(top.stdout).toContain('Exit codes: 0 success, 1 error, 2 usage error');

@@ -175,7 +175,10 @@ export async function run(argv: readonly string[], streams: Pick<Output, 'stdout
   } catch (caught) {
     let error = caught;
     if (caught instanceof CommanderError) {
-      if (caught.code === 'commander.helpDisplayed' || caught.code === 'commander.version') return exitCodes.ok;
+      // --help, --version and `plugline help <command>` are successes.
+      if (caught.code === 'commander.helpDisplayed' || caught.code === 'commander.version' || (caught.code === 'commander.help' && caught.exitCode === 0)) {
+        return exitCodes.ok;
+      }
       // `plugline` alone (or a command group alone) prints help and is a usage error.
       const message = caught.code === 'commander.help' ? 'a command is required (see the help above)' : caught.message.replace(/^error:\s*/, '');
       error = new PluglineError('ERR_USAGE', message);
