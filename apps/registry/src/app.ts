@@ -34,6 +34,8 @@ export interface RegistryAppOptions {
   limits?: Partial<TarballLimits>;
   /** Base of absolute tarball URLs; defaults to the request's own protocol and host. */
   publicUrl?: string;
+  /** Private registry: every API read needs a token with the `read` scope (default: reads are public). */
+  private?: boolean;
 }
 
 const namePattern = new RegExp(pluginNamePattern);
@@ -147,6 +149,13 @@ export function createRegistryApp(options: RegistryAppOptions): express.Express 
   api.get('/metrics', async (_request, response) => {
     response.set('Content-Type', metrics.registry.contentType).send(await metrics.registry.metrics());
   });
+
+  if (options.private) {
+    api.use('/api/v1', async (request, _response, next) => {
+      if (request.method === 'GET' || request.method === 'HEAD') requireScope(await principalOf(request), 'read');
+      next();
+    });
+  }
 
   api.put('/api/v1/plugins/:name/:version', requirePublish, tarballBody, async (request, response) => {
     const principal = requireScope(await principalOf(request), 'publish');

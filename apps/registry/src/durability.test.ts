@@ -169,6 +169,34 @@ describe('no partial state after a failed publish', () => {
   });
 });
 
+describe('private mode', () => {
+  it('makes every API read need a token with the read scope', async () => {
+    const registry = await startRegistry({ port: 0, dataDir: await tempDir(), adminToken, logger: silent, private: true });
+    try {
+      const admin = new RegistryClient({ url: registry.url, token: adminToken });
+      await admin.publish(await packPlugin({ manifest: fixtureManifest('secret-plugin', '1.0.0') }), { name: 'secret-plugin', version: '1.0.0' });
+      const reader = new RegistryClient({ url: registry.url, token: (await admin.createToken({ user: 'carol', scopes: ['read'] })).token });
+      const publisher = new RegistryClient({ url: registry.url, token: (await admin.createToken({ user: 'pat', scopes: ['publish'] })).token });
+      const anonymous = new RegistryClient({ url: registry.url });
+      for (const [client, code] of [
+        [anonymous, 'ERR_UNAUTHORIZED'],
+        [publisher, 'ERR_FORBIDDEN'],
+      ] as const) {
+        expect(await codeOf(client.getPlugin('secret-plugin'))).toBe(code);
+        expect(await codeOf(client.resolve('secret-plugin', 'latest'))).toBe(code);
+        expect(await codeOf(client.download('secret-plugin', '1.0.0'))).toBe(code);
+        expect(await codeOf(client.search({ q: 'secret' }))).toBe(code);
+      }
+      expect((await reader.resolve('secret-plugin', 'latest')).version).toBe('1.0.0');
+      expect((await reader.download('secret-plugin', '1.0.0')).length).toBeGreaterThan(0);
+      expect((await reader.search({ q: 'secret' })).total).toBe(1);
+      expect((await fetch(`${registry.url}/healthz`)).status).toBe(200);
+    } finally {
+      await registry.close();
+    }
+  });
+});
+
 describe('structured logs', () => {
   it('logs each request and each publish as JSON through the given pino logger', async () => {
     const lines: Record<string, unknown>[] = [];

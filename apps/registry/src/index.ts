@@ -37,6 +37,8 @@ export interface StartRegistryOptions {
   limits?: Partial<TarballLimits>;
   /** Base of absolute tarball URLs (e.g. behind a proxy); default: the request's host. */
   publicUrl?: string;
+  /** Private registry: API reads need a `read` token (`PLUGLINE_PRIVATE=1` in `main`). */
+  private?: boolean;
 }
 
 /** A running registry. */
@@ -81,6 +83,7 @@ export async function startRegistry(options: StartRegistryOptions): Promise<Runn
     ...(options.adminToken ? { adminToken: options.adminToken } : {}),
     ...(options.limits ? { limits: options.limits } : {}),
     ...(options.publicUrl ? { publicUrl: options.publicUrl } : {}),
+    ...(options.private ? { private: true } : {}),
   });
   const host = options.host ?? '127.0.0.1';
   const server = app.listen(options.port ?? 7400, host);

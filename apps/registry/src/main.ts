@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// Starts the registry from environment settings: PORT, HOST, PLUGLINE_DATA_DIR, PLUGLINE_ADMIN_TOKEN, MONGODB_URI.
+// Starts the registry from environment settings: PORT, HOST, PLUGLINE_DATA_DIR, PLUGLINE_ADMIN_TOKEN, MONGODB_URI,
+// PLUGLINE_PUBLIC_URL, PLUGLINE_PRIVATE, LOG_LEVEL.
 import { resolve } from 'node:path';
 import pino from 'pino';
 import { startRegistry } from './index.js';
@@ -23,6 +24,7 @@ const registry = await startRegistry({
   ...(adminToken ? { adminToken } : {}),
   ...(mongoUri ? { mongoUri } : {}),
   ...(process.env.PLUGLINE_PUBLIC_URL ? { publicUrl: process.env.PLUGLINE_PUBLIC_URL } : {}),
+  ...(process.env.PLUGLINE_PRIVATE === '1' || process.env.PLUGLINE_PRIVATE === 'true' ? { private: true } : {}),
 });
 logger.info({ url: registry.url, store: registry.store.engine, dataDir: mongoUri ? undefined : dataDir }, `registry listening on ${registry.url}`);
 
