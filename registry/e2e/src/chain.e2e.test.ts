@@ -123,10 +123,12 @@ describe('official plugins through the registry and the runtime', () => {
       const { events } = (await (await fetch(`${runtime!.url}/api/events?order=asc`)).json()) as { events: PluginEvent[] };
       return events.length === 2 ? events : undefined;
     });
+    // On failure, say what the plugins reported.
+    const report = JSON.stringify(((await (await fetch(`${runtime!.url}/api/plugins`)).json()) as { plugins: { name: string; recentErrors: unknown[] }[] }).plugins.map((plugin) => [plugin.name, plugin.recentErrors]));
     const pageview = stored.find((event) => event.event === '$pageview');
     const signup = stored.find((event) => event.event === 'signed_up');
     // geoip ran first (the labeler saw its country), hello-world ran, and the filter ran last.
-    expect(pageview?.properties).toMatchObject({ $geoip_country_code: 'US', $geoip_time_zone: 'America/Chicago', label: 'us-visitor', hello: 'world', account: { plan: 'pro' } });
+    expect(pageview?.properties, report).toMatchObject({ $geoip_country_code: 'US', $geoip_time_zone: 'America/Chicago', label: 'us-visitor', hello: 'world', account: { plan: 'pro' } });
     expect(signup?.properties).toMatchObject({ $geoip_country_code: 'GB', $geoip_city_name: 'St Albans', hello: 'world', plan: 'free' });
     expect(signup?.properties).not.toHaveProperty('label');
     for (const event of stored) {

@@ -41,6 +41,25 @@ describe('first-time-event', () => {
     expect(events[1]?.properties).toEqual({ is_first_event_for_user: true, first_event_timestamp: input[1]?.timestamp });
   });
 
+  it('marks only the first of concurrent events of one person (the runtime runs a batch in parallel)', async () => {
+    const meta = createMeta<never, never>({ config: { events: [], trackFirstEver: true } as never });
+    // Slow storage widens the window between the read and the write.
+    const { get, set } = meta.storage;
+    meta.storage.get = async (key, fallback) => {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      return get(key, fallback);
+    };
+    meta.storage.set = async (key, value) => {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      return set(key, value);
+    };
+    const events = [1, 2, 3].map((second) => createEvent({ event: 'purchase', distinct_id: 'ada', timestamp: at(second) }));
+    const results = await Promise.all(events.map((event) => plugin.processEvent!(event, meta as never)));
+    expect(results.map((event) => event?.properties.is_first_event_for_user)).toEqual([true, false, false]);
+    expect(results.map((event) => event?.properties.is_first_event_ever)).toEqual([true, false, false]);
+    expect(results.map((event) => event?.properties.first_event_timestamp)).toEqual([at(1), at(1), at(1)]);
+  });
+
   it('lets the event through unchanged when storage fails', async () => {
     const meta = createMeta<never, never>();
     meta.storage.get = async () => {
