@@ -304,6 +304,8 @@ describe('dist-tags', () => {
   it('rejects bad requests with coded errors', async () => {
     expect((await clientError(alice.setDistTag('tagged', 'beta', '7.7.7'))).code).toBe('ERR_VERSION_NOT_FOUND');
     expect((await clientError(alice.setDistTag('tagged', '1.x', '1.0.0'))).code).toBe('ERR_BAD_REQUEST');
+    expect((await clientError(alice.setDistTag('tagged', 'next.week', '1.0.0'))).code).toBe('ERR_BAD_REQUEST');
+    expect((await clientError(alice.setDistTag('tagged', '$where', '1.0.0'))).code).toBe('ERR_BAD_REQUEST');
     expect((await clientError(alice.setDistTag('ghost', 'beta', '1.0.0'))).code).toBe('ERR_PLUGIN_NOT_FOUND');
     expect((await clientError(alice.deleteDistTag('tagged', 'latest'))).code).toBe('ERR_BAD_REQUEST');
     expect((await clientError(alice.deleteDistTag('tagged', 'never-set'))).code).toBe('ERR_NOT_FOUND');

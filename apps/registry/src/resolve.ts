@@ -33,7 +33,10 @@ export function resolveSpec(versions: readonly string[], distTags: Readonly<Reco
   throw new PluglineError('ERR_SPEC_INVALID', `"${spec}" is not a version, semver range or dist-tag`);
 }
 
-/** Dist-tag names: a letter first, then letters, digits, `.`, `_`, `-`; never a valid semver range. */
+/**
+ * Dist-tag names: a letter first, then letters, digits, `_`, `-` (no `.`, which MongoDB would read as a
+ * path); never a valid semver range, so a spec is never ambiguous.
+ */
 export function isDistTagName(tag: string): boolean {
-  return /^[a-zA-Z][a-zA-Z0-9._-]{0,63}$/.test(tag) && semver.validRange(tag) === null;
+  return /^[a-zA-Z][a-zA-Z0-9_-]{0,63}$/.test(tag) && semver.validRange(tag) === null;
 }
