@@ -200,7 +200,7 @@ export function createRegistryApp(options: RegistryAppOptions): express.Express 
     const name = param(request, 'name');
     const plugin = await pluginOr404(name);
     const [records, maintainers, downloads] = await Promise.all([
-      store.listVersions(name),
+      store.listVersions(name, { readme: false }),
       store.getMaintainers(plugin.ownerKey),
       store.getDownloads(name),
     ]);
@@ -210,7 +210,7 @@ export function createRegistryApp(options: RegistryAppOptions): express.Express 
       versions[record.version] = versionDocument(request, record, false);
       time[record.version] = record.publishedAt;
     }
-    const latest = records.find((record) => record.version === plugin.distTags.latest);
+    const latest = plugin.distTags.latest === undefined ? undefined : await store.getVersion(name, plugin.distTags.latest);
     const document: PluginDocument = {
       name,
       keywords: plugin.keywords,
@@ -228,13 +228,13 @@ export function createRegistryApp(options: RegistryAppOptions): express.Express 
   api.get('/api/v1/plugins/:name/versions/:spec', async (request, response) => {
     const name = param(request, 'name');
     const plugin = await pluginOr404(name);
-    const records = await store.listVersions(name);
+    const records = await store.listVersions(name, { readme: false });
     const version = resolveSpec(
       records.map((record) => record.version),
       plugin.distTags,
       param(request, 'spec'),
     );
-    const record = records.find((candidate) => candidate.version === version);
+    const record = await store.getVersion(name, version);
     if (!record) throw new PluglineError('ERR_VERSION_NOT_FOUND', `No version ${version}`);
     response.json(versionDocument(request, record, true));
   });

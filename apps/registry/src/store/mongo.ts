@@ -4,6 +4,7 @@ import { shouldBecomeLatest } from './latest.js';
 import type {
   Actor,
   DownloadStats,
+  ListVersionsOptions,
   MetadataStore,
   PluginRecord,
   PluginSummary,
@@ -162,7 +163,7 @@ export class MongoMetadataStore implements MetadataStore {
     if (plugin.distTags.latest === undefined) {
       // A publish was interrupted before moving `latest`: derive it from the stored versions.
       let latest: string | undefined;
-      for (const version of await this.listVersions(name)) if (shouldBecomeLatest(latest, version.version)) latest = version.version;
+      for (const version of await this.listVersions(name, { readme: false })) if (shouldBecomeLatest(latest, version.version)) latest = version.version;
       if (latest === undefined) return undefined;
       plugin.distTags = { ...plugin.distTags, latest };
     }
@@ -174,8 +175,9 @@ export class MongoMetadataStore implements MetadataStore {
     return doc ? withoutId(doc) : undefined;
   }
 
-  async listVersions(name: string): Promise<VersionRecord[]> {
-    const docs = await this.versions.find({ name }, { projection: { _id: 0, seq: 0 } }).sort({ seq: 1 }).toArray();
+  async listVersions(name: string, options: ListVersionsOptions = {}): Promise<VersionRecord[]> {
+    const projection = options.readme === false ? { _id: 0, seq: 0, readme: 0 } : { _id: 0, seq: 0 };
+    const docs = await this.versions.find({ name }, { projection }).sort({ seq: 1 }).toArray();
     return docs.map((doc) => withoutId(doc));
   }
 

@@ -6,6 +6,7 @@ import { shouldBecomeLatest } from './latest.js';
 import type {
   Actor,
   DownloadStats,
+  ListVersionsOptions,
   MetadataStore,
   PluginRecord,
   PluginSummary,
@@ -208,8 +209,9 @@ export class SqliteMetadataStore implements MetadataStore {
     return row ? toVersion(row) : undefined;
   }
 
-  async listVersions(name: string): Promise<VersionRecord[]> {
-    return this.db.prepare('SELECT * FROM versions WHERE name = ? ORDER BY seq').all(name).map(toVersion);
+  async listVersions(name: string, options: ListVersionsOptions = {}): Promise<VersionRecord[]> {
+    const columns = options.readme === false ? 'name, version, integrity, size, manifest, published_at, deprecated' : '*';
+    return this.db.prepare(`SELECT ${columns} FROM versions WHERE name = ? ORDER BY seq`).all(name).map(toVersion);
   }
 
   private updateDistTags(name: string, change: (tags: Record<string, string>) => boolean): boolean {

@@ -64,6 +64,11 @@ function metadataStoreConformance(engine: string, open: () => Promise<StoreHandl
       expect(plugin).toMatchObject({ name: 'geo', ownerKey: 'geo', distTags: { latest: '1.0.0' }, description: 'geo at 1.0.0', keywords: ['kw-1.0.0'] });
       const version = await store.getVersion('geo', '1.0.0');
       expect(version?.readme).toBe('# Geo');
+      expect((await store.listVersions('geo'))[0]?.readme).toBe('# Geo');
+      const [light] = await store.listVersions('geo', { readme: false });
+      expect(light).toBeDefined();
+      expect(light).not.toHaveProperty('readme');
+      expect(light?.integrity).toBe(version?.integrity);
       expect(version?.manifest.name).toBe('geo');
       expect(version?.deprecated).toBeUndefined();
       expect(await store.getVersion('geo', '9.9.9')).toBeUndefined();

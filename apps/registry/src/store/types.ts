@@ -69,6 +69,12 @@ export interface DownloadStats {
   daily: { day: string; count: number }[];
 }
 
+/** Options of {@link MetadataStore.listVersions}. */
+export interface ListVersionsOptions {
+  /** Include each version's README (default true). */
+  readme?: boolean;
+}
+
 /** Who is publishing: the token's user, and whether it is the admin (who may publish anything). */
 export interface Actor {
   user: string;
@@ -93,8 +99,11 @@ export interface MetadataStore {
   publishVersion(record: VersionRecord, ownerKey: string, actor: Actor): Promise<void>;
   getPlugin(name: string): Promise<PluginRecord | undefined>;
   getVersion(name: string, version: string): Promise<VersionRecord | undefined>;
-  /** Every version of a plugin, in publish order. */
-  listVersions(name: string): Promise<VersionRecord[]>;
+  /**
+   * Every version of a plugin, in publish order. `{ readme: false }` leaves the READMEs out (they can be
+   * 256 KiB each; resolving a spec does not need them).
+   */
+  listVersions(name: string, options?: ListVersionsOptions): Promise<VersionRecord[]>;
   /** Sets a dist-tag; the caller has checked that the version exists. */
   setDistTag(name: string, tag: string, version: string): Promise<void>;
   /** Removes a dist-tag; false if it was not set. */
