@@ -1,6 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { type PluginEvent, PluglineError } from '@plugline/sdk';
-import { connect, type NatsConnection } from 'nats';
+import { AckPolicy, connect, DeliverPolicy, type NatsConnection, nanos } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createNatsEventQueue, type EventQueue, type NatsEventQueueOptions } from './nats-queue.js';
 import { partitionOf } from './partition.js';
@@ -182,6 +182,74 @@ describe.skipIf(!natsUrl)('NATS JetStream event queue (PLUGLINE_NATS_URL)', () =
     expect(sequencesByPerson(stored).get('dl-person-2')).toEqual([0, 2]);
     expect(stored.some((event) => event.uuid === poison.uuid)).toBe(false);
     expect(stored).toHaveLength(events.length - 1);
+  });
+
+  it('fails a hung handler call after handlerTimeoutMs and redelivers its event', async () => {
+    const queue = await open(uniqueOptions({ handlerTimeoutMs: 300, retryDelayMs: 50 }));
+    const events = makeEvents(4, 5, 'hang');
+    const stuck = events.find((event) => event.distinct_id === 'hang-person-1' && event.properties.seq === 2)!;
+    await queue.publish(events);
+
+    const stored: PluginEvent[] = [];
+    let hung = false;
+    const consumer = await queue.consume({
+      durable: 'hang',
+      handler: (batch) => {
+        if (!hung && batch.some((event) => event.uuid === stuck.uuid)) {
+          hung = true;
+          return new Promise<void>(() => {}); // never settles
+        }
+        stored.push(...batch);
+        return Promise.resolve();
+      },
+    });
+    await waitFor(() => stored.length >= events.length, 20_000, 'all events');
+    await consumer.stop(); // does not wait for the hung call
+
+    expect(hung).toBe(true);
+    expect(stored.filter((event) => event.uuid === stuck.uuid)).toHaveLength(1);
+    expect(new Set(stored.map((event) => event.uuid)).size).toBe(events.length);
+    for (const [, sequence] of sequencesByPerson(stored)) expect(sequence).toEqual([0, 1, 2, 3, 4]);
+  });
+
+  it('dead-letters, without calling the handler, an event whose workers crashed maxDeliver times', async () => {
+    const options = uniqueOptions({ maxDeliver: 2, ackWaitMs: 300 });
+    const queue = await open(options);
+    const [first, second] = makeEvents(1, 2, 'crashloop');
+    await queue.publish([first!, second!]);
+
+    // Two "workers" take the first event and die without acking: raw pulls on the partition consumer.
+    const partition = partitionOf(first!.distinct_id, 16);
+    const consumerName = `crashloop-p${partition}`;
+    const jsm = await admin.jetstreamManager();
+    await jsm.consumers.add(options.stream!, {
+      durable_name: consumerName,
+      filter_subject: `${options.subjectPrefix}.${partition}`,
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: DeliverPolicy.All,
+      ack_wait: nanos(300),
+      max_ack_pending: 1,
+      max_deliver: -1,
+    });
+    const raw = await admin.jetstream().consumers.get(options.stream!, consumerName);
+    for (let attempt = 1; attempt <= 2; attempt++) {
+      const msg = await raw.next({ expires: 2_000 });
+      expect(msg?.seq).toBe(1);
+      expect(msg?.info.redeliveryCount).toBe(attempt);
+      await sleep(400); // past ackWait: the server takes it back
+    }
+
+    const stored: PluginEvent[] = [];
+    const consumer = await queue.consume({ durable: 'crashloop', handler: async (batch) => void stored.push(...batch) });
+    await waitFor(() => stored.length >= 1, 10_000, 'the second event');
+    await consumer.stop();
+
+    expect(stored.map((event) => event.uuid)).toEqual([second!.uuid]);
+    const letters = await queue.deadLetters();
+    expect(letters).toHaveLength(1);
+    expect(letters[0]!.event?.uuid).toBe(first!.uuid);
+    expect(letters[0]!.deliveries).toBe(3);
+    expect(letters[0]!.reason).toMatch(/delivered 2 times without an ack/);
   });
 
   it('rejects invalid events with ERR_PAYLOAD_INVALID and publishes none of the batch', async () => {

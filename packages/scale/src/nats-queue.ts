@@ -97,6 +97,12 @@ export interface NatsEventQueueOptions {
   ackWaitMs?: number;
   /** Delay before the first redelivery after a handler failure; doubles per delivery, max 30 s (default 1 s). */
   retryDelayMs?: number;
+  /**
+   * How long a handler call may take before it counts as failed (default 60 s). The queue keeps the
+   * events of a running call from being redelivered (progress acks), so without this a hung handler would
+   * hold its partitions forever.
+   */
+  handlerTimeoutMs?: number;
   /** Subject of dead letters (default `<subjectPrefix>-dead`), kept in the stream `<stream>_DLQ`. */
   dlqSubject?: string;
   /** How long the streams keep events (default 7 days). */
@@ -153,6 +159,7 @@ export async function createNatsEventQueue(options: NatsEventQueueOptions): Prom
   const maxDeliver = options.maxDeliver ?? 5;
   const ackWaitMs = options.ackWaitMs ?? 30_000;
   const retryDelayMs = options.retryDelayMs ?? 1_000;
+  const handlerTimeoutMs = options.handlerTimeoutMs ?? 60_000;
   const dlqSubject = options.dlqSubject ?? `${subjectPrefix}-dead`;
   const dlqStreamName = `${streamName}_DLQ`;
   const maxAgeMs = options.maxAgeMs ?? 7 * 24 * 3_600_000;
@@ -330,12 +337,13 @@ export async function createNatsEventQueue(options: NatsEventQueueOptions): Prom
         );
         try {
           try {
-            await handler(usable.map(({ event }) => event));
+            await callHandler(usable.map(({ event }) => event));
             for (const { delivery } of usable) delivery.msg.ack();
             return;
           } catch (batchError) {
-            if (usable.length === 1) {
-              await failed(usable[0]!.delivery, batchError);
+            // One event, or a hung handler (retrying one by one would hang as often): all failed.
+            if (usable.length === 1 || batchError instanceof HandlerTimeoutError) {
+              for (const { delivery } of usable) await failed(delivery, batchError);
               return;
             }
           }
@@ -343,7 +351,7 @@ export async function createNatsEventQueue(options: NatsEventQueueOptions): Prom
           // flight, so handling them one at a time cannot reorder a person's events.
           for (const { delivery, event } of usable) {
             try {
-              await handler([event]);
+              await callHandler([event]);
               delivery.msg.ack();
             } catch (error) {
               await failed(delivery, error);
@@ -351,6 +359,19 @@ export async function createNatsEventQueue(options: NatsEventQueueOptions): Prom
           }
         } finally {
           clearInterval(keepAlive);
+        }
+      }
+
+      /** The handler, failing after handlerTimeoutMs. A late success of a timed-out call is a duplicate. */
+      async function callHandler(events: PluginEvent[]): Promise<void> {
+        let timer: NodeJS.Timeout | undefined;
+        const timeout = new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new HandlerTimeoutError(handlerTimeoutMs)), handlerTimeoutMs);
+        });
+        try {
+          await Promise.race([handler(events), timeout]);
+        } finally {
+          clearTimeout(timer);
         }
       }
 
@@ -449,6 +470,13 @@ export async function createNatsEventQueue(options: NatsEventQueueOptions): Prom
       }
     },
   };
+}
+
+class HandlerTimeoutError extends Error {
+  constructor(ms: number) {
+    super(`handler did not settle within ${ms} ms`);
+    this.name = 'HandlerTimeoutError';
+  }
 }
 
 /** Why `value` cannot be published as an event (empty when it can). */
