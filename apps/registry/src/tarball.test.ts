@@ -81,6 +81,24 @@ describe('inspectTarball', () => {
     expect(await codeOf(inspectTarball(tarball))).toBe('ERR_TARBALL_UNSAFE_ENTRY');
   });
 
+  it('rejects a path that appears twice with ERR_TARBALL_UNSAFE_ENTRY', async () => {
+    const tarball = rawTarball([
+      { path: 'package/plugin.json', body: manifestText },
+      { path: 'package/index.js', body: 'export {}' },
+      { path: 'package/./index.js', body: 'globalThis.evil = 1' },
+    ]);
+    expect(await codeOf(inspectTarball(tarball))).toBe('ERR_TARBALL_UNSAFE_ENTRY');
+  });
+
+  it('rejects a manifest whose main file is not in the tarball with ERR_MANIFEST_INVALID', async () => {
+    const tarball = rawTarball([{ path: 'package/plugin.json', body: manifestText }]);
+    const error = await inspectTarball(tarball).catch((e: unknown) => e as PluglineError);
+    expect((error as PluglineError).code).toBe('ERR_MANIFEST_INVALID');
+    expect((error as PluglineError).message).toContain('main');
+    const nested = await packPlugin({ manifest: fixtureManifest('nested-main', '1.0.0', { main: 'dist/index.js' }), files: { 'dist/index.js': 'export {}' } });
+    expect((await inspectTarball(nested)).manifest.main).toBe('dist/index.js');
+  });
+
   it('rejects a tarball over the size cap with ERR_TARBALL_TOO_LARGE', async () => {
     const tarball = await packPlugin({ manifest: fixtureManifest('big', '1.0.0') });
     const limits = { ...defaultTarballLimits, maxTarballBytes: tarball.length - 1 };

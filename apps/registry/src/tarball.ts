@@ -84,6 +84,12 @@ export async function inspectTarball(bytes: Uint8Array, limits: TarballLimits = 
     const code = errors.every((error) => error.startsWith('config: ')) ? 'ERR_CONFIG_SCHEMA_INVALID' : 'ERR_MANIFEST_INVALID';
     throw new PluglineError(code, `plugin.json: ${errors.join('; ')}`, { details: errors });
   }
+  const mainPath = normalizeEntryPath(`${root}${manifest.main}`);
+  if (!files.has(mainPath)) {
+    throw new PluglineError('ERR_MANIFEST_INVALID', `plugin.json: main: "${manifest.main}" is not a file in the tarball`, {
+      details: [`main: "${manifest.main}" is not a file in the tarball`],
+    });
+  }
   const readmeKey = [...files.keys()].find((key) => key.toLowerCase() === `${root}readme.md`);
   const readmeBytes = readmeKey === undefined ? undefined : files.get(readmeKey);
   return {
@@ -159,6 +165,10 @@ function readTarEntries(tarBytes: Buffer, limits: TarballLimits): Promise<Map<st
         fail(new PluglineError('ERR_TARBALL_LIMITS', `The tarball unpacks to more than ${limits.maxUnpackedBytes} bytes`));
       }
       const path = normalizeEntryPath(entry.path);
+      // Two entries with one path would let the registry validate one file and an unpacker keep the other.
+      if (!failure && entry.type !== 'Directory' && files.has(path)) {
+        fail(new PluglineError('ERR_TARBALL_UNSAFE_ENTRY', `Entry "${entry.path}" appears twice`));
+      }
       if (failure || entry.type === 'Directory' || !isKeptFile(path)) {
         if (!failure && entry.type !== 'Directory') files.set(path, undefined);
         entry.resume();
