@@ -172,9 +172,18 @@ export async function readTarball(bytes: Uint8Array, limits: InstallLimits = def
     let count = 0;
     let failure: PluglineError | undefined;
     const parser = new Parser({ strict: true });
+    let settled = false;
+    const done = () => {
+      if (settled) return;
+      settled = true;
+      if (failure) reject(failure);
+      else resolve(files);
+    };
     const fail = (error: PluglineError) => {
       if (failure) return;
       failure = error;
+      // Reject at once: an aborted parser does not always emit 'end' or 'close'.
+      done();
       parser.abort(error);
     };
     parser.on('entry', (entry: ReadEntry) => {
@@ -196,14 +205,9 @@ export async function readTarball(bytes: Uint8Array, limits: InstallLimits = def
     });
     parser.on('error', (error: Error) => {
       if (!failure) failure = new PluglineError('ERR_TARBALL_INVALID', `not a valid tar archive: ${error.message}`);
+      done();
     });
-    let settled = false;
-    const done = () => {
-      if (settled) return;
-      settled = true;
-      if (failure) reject(failure);
-      else resolve(files);
-    };
+    parser.on('abort', done);
     parser.on('close', done);
     parser.on('end', done);
     parser.end(tarBytes);
