@@ -4,7 +4,7 @@ import express, { type NextFunction, type Request, type Response, Router } from 
 import { searchPlugins } from '../search.js';
 import type { MetadataStore } from '../store/types.js';
 import { type AssetManifest, webAssetsDir } from './assets-dir.js';
-import { homePage, notFoundPage, type PageAssets, pluginPage, searchPageSize } from './pages.js';
+import { homePage, notFoundPage, type PageAssets, pluginPage, privatePage, searchPageSize } from './pages.js';
 
 // build-assets.ts is build-time only (it imports esbuild, a devDependency): never import it from here.
 export { type AssetManifest, webAssetsDir } from './assets-dir.js';
@@ -18,6 +18,11 @@ export interface WebContext {
   publicUrl?: string;
   /** Where the built browser assets are (default {@link webAssetsDir}, filled by `npm run build`). */
   assetsDir?: string;
+  /**
+   * A private registry (API reads need a `read` token): the pages would show plugin names, READMEs and
+   * schemas to anyone, and a browser sends no bearer token, so every page answers 403 instead.
+   */
+  private?: boolean;
 }
 
 // README HTML is sanitized already; the policy is the second wall: no inline script, no plugins, no
@@ -84,6 +89,13 @@ export function createWebRouter(context: WebContext): Router {
     return assets;
   };
 
+  if (context.private) {
+    router.get('/{*path}', (_request: Request, response: Response) => {
+      sendPage(response, 403, privatePage());
+    });
+    return router;
+  }
+
   router.use(
     '/assets',
     express.static(assetsDir, { index: false, immutable: true, maxAge: '365d', fallthrough: true }),
@@ -121,10 +133,16 @@ export function createWebRouter(context: WebContext): Router {
       sendPage(response, 404, notFoundPage({ message: `There is no plugin named “${name}”.`, assets: pageAssets }));
       return;
     }
-    const [versions, downloads, maintainers] = await Promise.all([store.listVersions(name), store.getDownloads(name), store.getMaintainers(plugin.ownerKey)]);
+    // READMEs can be 256 KiB each: only the shown version's is read.
+    const [versions, downloads, maintainers] = await Promise.all([
+      store.listVersions(name, { readme: false }),
+      store.getDownloads(name),
+      store.getMaintainers(plugin.ownerKey),
+    ]);
     const wanted = queryString(request, 'version');
     const version = wanted ? (plugin.distTags[wanted] ?? wanted) : plugin.distTags.latest;
-    const current = versions.find((record) => record.version === version) ?? (wanted ? undefined : versions[versions.length - 1]);
+    const shown = versions.find((record) => record.version === version) ?? (wanted ? undefined : versions[versions.length - 1]);
+    const current = shown && (await store.getVersion(name, shown.version));
     if (!current) {
       sendPage(response, 404, notFoundPage({ message: `${name} has no version or dist-tag “${wanted}”.`, assets: pageAssets }));
       return;

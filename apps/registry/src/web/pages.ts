@@ -229,3 +229,9 @@ export function notFoundPage(options: { message: string; assets: PageAssets }): 
   const body = html`<h1>Not found</h1><p>${options.message}</p><p><a href="/">Search the plugins</a></p>`;
   return layout({ title: 'Not found · Plugline plugins', assets: options.assets, body });
 }
+
+/** What a private registry answers for every page: no plugin data, and no assets needed. */
+export function privatePage(): string {
+  const body = html`<h1>Private registry</h1><p>This registry is private: its plugins are only available through the API with a read token, for example with <code>plugline search</code> after <code>plugline login</code>.</p>`;
+  return layout({ title: 'Private registry · Plugline', assets: {}, body });
+}
