@@ -204,6 +204,49 @@ describe('chain', () => {
   });
 });
 
+describe('hot reload and host services', () => {
+  it('changes a config without dropping in-flight events', async () => {
+    let release: () => void = () => {};
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let waiting = 0;
+    const waiter = (await import('node:http')).createServer(async (_req, res) => {
+      waiting += 1;
+      await gate;
+      res.end('ok');
+    });
+    await new Promise<void>((resolve) => waiter.listen(0, '127.0.0.1', resolve));
+    cleanup.push(() => new Promise<void>((resolve) => waiter.close(() => resolve())));
+    const waitUrl = `http://127.0.0.1:${(waiter.address() as import('node:net').AddressInfo).port}/`;
+    const { url, runtime } = await runtimeWith([{ name: 'slow-tagger', config: { tag: 'old', waitUrl } }]);
+    const inFlight = post(`${url}/capture`, { event: 'in-flight', distinct_id: 'u' });
+    await waitFor(() => waiting === 1);
+    const reload = fetch(`${url}/api/plugins/slow-tagger/config`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ config: { tag: 'new', waitUrl } }),
+    });
+    expect((await reload).status).toBe(200);
+    release();
+    expect((await inFlight).body).toMatchObject({ stored: 1 });
+    await post(`${url}/capture`, { event: 'after', distinct_id: 'u' });
+    expect(runtime.queryEvents({ event: 'in-flight' })[0]!.properties.tag).toBe('old');
+    expect(runtime.queryEvents({ event: 'after' })[0]!.properties.tag).toBe('new');
+  });
+
+  it('bridges meta.postgres for plugins that declare the capability', async () => {
+    const db = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+    const { url, runtime } = await runtimeWith([{ name: 'pg-reader', config: { db } }]);
+    await post(`${url}/capture`, { event: 'pg', distinct_id: 'u' });
+    const stored = runtime.queryEvents({ event: 'pg' })[0]!;
+    expect(stored.properties.pg).toEqual({ n: 42, rowCount: 1 });
+    expect(stored.properties.$plugins_succeeded).toEqual(['pg-reader (1.0.0)']);
+    const { plugins } = await getJson<{ plugins: { config: Record<string, unknown> }[] }>(`${url}/api/plugins`);
+    expect(plugins[0]!.config).toEqual({ db: '********' });
+  });
+});
+
 describe('capture API', () => {
   it('accepts PostHog formats (single, batch, array, gzip, gzip-js, form) and fills uuid/timestamp', async () => {
     const { url, runtime } = await runtimeWith([]);

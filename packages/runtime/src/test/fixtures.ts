@@ -80,6 +80,21 @@ export const fixtures = {
       async runEveryMinute({ storage, cache }) { const runs = (await storage.get('runs', 0)) + 1; await storage.set('runs', runs); await storage.set('seen_in_cache', await cache.get('seen', 0)); },
     };`,
   },
+  slowTagger: {
+    name: 'slow-tagger',
+    config: { type: 'object', properties: { tag: { type: 'string' }, waitUrl: { type: 'string' } }, required: ['tag', 'waitUrl'] },
+    code: `export default { async processEvent(e, { config }) { await fetch(config.waitUrl); e.properties.tag = config.tag; return e; } };`,
+  },
+  pgReader: {
+    name: 'pg-reader',
+    capabilities: ['postgres'],
+    config: { type: 'object', properties: { db: { type: 'string', writeOnly: true } }, required: ['db'] },
+    code: `export default { async processEvent(e, { config, postgres }) {
+      const { rows, rowCount } = await postgres.query(config.db, 'SELECT $1::int + 1 AS n', [41]);
+      e.properties.pg = { n: rows[0].n, rowCount };
+      return e;
+    } };`,
+  },
   incompatible: {
     name: 'incompatible',
     sdk: '^99.0.0',
