@@ -426,7 +426,7 @@ export function createRegistryApp(options: RegistryAppOptions): express.Express 
   });
 
   app.use(api);
-  app.use('/', createWebRouter({ store, ...(options.publicUrl === undefined ? {} : { publicUrl: options.publicUrl }) }));
+  app.use('/', createWebRouter({ store, private: options.private === true, ...(options.publicUrl === undefined ? {} : { publicUrl: options.publicUrl }) }));
 
   app.use((error: unknown, request: Request, response: Response, _next: NextFunction) => {
     const coded = toPluglineError(error);

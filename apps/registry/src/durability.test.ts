@@ -191,6 +191,10 @@ describe('private mode', () => {
       expect((await reader.download('secret-plugin', '1.0.0')).length).toBeGreaterThan(0);
       expect((await reader.search({ q: 'secret' })).total).toBe(1);
       expect((await fetch(`${registry.url}/healthz`)).status).toBe(200);
+      // The marketplace pages show nothing of a private registry either.
+      const page = await fetch(`${registry.url}/plugins/secret-plugin`);
+      expect(page.status).toBe(403);
+      expect(await page.text()).not.toContain('secret-plugin@1.0.0');
     } finally {
       await registry.close();
     }
