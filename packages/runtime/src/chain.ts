@@ -46,7 +46,7 @@ export async function runSandboxedChain(steps: readonly SandboxedStep[], input: 
   for (const step of steps) {
     const label = `${step.name} (${step.version})`;
     try {
-      const { outcomes, eventsJson } = await step.sandbox.processBatch(json);
+      const { outcomes, eventsJson } = await step.sandbox.processBatch(json, input.length);
       if (!Array.isArray(outcomes) || outcomes.length !== input.length) throw new Error('the sandbox returned a malformed batch');
       for (let index = 0; index < outcomes.length; index++) {
         const result = outcomes[index];

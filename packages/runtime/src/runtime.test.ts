@@ -180,7 +180,7 @@ describe('chain', () => {
     const looper = plugins.find((plugin) => plugin.name === 'looper')!;
     const bomber = plugins.find((plugin) => plugin.name === 'bomber')!;
     expect(looper).toMatchObject({ restarts: 1, errors: { byCode: { ERR_PLUGIN_TIMEOUT: 1 } } });
-    expect(looper.recentErrors[0]!.message).toMatch(/looper@1\.0\.0 processEvent: ran longer than 300 ms/);
+    expect(looper.recentErrors[0]!.message).toMatch(/looper@1\.0\.0 processEvent: ran longer than 301 ms/);
     expect(bomber).toMatchObject({ restarts: 1, errors: { byCode: { ERR_PLUGIN_MEMORY: 1 } } });
     const metrics = await (await fetch(`${url}/metrics`)).text();
     expect(metrics).toMatch(/plugline_plugin_restarts_total\{plugin="looper",code="ERR_PLUGIN_TIMEOUT"\} 1/);

@@ -25,8 +25,10 @@ export interface RuntimeOptions {
   logger?: Logger;
   /** Default V8 heap cap per plugin isolate, MB (default 64). */
   memoryLimitMb?: number;
-  /** Default CPU-time cap per crossing (a batch or a hook call), ms (default 1000). */
+  /** Default CPU-time cap per hook call, ms (default 1000); a batch crossing gets `perEventTimeoutMs` more per event. */
   timeoutMs?: number;
+  /** Extra CPU time per event of a batch crossing, ms (default 1). */
+  perEventTimeoutMs?: number;
   /** Default wall-clock cap per crossing including awaited fetch/storage, ms (default 30 000). */
   wallTimeoutMs?: number;
   /** Most events sent into a sandbox per crossing (default 1000). */
@@ -232,6 +234,7 @@ export class Runtime {
       memoryLimitMb: settings.memoryLimitMb ?? this.options.memoryLimitMb ?? 64,
       timeoutMs: settings.timeoutMs ?? this.options.timeoutMs ?? 1000,
       wallTimeoutMs: this.options.wallTimeoutMs ?? 30_000,
+      perEventTimeoutMs: this.options.perEventTimeoutMs ?? 1,
       host: createSandboxHost({
         sink: {
           log: (level, message, fields) => this.pluginLog(instance, level, message, fields),
@@ -406,7 +409,7 @@ export class Runtime {
       instance.enter();
       this.track(
         instance
-          .sandbox!.onEventBatch(json)
+          .sandbox!.onEventBatch(json, events.length)
           .then((failures) => {
             for (const failure of failures) {
               this.recordError(

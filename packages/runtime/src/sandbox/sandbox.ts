@@ -16,8 +16,10 @@ export interface SandboxHost {
 export interface SandboxLimits {
   /** V8 heap cap of the isolate in MB (isolated-vm's minimum is 8). Default 64. */
   memoryLimitMb?: number;
-  /** CPU time cap of one crossing (a batch, or one hook call) in ms. Default 1000. */
+  /** CPU time cap of one hook call in ms; a batch crossing gets this plus `perEventTimeoutMs` per event. Default 1000. */
   timeoutMs?: number;
+  /** Extra CPU time a batch crossing gets per event, ms (default 1): 1000 events get 1000 + 1000 ms. */
+  perEventTimeoutMs?: number;
   /** Wall-clock cap of one crossing including awaited host calls (fetch, storage) in ms. Default 30000. */
   wallTimeoutMs?: number;
 }
@@ -82,6 +84,7 @@ export class PluginSandbox {
   private readonly memoryLimitMb: number;
   private readonly timeoutMs: number;
   private readonly wallTimeoutMs: number;
+  private readonly perEventTimeoutMs: number;
   private isolate: ivm.Isolate | undefined;
   private functions: { processBatch: ivm.Reference; onEventBatch: ivm.Reference; callHook: ivm.Reference } | undefined;
   private starting: Promise<void> | undefined;
@@ -94,6 +97,7 @@ export class PluginSandbox {
     this.memoryLimitMb = Math.max(8, options.memoryLimitMb ?? 64);
     this.timeoutMs = options.timeoutMs ?? 1000;
     this.wallTimeoutMs = options.wallTimeoutMs ?? 30_000;
+    this.perEventTimeoutMs = options.perEventTimeoutMs ?? 1;
   }
 
   /** Creates the isolate and loads the plugin. Throws a `PluginError` (`ERR_PLUGIN_LOAD`) when the code does not load. */
@@ -179,15 +183,15 @@ export class PluginSandbox {
    * `null` for events already dropped). Returns per-index outcomes and the output events as JSON, so
    * the host can hand it to the next plugin without parsing it.
    */
-  async processBatch(eventsJson: string): Promise<{ outcomes: BatchOutcome[]; eventsJson: string }> {
-    const text = (await this.invoke('processEvent', 'processBatch', [eventsJson])) as string;
+  async processBatch(eventsJson: string, eventCount = 1): Promise<{ outcomes: BatchOutcome[]; eventsJson: string }> {
+    const text = (await this.invoke('processEvent', 'processBatch', [eventsJson], eventCount)) as string;
     const newline = text.indexOf('\n');
     return { outcomes: JSON.parse(text.slice(0, newline)) as BatchOutcome[], eventsJson: text.slice(newline + 1) };
   }
 
   /** Runs `onEvent` for each event of a batch in one crossing; returns the failures. */
-  async onEventBatch(eventsJson: string): Promise<OnEventFailure[]> {
-    return JSON.parse((await this.invoke('onEvent', 'onEventBatch', [eventsJson])) as string) as OnEventFailure[];
+  async onEventBatch(eventsJson: string, eventCount = 1): Promise<OnEventFailure[]> {
+    return JSON.parse((await this.invoke('onEvent', 'onEventBatch', [eventsJson], eventCount)) as string) as OnEventFailure[];
   }
 
   /**
@@ -212,7 +216,7 @@ export class PluginSandbox {
     return this.isolate && !this.isolate.isDisposed ? this.isolate.getHeapStatistics() : undefined;
   }
 
-  private async invoke(hook: HookName, fn: 'processBatch' | 'onEventBatch' | 'callHook', args: string[]): Promise<unknown> {
+  private async invoke(hook: HookName, fn: 'processBatch' | 'onEventBatch' | 'callHook', args: string[], eventCount = 0): Promise<unknown> {
     if (this.disposed) throw new PluginError({ plugin: this.name, version: this.version, hook, code: 'ERR_PLUGIN_DISABLED', message: 'the plugin was unloaded' });
     if (!this.functions || !this.isolate || this.isolate.isDisposed) {
       const restarting = this.isolate !== undefined;
@@ -223,21 +227,22 @@ export class PluginSandbox {
     }
     const isolate = this.isolate!;
     const reference = this.functions![fn];
+    const timeout = this.timeoutMs + eventCount * this.perEventTimeoutMs;
     let timer: NodeJS.Timeout | undefined;
     const wall = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new Error('Script execution timed out. (wall clock)')), this.wallTimeoutMs);
     });
     try {
-      return await Promise.race([reference.apply(undefined, args, { timeout: this.timeoutMs, result: { promise: true } }), wall]);
+      return await Promise.race([reference.apply(undefined, args, { timeout, result: { promise: true } }), wall]);
     } catch (error) {
-      throw this.classify(error, hook, isolate);
+      throw this.classify(error, hook, isolate, timeout);
     } finally {
       clearTimeout(timer);
     }
   }
 
   /** Maps an isolated-vm failure to a coded `PluginError`; timeouts and memory exhaustion dispose the isolate. */
-  private classify(error: unknown, hook: HookName, isolate: ivm.Isolate): PluginError {
+  private classify(error: unknown, hook: HookName, isolate: ivm.Isolate, timeout = this.timeoutMs): PluginError {
     const message = error instanceof Error ? error.message : String(error);
     let code: 'ERR_PLUGIN_TIMEOUT' | 'ERR_PLUGIN_MEMORY' | 'ERR_PLUGIN_THREW' | 'ERR_PLUGIN_LOAD' = hook === 'load' ? 'ERR_PLUGIN_LOAD' : 'ERR_PLUGIN_THREW';
     let reason = message;
@@ -246,7 +251,7 @@ export class PluginSandbox {
       reason = `exceeded its memory limit of ${this.memoryLimitMb} MB`;
     } else if (TIMEOUT_MESSAGE.test(message)) {
       code = 'ERR_PLUGIN_TIMEOUT';
-      reason = message.includes('wall clock') ? `did not finish within ${this.wallTimeoutMs} ms` : `ran longer than ${this.timeoutMs} ms`;
+      reason = message.includes('wall clock') ? `did not finish within ${this.wallTimeoutMs} ms` : `ran longer than ${timeout} ms`;
     }
     if (code === 'ERR_PLUGIN_TIMEOUT' || code === 'ERR_PLUGIN_MEMORY') {
       // The isolate may be mid-computation or out of heap: throw it away; the next call makes a new one.
