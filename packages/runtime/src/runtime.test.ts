@@ -197,7 +197,7 @@ describe('chain', () => {
       ctorProcess: 'threw ReferenceError',
       ctorGlobalIsOwn: 'true',
       // Only the documented lower-case globals exist (plus the ECMAScript built-in functions).
-      globals: 'atob,btoa,console,crypto,decodeURI,decodeURIComponent,encodeURI,encodeURIComponent,escape,eval,fetch,isFinite,isNaN,parseFloat,parseInt,structuredClone,unescape',
+      globals: 'atob,btoa,console,crypto,decodeURI,decodeURIComponent,encodeURI,encodeURIComponent,escape,eval,fetch,isFinite,isNaN,parseFloat,parseInt,posthog,structuredClone,unescape',
       dynamicImport: 'rejected',
       metaKeys: 'attachments,cache,config,fetch,geoip,global,logger,metrics,storage',
     });
@@ -244,6 +244,21 @@ describe('hot reload and host services', () => {
     expect(stored.properties.$plugins_succeeded).toEqual(['pg-reader (1.0.0)']);
     const { plugins } = await getJson<{ plugins: { config: Record<string, unknown> }[] }>(`${url}/api/plugins`);
     expect(plugins[0]!.config).toEqual({ db: '********' });
+  });
+});
+
+describe('PostHog-style plugins', () => {
+  it('supports named exports, processEventBatch, cache lists, posthog.capture and exportEventsToIgnore', async () => {
+    const receiver = await startReceiver(() => 200);
+    cleanup.push(() => receiver.close());
+    const { url, runtime } = await runtimeWith([{ name: 'posthog-style', config: { url: receiver.url } }], { exports: { maxAgeMs: 0 }, exportTickMs: 20 });
+    await post(`${url}/batch`, { batch: ['trigger', 'ignored', 'plain'].map((event) => ({ event, distinct_id: 'ph' })) });
+    expect(runtime.queryEvents({ event: 'trigger' })[0]!.properties).toMatchObject({ list: ['b', 'a'], len: 2, greeting: 'hi' });
+    const captured = await waitFor(() => runtime.queryEvents({ event: 'captured_by_plugin' })[0]);
+    expect(captured).toMatchObject({ distinct_id: 'ph', properties: { $plugline_plugin: 'posthog-style', len: 2 } });
+    await waitFor(() => receiver.received.flatMap((request) => request.body as string[]).length >= 3);
+    const exported = receiver.received.flatMap((request) => request.body as string[]).sort();
+    expect(exported).toEqual(['captured_by_plugin', 'plain', 'trigger']);
   });
 });
 

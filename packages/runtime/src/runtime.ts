@@ -7,6 +7,7 @@ import {
   isPluglineError,
   redactConfig,
 } from '@plugline/sdk';
+import { randomUUID } from 'node:crypto';
 import { type Logger, pino } from 'pino';
 import { runSandboxedChain } from './chain.js';
 import type { InstalledPlugin } from './install.js';
@@ -249,6 +250,7 @@ export class Runtime {
           del: (key) => this.store.storageDel(instance.name, key),
         },
         cache: this.cacheFor(installed.name),
+        capture: (event) => this.captureFromPlugin(instance, event),
         postgres: (installed.manifest.capabilities ?? []).includes('postgres'),
       }),
     });
@@ -268,6 +270,20 @@ export class Runtime {
     }
     instance.sandbox = sandbox;
     return instance;
+  }
+
+  /** `posthog.capture` inside a plugin: a new event into the capture path, not awaited (no deadlock with the running batch). */
+  private captureFromPlugin(instance: PluginInstance, raw: Record<string, unknown>) {
+    const properties = (raw.properties && typeof raw.properties === 'object' ? raw.properties : {}) as Record<string, unknown>;
+    const event: PluginEvent = {
+      uuid: randomUUID(),
+      event: String(raw.event),
+      distinct_id: typeof properties.distinct_id === 'string' ? properties.distinct_id : `plugin-${instance.name}`,
+      properties: { ...properties, $plugline_plugin: instance.name },
+      timestamp: new Date().toISOString(),
+    };
+    if (this.closed) return;
+    this.track(this.ingest([event]));
   }
 
   private pluginLog(instance: PluginInstance, level: PluginLogLine['level'], message: string, fields?: Record<string, unknown>) {
@@ -380,7 +396,7 @@ export class Runtime {
       kept.push(event);
       keptIndex.push(index);
     });
-    const exporters = this.instances.filter((instance) => instance.has('exportEvents')).map((instance) => instance.name);
+    const exporters = this.instances.filter((instance) => instance.has('exportEvents')).map((instance) => ({ plugin: instance.name, ignore: ignoredEvents(instance.config) }));
     const stored = this.store.storeEvents(kept, exporters);
     stopTimer();
     this.metrics.eventsStored.inc(stored.length);
@@ -428,8 +444,13 @@ export class Runtime {
 
   private exportSettings(instance: PluginInstance): ExportSettings {
     const s = instance.entry.settings ?? {};
+    // PostHog plugins set their buffer through config keys (strings): honour them.
+    const bytes = Number(instance.config.exportEventsBufferBytes);
+    const seconds = Number(instance.config.exportEventsBufferSeconds);
     return {
       ...this.exportDefaults,
+      ...(bytes >= 1 && bytes <= 100 * 1024 * 1024 ? { maxBytes: bytes } : {}),
+      ...(seconds >= 1 && seconds <= 600 ? { maxAgeMs: seconds * 1000 } : {}),
       ...(s.exportMaxEvents ? { maxEvents: s.exportMaxEvents } : {}),
       ...(s.exportMaxBytes ? { maxBytes: s.exportMaxBytes } : {}),
       ...(s.exportMaxAgeMs !== undefined ? { maxAgeMs: s.exportMaxAgeMs } : {}),
@@ -601,4 +622,11 @@ export class Runtime {
     await closePostgresPools();
     this.store.close();
   }
+}
+
+/** PostHog's `exportEventsToIgnore` config key: comma-separated event names never exported. */
+function ignoredEvents(config: Record<string, unknown>): ReadonlySet<string> | undefined {
+  const value = config.exportEventsToIgnore;
+  if (typeof value !== 'string' || value.trim() === '') return undefined;
+  return new Set(value.split(',').map((name) => name.trim()).filter(Boolean));
 }

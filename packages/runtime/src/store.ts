@@ -108,9 +108,10 @@ export class RuntimeStore {
 
   /**
    * Stores events (a uuid already stored is skipped) and, in the same transaction, appends each new
-   * event to the export buffer of every plugin in `exportTo`. Returns the events that were new.
+   * event to the export buffer of every plugin in `exportTo` (except event names it ignores). Returns
+   * the events that were new.
    */
-  storeEvents(events: readonly PluginEvent[], exportTo: readonly string[]): PluginEvent[] {
+  storeEvents(events: readonly PluginEvent[], exportTo: readonly { plugin: string; ignore?: ReadonlySet<string> }[]): PluginEvent[] {
     if (events.length === 0) return [];
     const insert = this.statement('INSERT OR IGNORE INTO events (uuid, event, distinct_id, timestamp, data, stored_at) VALUES (?, ?, ?, ?, ?, ?)');
     const enqueue = this.statement('INSERT INTO export_buffer (plugin, data, bytes, enqueued_at) VALUES (?, ?, ?, ?)');
@@ -122,7 +123,8 @@ export class RuntimeStore {
         const { changes } = insert.run(event.uuid, event.event, event.distinct_id, event.timestamp, data, now);
         if (Number(changes) === 0) continue;
         stored.push(event);
-        for (const plugin of exportTo) enqueue.run(plugin, data, Buffer.byteLength(data), now);
+        const bytes = Buffer.byteLength(data);
+        for (const target of exportTo) if (!target.ignore?.has(event.event)) enqueue.run(target.plugin, data, bytes, now);
       }
       return stored;
     });

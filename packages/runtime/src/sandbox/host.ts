@@ -29,6 +29,8 @@ export interface SandboxHostOptions {
   fetchMaxBytes?: number;
   /** Time cap of one fetch in ms (default 10 s). */
   fetchTimeoutMs?: number;
+  /** Where `posthog.capture` events go (fire and forget: the runtime's own capture path). */
+  capture?: (event: Record<string, unknown>) => void;
 }
 
 /** A TTL cache in memory, per plugin; `now` in ms. */
@@ -61,6 +63,50 @@ export class MemoryCache {
     if (!entry) return false;
     entry.expiresAt = this.now() + ttlSeconds * 1000;
     return true;
+  }
+  private list(key: string): JsonValue[] {
+    const value = this.live(key)?.value;
+    return Array.isArray(value) ? value : [];
+  }
+  /** PostHog's `lpush`: prepends values (max 1000 items kept); returns the new length. */
+  lpush(key: string, values: JsonValue[]): number {
+    const entry = this.live(key);
+    const next = [...[...values].reverse(), ...this.list(key)].slice(0, 1000);
+    this.entries.set(key, { value: next, expiresAt: entry?.expiresAt ?? Number.POSITIVE_INFINITY });
+    return next.length;
+  }
+  /** Items `start..stop` (inclusive, negative from the end), like Redis LRANGE. */
+  lrange(key: string, start: number, stop: number): JsonValue[] {
+    const list = this.list(key);
+    const from = start < 0 ? Math.max(0, list.length + start) : start;
+    const to = stop < 0 ? list.length + stop : Math.min(stop, list.length - 1);
+    return to < from ? [] : list.slice(from, to + 1);
+  }
+  llen(key: string): number {
+    return this.list(key).length;
+  }
+  /** Removes and returns up to `count` items from the head. */
+  lpop(key: string, count = 1): JsonValue[] {
+    const entry = this.live(key);
+    const list = this.list(key);
+    const popped = list.slice(0, count);
+    if (entry) entry.value = list.slice(count);
+    return popped;
+  }
+  /** Removes `count` occurrences of `value` (0 = all); returns how many were removed. */
+  lrem(key: string, count: number, value: JsonValue): number {
+    const entry = this.live(key);
+    if (!entry) return 0;
+    const target = JSON.stringify(value);
+    let removed = 0;
+    entry.value = this.list(key).filter((item) => {
+      if ((count === 0 || removed < Math.abs(count)) && JSON.stringify(item) === target) {
+        removed += 1;
+        return false;
+      }
+      return true;
+    });
+    return removed;
   }
 }
 
@@ -212,6 +258,20 @@ export function createSandboxHost(options: SandboxHostOptions): SandboxHost {
           return cache.incr(String(args[0]), Number(args[1] ?? 1));
         case 'cache.expire':
           return cache.expire(String(args[0]), Number(args[1]));
+        case 'cache.lpush':
+          return cache.lpush(String(args[0]), Array.isArray(args[1]) ? (args[1] as JsonValue[]) : [args[1] as JsonValue]);
+        case 'cache.lrange':
+          return cache.lrange(String(args[0]), Number(args[1]), Number(args[2]));
+        case 'cache.llen':
+          return cache.llen(String(args[0]));
+        case 'cache.lpop':
+          return cache.lpop(String(args[0]), Number(args[1] ?? 1));
+        case 'cache.lrem':
+          return cache.lrem(String(args[0]), Number(args[1]), (args[2] ?? null) as JsonValue);
+        case 'capture':
+          if (!options.capture) throw new Error('posthog.capture is not available here');
+          options.capture(args[0] as Record<string, unknown>);
+          return null;
         case 'geoip':
           return locateIp(String(args[0]));
         case 'fetch':

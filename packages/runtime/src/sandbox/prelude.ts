@@ -336,6 +336,13 @@ async function fetch(input, init = {}) {
 }
 define('fetch', fetch);
 
+// --- posthog.capture: a new event into the runtime's own capture path (fire and forget)
+define('posthog', freeze({
+  capture: async (event, properties = {}) => {
+    await callAsync('capture', [{ event: String(event), properties: cloneJson(properties) ?? {}, plugin: init.name }]);
+  },
+}));
+
 // --- meta: the plugin's window on the host
 const meta = {
   config: init.config,
@@ -351,6 +358,11 @@ const meta = {
     set: async (key, value, ttlSeconds) => { await callAsync('cache.set', [String(key), cloneJson(value) ?? null, ttlSeconds ?? null]); },
     incr: async (key, by) => callAsync('cache.incr', [String(key), by === undefined ? 1 : Number(by)]),
     expire: async (key, ttlSeconds) => callAsync('cache.expire', [String(key), Number(ttlSeconds)]),
+    lpush: async (key, values) => callAsync('cache.lpush', [String(key), cloneJson(values) ?? null]),
+    lrange: async (key, start, stop) => callAsync('cache.lrange', [String(key), Number(start), Number(stop)]),
+    llen: async (key) => callAsync('cache.llen', [String(key)]),
+    lpop: async (key, count) => callAsync('cache.lpop', [String(key), count === undefined ? 1 : Number(count)]),
+    lrem: async (key, count, value) => callAsync('cache.lrem', [String(key), Number(count), cloneJson(value) ?? null]),
   }),
   logger: freeze({
     debug: (message, fields) => { callSync('log', ['debug', String(message), fields === undefined ? null : cloneJson(fields)]); },
@@ -384,7 +396,7 @@ export const RUNNER_SOURCE = String.raw`
 const internals = $0;
 const runProcessEventChain = $1.runProcessEventChain;
 const namespace = $2;
-const plugin = namespace.default && typeof namespace.default === 'object' ? namespace.default : namespace;
+const plugin = namespace.default && typeof namespace.default === 'object' ? namespace.default : { ...namespace };
 const { meta, clone, name, version } = internals;
 const jsonParse = JSON.parse;
 const jsonStringify = JSON.stringify;
@@ -401,6 +413,14 @@ function cloneOnce(event) {
   return event;
 }
 const hooks = ['setupPlugin', 'teardownPlugin', 'processEvent', 'onEvent', 'exportEvents', 'runEveryMinute', 'runEveryHour', 'runEveryDay'];
+// PostHog's deprecated processEventBatch stands in for processEvent when that is missing, as PostHog did.
+if (typeof plugin.processEvent !== 'function' && typeof plugin.processEventBatch === 'function') {
+  const batchHook = plugin.processEventBatch;
+  plugin.processEvent = async (event, m) => {
+    const output = await batchHook.call(plugin, [event], m);
+    return Array.isArray(output) ? output[0] : output;
+  };
+}
 const step = {
   name,
   version,

@@ -95,6 +95,27 @@ export const fixtures = {
       return e;
     } };`,
   },
+  posthogStyle: {
+    name: 'posthog-style',
+    config: {
+      type: 'object',
+      properties: { greeting: { type: 'string', default: 'hi' }, url: { type: 'string' }, exportEventsToIgnore: { type: 'string', default: 'ignored' } },
+      required: ['url'],
+    },
+    code: `
+      export async function setupPlugin({ cache }) { await cache.lpush('list', ['a', 'b']); }
+      export async function processEventBatch(events, { cache, config }) {
+        const list = await cache.lrange('list', 0, -1);
+        const len = await cache.llen('list');
+        return events.map((e) => ({ ...e, properties: { ...e.properties, list, len, greeting: config.greeting } }));
+      }
+      export async function onEvent(event) {
+        if (event.event === 'trigger') await posthog.capture('captured_by_plugin', { distinct_id: event.distinct_id });
+      }
+      export async function exportEvents(events, { config }) {
+        await fetch(config.url, { method: 'POST', body: JSON.stringify(events.map((e) => e.event)) });
+      }`,
+  },
   incompatible: {
     name: 'incompatible',
     sdk: '^99.0.0',
