@@ -1,5 +1,5 @@
 import { type PluginEvent, PluginError, invalidEventReason } from '@plugline/sdk';
-import type { PluginSandbox } from './sandbox/sandbox.js';
+import { type PluginSandbox, batchEventsJson } from './sandbox/sandbox.js';
 
 /** One sandboxed plugin of the chain. */
 export interface SandboxedStep {
@@ -46,7 +46,7 @@ export async function runSandboxedChain(steps: readonly SandboxedStep[], input: 
   for (const step of steps) {
     const label = `${step.name} (${step.version})`;
     try {
-      const { outcomes, eventsJson } = await step.sandbox.processBatch(json, input.length);
+      const { outcomes, output } = await step.sandbox.processBatch(json, input.length);
       if (!Array.isArray(outcomes) || outcomes.length !== input.length) throw new Error('the sandbox returned a malformed batch');
       for (let index = 0; index < outcomes.length; index++) {
         const result = outcomes[index];
@@ -63,7 +63,7 @@ export async function runSandboxedChain(steps: readonly SandboxedStep[], input: 
           });
         }
       }
-      json = eventsJson;
+      json = output;
     } catch (cause) {
       const error =
         cause instanceof PluginError ? cause : new PluginError({ plugin: step.name, version: step.version, hook: 'processEvent', cause });
@@ -73,7 +73,7 @@ export async function runSandboxedChain(steps: readonly SandboxedStep[], input: 
   }
   let output: (PluginEvent | null)[];
   try {
-    output = JSON.parse(json) as (PluginEvent | null)[];
+    output = JSON.parse(batchEventsJson(json)) as (PluginEvent | null)[];
     if (!Array.isArray(output) || output.length !== input.length) throw new Error('length mismatch');
   } catch {
     output = [...input];

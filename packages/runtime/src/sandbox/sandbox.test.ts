@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { MemoryCache, createSandboxHost } from './host.js';
-import { PluginSandbox } from './sandbox.js';
+import { PluginSandbox, batchEventsJson } from './sandbox.js';
 
 const logs: { level: string; message: string }[] = [];
 const storage = new Map<string, unknown>();
@@ -35,9 +35,9 @@ describe('PluginSandbox', () => {
       e.properties.seen = true; return e; } }`);
     await s.start();
     expect(s.hooks.has('processEvent')).toBe(true);
-    const { outcomes, eventsJson } = await s.processBatch(JSON.stringify([event(0), event(1), event(2), null]));
+    const { outcomes, output } = await s.processBatch(JSON.stringify([event(0), event(1), event(2), null]));
     expect(outcomes).toEqual([1, 2, { message: 'boom', errorName: 'TypeError' }, 0]);
-    const events = JSON.parse(eventsJson);
+    const events = JSON.parse(batchEventsJson(output));
     expect(events[0].properties).toEqual({ n: 0, seen: true });
     expect(events[1]).toBeNull();
     expect(events[2].properties).toEqual({ n: 2 });
@@ -61,8 +61,8 @@ describe('PluginSandbox', () => {
       console.log('hello', { a: 1 });
       return e; } }`);
     await s.start();
-    const { eventsJson } = await s.processBatch(JSON.stringify([event(0)]));
-    expect(JSON.parse(eventsJson)[0].properties.out).toEqual({
+    const { output } = await s.processBatch(JSON.stringify([event(0)]));
+    expect(JSON.parse(batchEventsJson(output))[0].properties.out).toEqual({
       campaign: 'x', href: 'https://example.com/a?utm_campaign=x&b=2#h', host: 'example.com',
       decoded: 'héllo', len: 6, b64: 'aGk=', unb64: 'hi', uuid: 36, clone: { a: [1, { b: 2 }] }, retry: 'RetryError',
       geo: 'US', counter: 1,
@@ -104,8 +104,8 @@ describe('PluginSandbox', () => {
       e.properties.afterPollution = (await fetch('data:text/plain,hi').then((r) => r.text()).catch(() => 'fetch-failed'));
       return e; } }`);
     await s.start();
-    const { eventsJson } = await s.processBatch(JSON.stringify([event(0)]));
-    const props = JSON.parse(eventsJson)[0].properties;
+    const { output } = await s.processBatch(JSON.stringify([event(0)]));
+    const props = JSON.parse(batchEventsJson(output))[0].properties;
     expect(props).toMatchObject({
       process: 'undefined',
       require: 'undefined',

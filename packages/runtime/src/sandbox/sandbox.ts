@@ -48,6 +48,12 @@ export interface OnEventFailure {
   errorName: string;
 }
 
+/** The events JSON inside a {@link PluginSandbox.processBatch} input or output. */
+export function batchEventsJson(batch: string): string {
+  const newline = batch.indexOf('\n');
+  return newline < 0 ? batch : batch.slice(newline + 1);
+}
+
 // V8 code cache per tarball integrity: recreating an isolate (after a crash or a config change)
 // skips parsing the plugin bundle again.
 const codeCache = new Map<string, ivm.ExternalCopy<ArrayBuffer>>();
@@ -179,14 +185,15 @@ export class PluginSandbox {
   }
 
   /**
-   * Runs `processEvent` over a batch in one crossing. `eventsJson` is a JSON array of events (or
-   * `null` for events already dropped). Returns per-index outcomes and the output events as JSON, so
-   * the host can hand it to the next plugin without parsing it.
+   * Runs `processEvent` over a batch in one crossing. `input` is a JSON array of events (`null` for
+   * events already dropped), or the `output` of another plugin's `processBatch`, passed on as is.
+   * Returns per-index outcomes and `output` ("<outcomes>\n<events JSON>"): give it to the next plugin
+   * unchanged, and read the events with {@link batchEventsJson}.
    */
-  async processBatch(eventsJson: string, eventCount = 1): Promise<{ outcomes: BatchOutcome[]; eventsJson: string }> {
-    const text = (await this.invoke('processEvent', 'processBatch', [eventsJson], eventCount)) as string;
-    const newline = text.indexOf('\n');
-    return { outcomes: JSON.parse(text.slice(0, newline)) as BatchOutcome[], eventsJson: text.slice(newline + 1) };
+  async processBatch(input: string, eventCount = 1): Promise<{ outcomes: BatchOutcome[]; output: string }> {
+    const output = (await this.invoke('processEvent', 'processBatch', [input], eventCount)) as string;
+    const newline = output.indexOf('\n');
+    return { outcomes: JSON.parse(output.slice(0, newline)) as BatchOutcome[], output };
   }
 
   /** Runs `onEvent` for each event of a batch in one crossing; returns the failures. */
