@@ -61,18 +61,29 @@ async function sandboxed(events) {
     await sandbox.start();
     steps.push({ name, version: '1.0.0', sandbox });
   }
+  const loaded = await Promise.all(steps.map((step) => step.sandbox.heapStatistics()));
+  loadedHeap.push(...loaded.map((stat) => stat.used_heap_size + stat.externally_allocated_size));
   const run = async () => {
     let kept = 0;
     for (let start = 0; start < events.length; start += BATCH) {
+      const started = performance.now();
       const { events: out } = await runSandboxedChain(steps, events.slice(start, start + BATCH));
+      batchLatencies.push(performance.now() - started);
       for (const event of out) if (event) kept++;
     }
     return kept;
   };
   run.dispose = () => steps.forEach((step) => step.sandbox.dispose());
+  run.heapBytes = async () => {
+    const stats = await Promise.all(steps.map((step) => step.sandbox.heapStatistics()));
+    return stats.map((stat) => stat.used_heap_size + stat.externally_allocated_size);
+  };
   return run;
 }
 
+const batchLatencies = [];
+const loadedHeap = [];
+const percentile = (values, p) => [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor(values.length * p))];
 const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 
 const events = makeEvents(EVENTS);
@@ -92,6 +103,7 @@ for (let round = 0; round < ROUNDS; round++) {
     cpu[name].push((used.user + used.system) / EVENTS);
   }
 }
+const heap = await runners.sandboxed.heapBytes();
 runners.sandboxed.dispose();
 if (keptBy.direct !== keptBy.sandboxed) throw new Error(`outputs differ: direct kept ${keptBy.direct}, sandboxed ${keptBy.sandboxed}`);
 
@@ -108,5 +120,8 @@ console.log(`\n5-plugin chain, ${EVENTS} events x ${ROUNDS} rounds, ${BATCH} eve
 console.table(rows);
 const ratio = median(rates.sandboxed) / median(rates.direct);
 const cpuRatio = median(cpu.direct) / median(cpu.sandboxed);
+console.log(`sandboxed batch latency (${BATCH} events through 5 plugins): p50 ${percentile(batchLatencies, 0.5).toFixed(1)} ms, p99 ${percentile(batchLatencies, 0.99).toFixed(1)} ms`);
+const mb = (bytes) => `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+console.log(`isolate heap per plugin: ${loadedHeap.map(mb).join(', ')} when loaded; ${heap.map(mb).join(', ')} after the run (garbage included)`);
 console.log(`sandboxed / direct: ${ratio.toFixed(2)} by wall clock, ${cpuRatio.toFixed(2)} by CPU time (target >= 0.33)`);
 console.log(`sandboxed events/s: ${Math.round(median(rates.sandboxed)).toLocaleString('en-US')} wall, ${Math.round(1e6 / median(cpu.sandboxed)).toLocaleString('en-US')} per core of CPU time (target >= 100,000)`);
