@@ -8,6 +8,8 @@ import { MemoryCache, PluginSandbox, createSandboxHost, runSandboxedChain } from
 const ROUNDS = Number(process.env.ROUNDS ?? 7);
 const EVENTS = Number(process.env.EVENTS ?? 20_000);
 const BATCH = Number(process.env.BATCH ?? 1000);
+// Batches in flight at once (the runtime's pipeline depth): 1 measures one core's worth of work.
+const PIPELINE = Number(process.env.PIPELINE ?? 1);
 
 // Five light plugins, as ESM bundles (what `plugline pack` produces).
 const plugins = [
@@ -65,12 +67,18 @@ async function sandboxed(events) {
   loadedHeap.push(...loaded.map((stat) => stat.used_heap_size + stat.externally_allocated_size));
   const run = async () => {
     let kept = 0;
-    for (let start = 0; start < events.length; start += BATCH) {
-      const started = performance.now();
-      const { events: out } = await runSandboxedChain(steps, events.slice(start, start + BATCH));
-      batchLatencies.push(performance.now() - started);
-      for (const event of out) if (event) kept++;
-    }
+    let next = 0;
+    const lane = async () => {
+      while (next < events.length) {
+        const start = next;
+        next += BATCH;
+        const started = performance.now();
+        const { events: out } = await runSandboxedChain(steps, events.slice(start, start + BATCH));
+        batchLatencies.push(performance.now() - started);
+        for (const event of out) if (event) kept++;
+      }
+    };
+    await Promise.all(Array.from({ length: PIPELINE }, lane));
     return kept;
   };
   run.dispose = () => steps.forEach((step) => step.sandbox.dispose());
@@ -116,7 +124,7 @@ const rows = Object.keys(rates).map((name) => ({
   min: Math.round(Math.min(...rates[name])).toLocaleString('en-US'),
   max: Math.round(Math.max(...rates[name])).toLocaleString('en-US'),
 }));
-console.log(`\n5-plugin chain, ${EVENTS} events x ${ROUNDS} rounds, ${BATCH} events per sandbox crossing (node ${process.version})`);
+console.log(`\n5-plugin chain, ${EVENTS} events x ${ROUNDS} rounds, ${BATCH} events per sandbox crossing, pipeline ${PIPELINE} (node ${process.version})`);
 console.table(rows);
 const ratio = median(rates.sandboxed) / median(rates.direct);
 const cpuRatio = median(cpu.direct) / median(cpu.sandboxed);
