@@ -1,5 +1,5 @@
 import { type PluginEvent, PluginError, invalidEventReason } from '@plugline/sdk';
-import { type PluginSandbox, batchEventsJson } from './sandbox/sandbox.js';
+import { type BatchOutcome, type PluginSandbox, type SandboxCrash, batchEventsJson } from './sandbox/sandbox.js';
 
 /** One sandboxed plugin of the chain. */
 export interface SandboxedStep {
@@ -45,31 +45,50 @@ export async function runSandboxedChain(steps: readonly SandboxedStep[], input: 
   let json = JSON.stringify(input);
   for (const step of steps) {
     const label = `${step.name} (${step.version})`;
+    let result: { outcomes: BatchOutcome[]; output: string } | undefined;
     try {
-      const { outcomes, output } = await step.sandbox.processBatch(json, input.length);
-      if (!Array.isArray(outcomes) || outcomes.length !== input.length) throw new Error('the sandbox returned a malformed batch');
-      for (let index = 0; index < outcomes.length; index++) {
-        const result = outcomes[index];
-        if (result === 1) succeeded[index]!.push(label);
-        else if (result === 2) {
-          succeeded[index]!.push(label);
-          droppedBy[index] = label;
-        } else if (result && typeof result === 'object') {
-          failed[index]!.push(label);
-          failures.push({
-            step,
-            index,
-            error: new PluginError({ plugin: step.name, version: step.version, hook: 'processEvent', message: `${result.errorName}: ${result.message}` }),
-          });
-        }
-      }
-      json = output;
+      result = await step.sandbox.processBatch(json, input.length);
     } catch (cause) {
-      const error =
-        cause instanceof PluginError ? cause : new PluginError({ plugin: step.name, version: step.version, hook: 'processEvent', cause });
-      failures.push({ step, error });
-      for (let index = 0; index < input.length; index++) if (droppedBy[index] === undefined) failed[index]!.push(label);
+      const crash = (cause instanceof PluginError ? cause : new PluginError({ plugin: step.name, version: step.version, hook: 'processEvent', cause })) as SandboxCrash;
+      const culprit = crash.eventIndex;
+      if (culprit !== undefined && input.length > 1) {
+        // The sandbox knows which event it was stopped on: that event fails, and the rest of the
+        // batch runs again (once) in the fresh isolate, so one bad event does not cost the others.
+        failures.push({ step, error: crash, index: culprit });
+        failed[culprit]!.push(label);
+        result = await rerunWithout(step, json, culprit, input.length).catch((again: unknown) => {
+          failures.push({ step, error: again instanceof PluginError ? again : crash });
+          return undefined;
+        });
+        if (!result) for (let index = 0; index < input.length; index++) if (index !== culprit && droppedBy[index] === undefined) failed[index]!.push(label);
+      } else {
+        failures.push({ step, error: crash });
+        for (let index = 0; index < input.length; index++) if (droppedBy[index] === undefined) failed[index]!.push(label);
+      }
+      if (!result) continue;
     }
+    const { outcomes, output } = result;
+    if (!Array.isArray(outcomes) || outcomes.length !== input.length) {
+      failures.push({ step, error: new PluginError({ plugin: step.name, version: step.version, hook: 'processEvent', message: 'the sandbox returned a malformed batch' }) });
+      for (let index = 0; index < input.length; index++) if (droppedBy[index] === undefined) failed[index]!.push(label);
+      continue;
+    }
+    for (let index = 0; index < outcomes.length; index++) {
+      const outcome = outcomes[index];
+      if (outcome === 1) succeeded[index]!.push(label);
+      else if (outcome === 2) {
+        succeeded[index]!.push(label);
+        droppedBy[index] = label;
+      } else if (outcome && typeof outcome === 'object') {
+        failed[index]!.push(label);
+        failures.push({
+          step,
+          index,
+          error: new PluginError({ plugin: step.name, version: step.version, hook: 'processEvent', message: `${outcome.errorName}: ${outcome.message}` }),
+        });
+      }
+    }
+    json = output;
   }
   let output: (PluginEvent | null)[];
   try {
@@ -89,4 +108,16 @@ export async function runSandboxedChain(steps: readonly SandboxedStep[], input: 
     return safe;
   });
   return { events, droppedBy, failures };
+}
+
+/** Runs a batch again without one event (kept as it was); that event's outcome stays 0 (failure recorded by the caller). */
+async function rerunWithout(step: SandboxedStep, json: string, skip: number, count: number): Promise<{ outcomes: BatchOutcome[]; output: string }> {
+  const events = JSON.parse(batchEventsJson(json)) as (PluginEvent | null)[];
+  const held = events[skip] ?? null;
+  events[skip] = null;
+  const again = await step.sandbox.processBatch(JSON.stringify(events), count);
+  const output = JSON.parse(batchEventsJson(again.output)) as (PluginEvent | null)[];
+  output[skip] = held;
+  again.outcomes[skip] = 0;
+  return { outcomes: again.outcomes, output: JSON.stringify(output) };
 }

@@ -396,6 +396,9 @@ export const RUNNER_SOURCE = String.raw`
 const internals = $0;
 const runProcessEventChain = $1.runProcessEventChain;
 const namespace = $2;
+// Shared with the host: [0] = index of the event being processed, [1] = 1 while the sync path runs.
+// If the isolate is stopped (timeout, memory), the host reads which event was running.
+const progress = new Int32Array($3);
 const plugin = namespace.default && typeof namespace.default === 'object' ? namespace.default : { ...namespace };
 const { meta, clone, name, version } = internals;
 const jsonParse = JSON.parse;
@@ -445,7 +448,9 @@ function settle(events, outcomes, index, before, output) {
  */
 function processSync(events, outcomes) {
   let waits = null;
+  progress[1] = 1;
   for (let index = 0; index < events.length; index++) {
+    progress[0] = index;
     const before = events[index];
     if (before === null || typeof before !== 'object') { events[index] = null; continue; }
     let output;
@@ -464,6 +469,7 @@ function processSync(events, outcomes) {
     }
     settle(events, outcomes, index, before, output);
   }
+  progress[1] = 0;
   const finish = () => jsonStringify(outcomes) + '\n' + jsonStringify(events);
   return waits ? PromiseAll(waits).then(finish) : finish();
 }

@@ -41,6 +41,9 @@ export interface SandboxOptions extends SandboxLimits {
 /** The outcome of one event in a `processEvent` batch for one plugin. */
 export type BatchOutcome = 0 | 1 | 2 | { message: string; errorName: string };
 
+/** A stopped batch crossing; `eventIndex` is the event that was running, when the sandbox knows it. */
+export type SandboxCrash = PluginError & { eventIndex?: number };
+
 /** A failure of a single `onEvent` call in a batch. */
 export interface OnEventFailure {
   index: number;
@@ -95,6 +98,8 @@ export class PluginSandbox {
   private functions: { processBatch: ivm.Reference; onEventBatch: ivm.Reference; callHook: ivm.Reference } | undefined;
   private starting: Promise<void> | undefined;
   private disposed = false;
+  // Written by the isolate's sync path: which event of the batch is running (see prelude RUNNER_SOURCE).
+  private readonly progress = new SharedArrayBuffer(8);
 
   constructor(options: SandboxOptions) {
     this.options = options;
@@ -165,7 +170,7 @@ export class PluginSandbox {
 
       const runner = (await context.evalClosure(
         RUNNER_SOURCE,
-        [internals.derefInto(), chain.namespace.derefInto(), plugin.namespace.derefInto()],
+        [internals.derefInto(), chain.namespace.derefInto(), plugin.namespace.derefInto(), new ivm.ExternalCopy(this.progress).copyInto({ release: true })],
         { result: { reference: true }, timeout: this.timeoutMs, filename: 'plugline:runner' },
       )) as unknown as ivm.Reference;
       const hooksRef = (await runner.get('hooks', { reference: true })) as ivm.Reference;
@@ -191,7 +196,18 @@ export class PluginSandbox {
    * unchanged, and read the events with {@link batchEventsJson}.
    */
   async processBatch(input: string, eventCount = 1): Promise<{ outcomes: BatchOutcome[]; output: string }> {
-    const output = (await this.invoke('processEvent', 'processBatch', [input], eventCount)) as string;
+    const progress = new Int32Array(this.progress);
+    progress[1] = 0;
+    let output: string;
+    try {
+      output = (await this.invoke('processEvent', 'processBatch', [input], eventCount)) as string;
+    } catch (error) {
+      // Stopped in the middle of the sync path: name the event that was running.
+      if (error instanceof PluginError && progress[1] === 1 && (error.code === 'ERR_PLUGIN_TIMEOUT' || error.code === 'ERR_PLUGIN_MEMORY')) {
+        (error as SandboxCrash).eventIndex = progress[0];
+      }
+      throw error;
+    }
     const newline = output.indexOf('\n');
     return { outcomes: JSON.parse(output.slice(0, newline)) as BatchOutcome[], output };
   }
@@ -258,7 +274,7 @@ export class PluginSandbox {
       reason = `exceeded its memory limit of ${this.memoryLimitMb} MB`;
     } else if (TIMEOUT_MESSAGE.test(message)) {
       code = 'ERR_PLUGIN_TIMEOUT';
-      reason = message.includes('wall clock') ? `did not finish within ${this.wallTimeoutMs} ms` : `ran longer than ${timeout} ms`;
+      reason = message.includes('wall clock') ? `did not finish within ${this.wallTimeoutMs} ms` : `ran longer than ${timeout} ms (CPU)`;
     }
     if (code === 'ERR_PLUGIN_TIMEOUT' || code === 'ERR_PLUGIN_MEMORY') {
       // The isolate may be mid-computation or out of heap: throw it away; the next call makes a new one.
