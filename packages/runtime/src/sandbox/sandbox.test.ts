@@ -44,6 +44,29 @@ describe('PluginSandbox', () => {
     expect(events[3]).toBeNull();
   });
 
+  it('settles promises returned by a sync hook and rejects results that are not events', async () => {
+    const s = sandbox(`export default { processEvent(e) {
+      if (e.properties.n === 0) return Promise.resolve({ ...e, properties: { ...e.properties, later: true } });
+      if (e.properties.n === 1) return Promise.reject(new RangeError('later boom'));
+      if (e.properties.n === 2) return { ...e, uuid: 'changed' };
+      if (e.properties.n === 3) return 'not an event';
+      return undefined;
+    } }`);
+    await s.start();
+    const { outcomes, output } = await s.processBatch(JSON.stringify([event(0), event(1), event(2), event(3), event(4)]));
+    expect(outcomes).toEqual([
+      1,
+      { message: 'later boom', errorName: 'RangeError' },
+      { message: 'changed the event uuid, which is not allowed', errorName: 'InvalidResult' },
+      { message: 'returned string, not an event', errorName: 'InvalidResult' },
+      2,
+    ]);
+    const events = JSON.parse(batchEventsJson(output));
+    expect(events[0].properties).toEqual({ n: 0, later: true });
+    expect(events[2]).toEqual(event(2));
+    expect(events[4]).toBeNull();
+  });
+
   it('provides the documented globals and bridges meta to the host', async () => {
     const s = sandbox(`export default { async processEvent(e, meta) {
       const url = new URL('https://example.com/a?utm_campaign=x&b=1#h');
