@@ -56,8 +56,13 @@ export async function bundlePlugin(dir: string, entryFile: string): Promise<Bund
   const sandboxRules: esbuild.Plugin = {
     name: 'plugline-sandbox',
     setup(build) {
-      // Built-ins stay external for now; unused ones vanish with tree shaking, used ones are reported below.
-      build.onResolve({ filter: /.*/ }, (args) => (isNodeBuiltin(args.path) ? { path: args.path, external: true, sideEffects: false } : undefined));
+      // The plugin's own code may not import a built-in at all. In dependencies, built-ins stay external
+      // for now: unused ones vanish with tree shaking, the ones still used are reported after the build.
+      build.onResolve({ filter: /.*/ }, (args) => {
+        if (!isNodeBuiltin(args.path)) return undefined;
+        if (isOwnSource(dir, args.importer)) return { errors: [{ text: `"${args.path}" is a ${builtinAdvice}` }] };
+        return { path: args.path, external: true, sideEffects: false };
+      });
       // The SDK's modules are pure (its version constant reads package.json through node:fs, which a
       // plugin that does not use it must not drag in), so let tree shaking drop what the plugin does not use.
       build.onResolve({ filter: /^@plugline\/sdk(?:\/.*)?$/ }, async (args) => {
@@ -102,7 +107,8 @@ export async function bundlePlugin(dir: string, entryFile: string): Promise<Bund
   if (forbidden.length > 0) {
     const problems = forbidden.map((imported) => {
       const importer = Object.entries(result.metafile.inputs).find(([, input]) => input.imports.some((candidate) => candidate.path === imported.path))?.[0];
-      return `"${imported.path}" imported by ${importer ?? 'the plugin'} is a Node built-in, which the plugin sandbox does not have (use meta.fetch, meta.storage or meta.cache instead)`;
+      const label = importer ? packageLabel(path.resolve(dir, importer)) : 'a dependency';
+      return `"${imported.path}" imported by ${label} is a ${builtinAdvice}`;
     });
     throw new PluglineError('ERR_PLUGIN_LOAD', `cannot bundle ${path.relative(dir, entryFile)}: ${problems.join('; ')}`, { details: problems });
   }
@@ -158,6 +164,15 @@ function portableModuleComments(dir: string, code: string, inputs: readonly stri
 function packageLabel(file: string): string {
   const root = packageRoot(file);
   return root ? `${root.name}/${path.relative(root.dir, file).split(path.sep).join('/')}` : path.basename(file);
+}
+
+const builtinAdvice = 'Node built-in, which the plugin sandbox does not have (use meta.fetch, meta.storage or meta.cache instead)';
+
+/** Is a file the plugin's own source (inside its folder, not in node_modules)? */
+function isOwnSource(dir: string, file: string): boolean {
+  if (!file) return true;
+  const relative = path.relative(dir, file);
+  return !relative.startsWith('..') && !path.isAbsolute(relative) && !relative.split(path.sep).includes('node_modules');
 }
 
 function describeMessage(message: esbuild.Message): string {

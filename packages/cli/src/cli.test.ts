@@ -71,7 +71,7 @@ describe('plugline pack', () => {
     const rejected = await runCli(['pack', forbidden, '--quiet']);
     expect(rejected.code).toBe(1);
     expect(rejected.stderr).toMatch(errorLine('ERR_PLUGIN_LOAD'));
-    expect(rejected.stderr).toContain('"node:net" imported by src/index.ts');
+    expect(rejected.stderr).toContain('src/index.ts:1:17: "node:net" is a Node built-in');
   });
 });
 

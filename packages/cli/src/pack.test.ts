@@ -9,7 +9,7 @@ import { list as listTar, type ReadEntry } from 'tar';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { packPlugin } from './pack.js';
 import { FIXED_MTIME } from './tarball.js';
-import { helloManifest, makeTempDir, writePluginFolder } from './test-support/fixtures.js';
+import { helloManifest, helloSource, makeTempDir, writePluginFolder } from './test-support/fixtures.js';
 
 let root: string;
 beforeAll(async () => {
@@ -96,21 +96,54 @@ describe('packPlugin', () => {
     await expect(packPlugin(path.join(root, 'missing'))).rejects.toMatchObject({ code: 'ERR_MANIFEST_MISSING' });
   });
 
-  it('fails with ERR_PLUGIN_LOAD naming a Node built-in the plugin imports', async () => {
+  it('fails with ERR_PLUGIN_LOAD naming a Node built-in the plugin imports, with its location', async () => {
     const dir = await writePluginFolder(path.join(root, 'fs-import'), {
       source: "import { readFileSync } from 'fs';\nexport default { processEvent: (e) => ({ ...e, properties: { ...e.properties, x: readFileSync('/etc/hostname', 'utf8') } }) };\n",
     });
     await expect(packPlugin(dir)).rejects.toMatchObject({
       code: 'ERR_PLUGIN_LOAD',
-      message: expect.stringMatching(/"fs" imported by src\/index\.ts is a Node built-in/),
+      message: expect.stringContaining('src/index.ts:1:30: "fs" is a Node built-in, which the plugin sandbox does not have'),
+    });
+    // Even unused: the plugin's own code may not import a built-in at all.
+    const unused = await writePluginFolder(path.join(root, 'fs-unused'), { source: `import 'node:path';\n${helloSource}` });
+    await expect(packPlugin(unused)).rejects.toMatchObject({ code: 'ERR_PLUGIN_LOAD', message: expect.stringContaining('"node:path" is a Node built-in') });
+  });
+
+  it('lets tree shaking drop built-ins a dependency imports but the plugin does not reach', async () => {
+    const dir = await writePluginFolder(path.join(root, 'dep-builtin'), {
+      source: "import { definePlugin } from '@plugline/sdk';\nimport { pure } from 'mixed-dep';\nexport default definePlugin({ processEvent(e) { e.properties.v = pure(); return e; } });\n",
+      extra: {
+        'node_modules/mixed-dep/package.json': JSON.stringify({ name: 'mixed-dep', version: '1.0.0', type: 'module', main: 'index.js', sideEffects: false }),
+        'node_modules/mixed-dep/index.js': "export { pure } from './pure.js';\nexport { readConfig } from './node-only.js';\n",
+        'node_modules/mixed-dep/pure.js': 'export const pure = () => 42;\n',
+        'node_modules/mixed-dep/node-only.js': "import { readFileSync } from 'node:fs';\nexport const readConfig = () => readFileSync('/etc/hosts', 'utf8');\n",
+      },
+    });
+    const packed = await packPlugin(dir);
+    expect(await readFile(path.join(dir, 'dist', 'index.js'), 'utf8')).not.toContain('node:fs');
+    expect(packed.files).toContain('package/dist/index.js');
+    const used = await writePluginFolder(path.join(root, 'dep-builtin-used'), {
+      source: "import { readConfig } from 'mixed-dep';\nexport default { processEvent: (e) => ({ ...e, properties: { ...e.properties, c: readConfig() } }) };\n",
+      extra: {
+        'node_modules/mixed-dep/package.json': JSON.stringify({ name: 'mixed-dep', version: '1.0.0', type: 'module', main: 'index.js', sideEffects: false }),
+        'node_modules/mixed-dep/index.js': "export { readConfig } from './node-only.js';\n",
+        'node_modules/mixed-dep/node-only.js': "import { readFileSync } from 'node:fs';\nexport const readConfig = () => readFileSync('/etc/hosts', 'utf8');\n",
+      },
+    });
+    await expect(packPlugin(used)).rejects.toMatchObject({
+      code: 'ERR_PLUGIN_LOAD',
+      message: expect.stringContaining('"node:fs" imported by mixed-dep/node-only.js is a Node built-in'),
     });
   });
 
-  it('fails with ERR_PLUGIN_LOAD when the SDK part a plugin uses needs Node (SDK_VERSION reads node:fs)', async () => {
-    const dir = await writePluginFolder(path.join(root, 'sdk-version'), {
-      source: "import { SDK_VERSION } from '@plugline/sdk';\nexport default { processEvent: (e) => ({ ...e, properties: { ...e.properties, sdk: SDK_VERSION } }) };\n",
+  it('keeps only the SDK parts a plugin uses: no Node-only code, no ajv', async () => {
+    const dir = await writePluginFolder(path.join(root, 'sdk-parts'), {
+      source: "import { definePlugin, RetryError } from '@plugline/sdk';\nexport default definePlugin({ exportEvents() { throw new RetryError('later'); } });\n",
     });
-    await expect(packPlugin(dir)).rejects.toMatchObject({ code: 'ERR_PLUGIN_LOAD', message: expect.stringContaining('"node:fs"') });
+    await packPlugin(dir);
+    const bundle = await readFile(path.join(dir, 'dist', 'index.js'), 'utf8');
+    expect(bundle).toContain('this.name = "RetryError"');
+    expect(bundle).not.toMatch(/node:|readFileSync|Ajv|validateManifest/);
   });
 
   it('fails with ERR_SDK_INCOMPATIBLE when plugin.json excludes the SDK the bundle is built with', async () => {
