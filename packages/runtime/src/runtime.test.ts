@@ -205,7 +205,7 @@ describe('chain', () => {
       // Only the documented lower-case globals exist (plus the ECMAScript built-in functions).
       globals: 'atob,btoa,console,crypto,decodeURI,decodeURIComponent,encodeURI,encodeURIComponent,escape,eval,fetch,isFinite,isNaN,parseFloat,parseInt,posthog,structuredClone,unescape',
       dynamicImport: 'rejected',
-      metaKeys: 'attachments,cache,config,fetch,geoip,global,logger,metrics,storage',
+      metaKeys: 'attachments,cache,config,fetch,geoip,global,jobs,logger,metrics,storage,utils',
     });
   });
 });
@@ -254,7 +254,7 @@ describe('hot reload and host services', () => {
 });
 
 describe('PostHog-style plugins', () => {
-  it('supports named exports, processEventBatch, cache lists, posthog.capture and exportEventsToIgnore', async () => {
+  it('supports named exports, processEventBatch, cache lists, posthog.capture, exportEventsToIgnore, jobs and utils.cursor', async () => {
     const receiver = await startReceiver(() => 200);
     cleanup.push(() => receiver.close());
     const { url, runtime } = await runtimeWith([{ name: 'posthog-style', config: { url: receiver.url } }], { exports: { maxAgeMs: 0 }, exportTickMs: 20 });
@@ -265,6 +265,10 @@ describe('PostHog-style plugins', () => {
     await waitFor(() => receiver.received.flatMap((request) => request.body as string[]).length >= 3);
     const exported = receiver.received.flatMap((request) => request.body as string[]).sort();
     expect(exported).toEqual(['captured_by_plugin', 'plain', 'trigger']);
+    // utils.cursor (init only once, atomic increment) and a job scheduled with runNow, run by the host.
+    await runtime.runScheduled('runEveryMinute');
+    await waitFor(() => runtime.store.storageGet('posthog-style', 'job_payload'));
+    expect(runtime.store.storageGet('posthog-style', 'job_payload')).toEqual({ n: 15 });
   });
 });
 

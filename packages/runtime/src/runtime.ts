@@ -89,6 +89,7 @@ class PluginInstance {
   config: Record<string, unknown> = {};
   inFlight = 0;
   exporting = false;
+  runningJobs = false;
   private idleWaiters: (() => void)[] = [];
 
   constructor(
@@ -248,6 +249,12 @@ export class Runtime {
           get: (key) => this.store.storageGet(instance.name, key),
           set: (key, value) => this.store.storageSet(instance.name, key, value),
           del: (key) => this.store.storageDel(instance.name, key),
+          cursorInit: (key, initial) => this.store.cursorInit(instance.name, key, initial),
+          cursorIncrement: (key, by) => this.store.cursorIncrement(instance.name, key, by),
+        },
+        enqueueJob: (name, payload, delayMs) => {
+          this.store.enqueueJob(instance.name, name, payload, Date.now() + delayMs);
+          if (delayMs === 0) queueMicrotask(() => this.exportTick());
         },
         cache: this.cacheFor(installed.name),
         capture: (event) => this.captureFromPlugin(instance, event),
@@ -461,10 +468,47 @@ export class Runtime {
   /** Cuts due buffers into batches and starts due export attempts (one at a time per plugin). */
   private exportTick(force = false): void {
     if (this.closed) return;
+    this.jobsTick();
     for (const instance of this.instances) {
       if (!instance.has('exportEvents') || instance.exporting) continue;
       instance.exporting = true;
       this.track(this.exportPlugin(instance, force).finally(() => instance.exportDone()));
+    }
+  }
+
+  private jobsTick(): void {
+    for (const instance of this.instances) {
+      if (!instance.has('jobs') || instance.runningJobs) continue;
+      if (this.store.dueJobs(instance.name, Date.now(), 1).length === 0) continue;
+      instance.runningJobs = true;
+      instance.enter();
+      this.track(
+        this.runJobs(instance).finally(() => {
+          instance.runningJobs = false;
+          instance.leave();
+        }),
+      );
+    }
+  }
+
+  /** Runs a plugin's due jobs; a `RetryError` retries (3 attempts, backoff), other errors are recorded and the job dropped. */
+  private async runJobs(instance: PluginInstance): Promise<void> {
+    for (const job of this.store.dueJobs(instance.name)) {
+      if (this.closed) return;
+      let failure: { message: string; errorName: string } | null;
+      try {
+        failure = await instance.sandbox!.callHook(`jobs.${job.name}`, [job.payload]);
+      } catch (error) {
+        failure = { message: (error as Error).message, errorName: 'Error' };
+      }
+      if (!failure) {
+        this.store.jobDone(job.id);
+        continue;
+      }
+      this.recordError(instance, `jobs.${job.name}`, new PluginError({ plugin: instance.name, version: instance.version, hook: `jobs.${job.name}`, message: `${failure.errorName}: ${failure.message}` }));
+      const attempts = job.attempts + 1;
+      if (failure.errorName === 'RetryError' && attempts < 3) this.store.jobRetryLater(job.id, attempts, Date.now() + this.exportDefaults.backoffBaseMs * 2 ** attempts);
+      else this.store.jobDone(job.id);
     }
   }
 

@@ -77,6 +77,11 @@ export class RuntimeStore {
         plugin TEXT NOT NULL, data TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
         next_attempt_at INTEGER NOT NULL, last_error TEXT
       );
+      CREATE TABLE IF NOT EXISTS jobs (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        plugin TEXT NOT NULL, name TEXT NOT NULL, payload TEXT NOT NULL, run_at INTEGER NOT NULL, attempts INTEGER NOT NULL DEFAULT 0
+      );
+      CREATE INDEX IF NOT EXISTS jobs_due ON jobs (plugin, run_at);
       CREATE TABLE IF NOT EXISTS dead_letters (
         id INTEGER PRIMARY KEY AUTOINCREMENT,
         plugin TEXT NOT NULL, version TEXT NOT NULL, hook TEXT NOT NULL, reason TEXT NOT NULL, code TEXT NOT NULL,
@@ -167,6 +172,45 @@ export class RuntimeStore {
   }
   storageDel(plugin: string, key: string): void {
     this.statement('DELETE FROM plugin_storage WHERE plugin = ? AND key = ?').run(plugin, key);
+  }
+
+  /** Sets a numeric storage key only when it is absent. */
+  cursorInit(plugin: string, key: string, initial: number): void {
+    this.statement('INSERT OR IGNORE INTO plugin_storage (plugin, key, value) VALUES (?, ?, ?)').run(plugin, key, JSON.stringify(initial));
+  }
+
+  /** Adds to a numeric storage key (0 when absent) atomically; returns the new value. */
+  cursorIncrement(plugin: string, key: string, by: number): number {
+    return this.transaction(() => {
+      const next = (Number(this.storageGet(plugin, key)) || 0) + by;
+      this.storageSet(plugin, key, next);
+      return next;
+    });
+  }
+
+  // --- PostHog jobs
+
+  enqueueJob(plugin: string, name: string, payload: JsonValue, runAt: number): number {
+    const { lastInsertRowid } = this.statement('INSERT INTO jobs (plugin, name, payload, run_at) VALUES (?, ?, ?, ?)').run(plugin, name, JSON.stringify(payload), runAt);
+    return Number(lastInsertRowid);
+  }
+
+  /** Due jobs of a plugin, oldest first. */
+  dueJobs(plugin: string, now = Date.now(), limit = 100): { id: number; name: string; payload: JsonValue; attempts: number }[] {
+    return (this.statement('SELECT id, name, payload, attempts FROM jobs WHERE plugin = ? AND run_at <= ? ORDER BY run_at, id LIMIT ?').all(plugin, now, limit) as {
+      id: number;
+      name: string;
+      payload: string;
+      attempts: number;
+    }[]).map((row) => ({ id: Number(row.id), name: row.name, payload: JSON.parse(row.payload) as JsonValue, attempts: Number(row.attempts) }));
+  }
+
+  jobDone(id: number): void {
+    this.statement('DELETE FROM jobs WHERE id = ?').run(id);
+  }
+
+  jobRetryLater(id: number, attempts: number, runAt: number): void {
+    this.statement('UPDATE jobs SET attempts = ?, run_at = ? WHERE id = ?').run(attempts, runAt, id);
   }
 
   // --- export buffers

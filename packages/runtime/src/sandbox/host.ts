@@ -16,6 +16,10 @@ export interface PluginStorageBackend {
   get(key: string): JsonValue | null;
   set(key: string, value: JsonValue): void;
   del(key: string): void;
+  /** Sets a numeric key if absent (PostHog `utils.cursor.init`). */
+  cursorInit?(key: string, initial: number): void;
+  /** Adds to a numeric key atomically and returns the new value (PostHog `utils.cursor.increment`). */
+  cursorIncrement?(key: string, by: number): number;
 }
 
 /** Options of {@link createSandboxHost}. */
@@ -31,6 +35,8 @@ export interface SandboxHostOptions {
   fetchTimeoutMs?: number;
   /** Where `posthog.capture` events go (fire and forget: the runtime's own capture path). */
   capture?: (event: Record<string, unknown>) => void;
+  /** Schedules a PostHog job (`meta.jobs.name(payload).runIn(...)`). */
+  enqueueJob?: (name: string, payload: JsonValue, delayMs: number) => void;
 }
 
 /** A TTL cache in memory, per plugin; `now` in ms. */
@@ -268,6 +274,23 @@ export function createSandboxHost(options: SandboxHostOptions): SandboxHost {
           return cache.lpop(String(args[0]), Number(args[1] ?? 1));
         case 'cache.lrem':
           return cache.lrem(String(args[0]), Number(args[1]), (args[2] ?? null) as JsonValue);
+        case 'cursor.init': {
+          const [key, initial] = args as [string, number];
+          if (storage.cursorInit) storage.cursorInit(String(key), Number(initial) || 0);
+          else if (storage.get(String(key)) === null) storage.set(String(key), Number(initial) || 0);
+          return null;
+        }
+        case 'cursor.increment': {
+          const [key, by] = args as [string, number];
+          if (storage.cursorIncrement) return storage.cursorIncrement(String(key), Number(by) || 0);
+          const next = (Number(storage.get(String(key))) || 0) + (Number(by) || 0);
+          storage.set(String(key), next);
+          return next;
+        }
+        case 'jobs.enqueue':
+          if (!options.enqueueJob) throw new Error('jobs are not available here');
+          options.enqueueJob(String(args[0]), (args[1] ?? null) as JsonValue, Math.min(Number(args[2]) || 0, 366 * 86_400_000));
+          return null;
         case 'capture':
           if (!options.capture) throw new Error('posthog.capture is not available here');
           options.capture(args[0] as Record<string, unknown>);

@@ -377,7 +377,29 @@ const meta = {
   }),
   fetch,
   geoip: freeze({ locate: async (ip) => (await callAsync('geoip', [String(ip)])) ?? null }),
+  // PostHog's utils.cursor: an atomic counter in the plugin's storage.
+  utils: freeze({
+    cursor: freeze({
+      init: async (key, initialValue) => { await callAsync('cursor.init', [String(key), initialValue === undefined ? 0 : Number(initialValue)]); },
+      increment: async (key, incrementBy) => callAsync('cursor.increment', [String(key), incrementBy === undefined ? 1 : Number(incrementBy)]),
+    }),
+  }),
+  // PostHog's jobs: meta.jobs.name(payload).runNow() / .runIn(3, 'minutes') / .runAt(date), run by the host later.
+  jobs: new Proxy(freeze({}), {
+    get: (_target, jobName) => {
+      if (typeof jobName !== 'string') return undefined;
+      return (payload) => {
+        const enqueue = (delayMs) => callAsync('jobs.enqueue', [jobName, cloneJson(payload) ?? null, Math.max(0, Number(delayMs) || 0)]).then(() => undefined);
+        return freeze({
+          runNow: () => enqueue(0),
+          runIn: (duration, unit = 'milliseconds') => enqueue(Number(duration) * (JOB_UNITS[String(unit).replace(/s$/, '')] ?? 1)),
+          runAt: (date) => enqueue(new Date(date).getTime() - Date.now()),
+        });
+      };
+    },
+  }),
 };
+const JOB_UNITS = { millisecond: 1, second: 1000, minute: 60000, hour: 3600000, day: 86400000, week: 604800000 };
 if (init.capabilities.includes('postgres')) {
   meta.postgres = freeze({
     query: async (connectionString, text, values) => callAsync('postgres', [String(connectionString), String(text), values === undefined ? [] : cloneJson(values)]),
@@ -503,7 +525,7 @@ function describe(error) {
   return { message: String(error), errorName: typeof error };
 }
 return {
-  hooks: () => hooks.filter((hook) => typeof plugin[hook] === 'function').join(','),
+  hooks: () => [...hooks.filter((hook) => typeof plugin[hook] === 'function'), ...(plugin.jobs && typeof plugin.jobs === 'object' ? ['jobs'] : [])].join(','),
   /**
    * Input: JSON array of events (null = already dropped upstream). Output: outcomes JSON, a newline,
    * then the events JSON. Outcome per index: 0 skipped, 1 succeeded, 2 dropped, or a failure object.
@@ -528,9 +550,13 @@ return {
   },
   /** Any other hook; args JSON array is passed before meta. Returns null, or the error as JSON. */
   callHook: async (hook, argsJson) => {
-    if (typeof plugin[hook] !== 'function') return 'null';
+    // "jobs.<name>" runs a PostHog job: plugin.jobs[name](payload, meta).
+    const isJob = hook.startsWith('jobs.');
+    const owner = isJob ? plugin.jobs : plugin;
+    const key = isJob ? hook.slice(5) : hook;
+    if (!owner || typeof owner[key] !== 'function') return isJob ? jsonStringify({ message: 'no job named ' + key, errorName: 'Error' }) : 'null';
     try {
-      await plugin[hook](...jsonParse(argsJson), meta);
+      await owner[key](...jsonParse(argsJson), meta);
       return 'null';
     } catch (error) {
       return jsonStringify(describe(error));

@@ -114,6 +114,13 @@ export const fixtures = {
       }
       export async function exportEvents(events, { config }) {
         await fetch(config.url, { method: 'POST', body: JSON.stringify(events.map((e) => e.event)) });
+      }
+      export const jobs = { async remember(payload, { storage }) { await storage.set('job_payload', payload); } };
+      export async function runEveryMinute({ jobs, utils }) {
+        await utils.cursor.init('cursor', 10);
+        await utils.cursor.init('cursor', 99);
+        const n = await utils.cursor.increment('cursor', 5);
+        await jobs.remember({ n }).runNow();
       }`,
   },
   incompatible: {
