@@ -90,6 +90,10 @@ class PluginInstance {
   inFlight = 0;
   exporting = false;
   runningJobs = false;
+  readonly metricNames = new Set<string>();
+  logWindow = 0;
+  logsInWindow = 0;
+  logsSuppressed = 0;
   private idleWaiters: (() => void)[] = [];
 
   constructor(
@@ -241,6 +245,11 @@ export class Runtime {
         sink: {
           log: (level, message, fields) => this.pluginLog(instance, level, message, fields),
           metric: (kind, name, value) => {
+            // Metric names become label values: cap them per plugin to bound /metrics cardinality.
+            if (!instance.metricNames.has(name)) {
+              if (instance.metricNames.size >= 100) return;
+              instance.metricNames.add(name);
+            }
             if (kind === 'increment') this.metrics.pluginMetric.inc({ plugin: instance.name, metric: name }, value);
             else this.metrics.pluginGauge.set({ plugin: instance.name, metric: name, kind }, value);
           },
@@ -297,6 +306,18 @@ export class Runtime {
     const line: PluginLogLine = { at: new Date().toISOString(), level, message, ...(fields ? { fields } : {}) };
     instance.logs.push(line);
     if (instance.logs.length > (this.options.recentLines ?? 100)) instance.logs.shift();
+    // At most 100 lines per second per plugin reach the process log; the rest are counted.
+    const second = Math.floor(Date.now() / 1000);
+    if (instance.logWindow !== second) {
+      if (instance.logsSuppressed > 0) this.logger.warn({ plugin: instance.name, suppressed: instance.logsSuppressed }, 'plugin log lines suppressed (rate limit)');
+      instance.logWindow = second;
+      instance.logsInWindow = 0;
+      instance.logsSuppressed = 0;
+    }
+    if (++instance.logsInWindow > 100) {
+      instance.logsSuppressed += 1;
+      return;
+    }
     this.logger[level]({ plugin: instance.name, version: instance.version, ...(fields ? { fields } : {}) }, message);
   }
 
