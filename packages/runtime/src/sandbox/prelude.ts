@@ -455,41 +455,50 @@ const step = {
 const isAsyncHook = typeof plugin.processEvent === 'function' && plugin.processEvent.constructor !== Function;
 const invalidEventReason = $1.invalidEventReason;
 
-function settle(events, outcomes, index, before, output) {
+function settle(events, outcomes, index, identity, output, restore) {
   if (output === null || output === undefined) { events[index] = null; outcomes[index] = 2; return; }
-  const problem = invalidEventReason(output, before);
-  if (problem) { outcomes[index] = { message: problem, errorName: 'InvalidResult' }; return; }
+  const problem = invalidEventReason(output, identity);
+  if (problem) { outcomes[index] = { message: problem, errorName: 'InvalidResult' }; restore(index); return; }
   events[index] = output;
   outcomes[index] = 1;
 }
 
 /**
- * The fast path for a synchronous processEvent: the SDK driver's semantics for one step (a copy in,
- * the event as before on a throw or an invalid result, null drops), without a promise per event.
- * A sync hook that returns a promise after all is awaited and settled the same way.
+ * The fast path for a synchronous processEvent, with the SDK driver's semantics for one step (the
+ * event as it was before on a throw or an invalid result; null drops) but no promise per event and no
+ * copy per event: the plugin gets the parsed event itself, and an event it broke is restored from the
+ * batch's JSON (parsed again at most once per batch). A sync hook that returns a promise after all is
+ * awaited and settled the same way.
  */
-function processSync(events, outcomes) {
+function processSync(events, outcomes, eventsText) {
   let waits = null;
+  let pristine = null;
+  const restore = (index) => {
+    pristine ??= jsonParse(eventsText);
+    events[index] = pristine[index];
+  };
   progress[1] = 1;
   for (let index = 0; index < events.length; index++) {
     progress[0] = index;
-    const before = events[index];
-    if (before === null || typeof before !== 'object') { events[index] = null; continue; }
+    const event = events[index];
+    if (event === null || typeof event !== 'object') { events[index] = null; continue; }
+    const identity = { uuid: event.uuid, team_id: event.team_id };
     let output;
     try {
-      output = plugin.processEvent(clone(before), meta);
+      output = plugin.processEvent(event, meta);
     } catch (error) {
       outcomes[index] = describe(error);
+      restore(index);
       continue;
     }
     if (output !== null && typeof output === 'object' && typeof output.then === 'function') {
       (waits ??= []).push(Promise.resolve(output).then(
-        (value) => settle(events, outcomes, index, before, value),
-        (error) => { outcomes[index] = describe(error); },
+        (value) => settle(events, outcomes, index, identity, value, restore),
+        (error) => { outcomes[index] = describe(error); restore(index); },
       ));
       continue;
     }
-    settle(events, outcomes, index, before, output);
+    settle(events, outcomes, index, identity, output, restore);
   }
   progress[1] = 0;
   const finish = () => jsonStringify(outcomes) + '\n' + jsonStringify(events);
@@ -534,10 +543,11 @@ return {
     // The input is either plain events JSON or a previous plugin's output, "<outcomes>\n<events>":
     // passing that whole string on avoids a host-side slice, which is slow to copy into an isolate.
     const newline = input.indexOf('\n');
-    const events = jsonParse(newline < 0 ? input : input.slice(newline + 1));
+    const eventsText = newline < 0 ? input : input.slice(newline + 1);
+    const events = jsonParse(eventsText);
     const outcomes = new Array(events.length).fill(0);
     if (!step.processEvent) return jsonStringify(outcomes) + '\n' + jsonStringify(events);
-    return isAsyncHook ? processAsync(events, outcomes) : processSync(events, outcomes);
+    return isAsyncHook ? processAsync(events, outcomes) : processSync(events, outcomes, eventsText);
   },
   /** onEvent for each event of the batch; returns a JSON array of failures (index, message, name). */
   onEventBatch: async (input) => {
