@@ -90,19 +90,19 @@ export async function runSandboxedChain(steps: readonly SandboxedStep[], input: 
     }
     json = output;
   }
+  // Parsed from JSON, the output events are the host's own copies; the input events are the caller's.
   let output: (PluginEvent | null)[];
   try {
     output = JSON.parse(batchEventsJson(json)) as (PluginEvent | null)[];
     if (!Array.isArray(output) || output.length !== input.length) throw new Error('length mismatch');
   } catch {
-    output = [...input];
+    output = input.map((event) => structuredClone(event));
   }
   const events = output.map((event, index) => {
     if (event === null || droppedBy[index] !== undefined) return null;
     const original = input[index]!;
     // The isolate enforces this per plugin; re-checked here because the host must not trust its output.
     const safe = invalidEventReason(event, original) ? structuredClone(original) : event;
-    safe.properties = { ...safe.properties };
     if (succeeded[index]!.length > 0) safe.properties.$plugins_succeeded = succeeded[index];
     if (failed[index]!.length > 0) safe.properties.$plugins_failed = failed[index];
     return safe;
