@@ -125,7 +125,7 @@ export async function installProject(dir: string, options: { registryUrl?: strin
     const pin = lock.plugins[entry.name];
     let installed: InstalledPlugin;
     if (pin) {
-      installed = await loadCachedPlugin(paths.cache, { name: entry.name, ...pin });
+      installed = await loadPinned(paths.cache, entry.name, pin, registryUrl);
     } else {
       if (!registryUrl) throw new PluglineError('ERR_REGISTRY_UNREACHABLE', `no registry URL to install ${entry.name} from (set "registry" in plugins.json)`);
       installed = await installPlugin({ registryUrl, spec: `${entry.name}@${entry.spec}`, cacheDir: paths.cache });
@@ -142,6 +142,23 @@ export async function installProject(dir: string, options: { registryUrl?: strin
   }
   if (lockChanged) await writeLock(dir, lock);
   return result;
+}
+
+/**
+ * A pinned plugin: from the cache (offline), or, when the cache does not have it (a fresh machine with
+ * a committed lockfile), downloaded at the pinned version and accepted only with the pinned integrity.
+ */
+async function loadPinned(cacheDir: string, name: string, pin: LockFile['plugins'][string], registryUrl: string | undefined): Promise<InstalledPlugin> {
+  try {
+    return await loadCachedPlugin(cacheDir, { name, ...pin });
+  } catch (error) {
+    if (!registryUrl || (error as PluglineError).code !== 'ERR_LOCKFILE_INVALID') throw error;
+  }
+  const installed = await installPlugin({ registryUrl, spec: `${name}@${pin.version}`, cacheDir });
+  if (installed.integrity !== pin.integrity) {
+    throw new PluglineError('ERR_TARBALL_INTEGRITY', `${name}@${pin.version}: the lockfile pins ${pin.integrity}, the registry serves ${installed.integrity}`);
+  }
+  return installed;
 }
 
 /** Options of {@link addPlugin}. */

@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -407,6 +407,23 @@ describe('restart', () => {
     expect(receiver.received.map((request) => request.body)).toEqual([['r-1']]);
     await two.runtime.runScheduled('runEveryMinute');
     expect(two.runtime.store.storageGet('stateful', 'runs')).toBe(2);
+  });
+
+  it('installs a committed lockfile on a fresh machine: the pinned version, only with the pinned integrity', async () => {
+    const dir = await tempDir('plugline-runtime-');
+    await addPlugin(dir, { name: 'first', registryUrl: registry.url });
+    await rm(join(dir, 'cache'), { recursive: true, force: true });
+    const running = await startRuntime({ dir, port: 0, logger: silent, schedule: false });
+    cleanup.push(() => running.close());
+    expect(running.runtime.describePlugins().map((plugin) => `${plugin.name}@${plugin.version}:${plugin.status}`)).toEqual(['first@1.0.0:running']);
+    // A lockfile whose integrity the registry does not serve is refused.
+    const other = await tempDir('plugline-runtime-');
+    await addPlugin(other, { name: 'first', registryUrl: registry.url });
+    await rm(join(other, 'cache'), { recursive: true, force: true });
+    const lock = JSON.parse(await readFile(join(other, 'plugins.lock.json'), 'utf8'));
+    lock.plugins.first.integrity = `sha512-${Buffer.alloc(64).toString('base64')}`;
+    await writeFile(join(other, 'plugins.lock.json'), JSON.stringify(lock));
+    await expect(startRuntime({ dir: other, port: 0, logger: silent, schedule: false })).rejects.toMatchObject({ code: 'ERR_TARBALL_INTEGRITY' });
   });
 
   it('removes plugins from the chain and the lockfile', async () => {

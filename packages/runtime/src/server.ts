@@ -139,7 +139,12 @@ export interface RunningRuntime {
 export async function startRuntime(options: StartRuntimeOptions): Promise<RunningRuntime> {
   const logger = options.logger ?? pino({ name: 'plugline-runtime' });
   const runtime = new Runtime({ ...options, logger });
-  await runtime.start();
+  try {
+    await runtime.start();
+  } catch (error) {
+    await runtime.close().catch(() => undefined);
+    throw error;
+  }
   const app = createRuntimeApp(runtime);
   const host = options.host ?? '127.0.0.1';
   const server = await new Promise<import('node:http').Server>((resolve, reject) => {
