@@ -29,6 +29,9 @@ const freeze = Object.freeze;
 const defineProperty = Object.defineProperty;
 const asyncOptions = freeze(Object.assign(Object.create(null), { result: freeze(Object.assign(Object.create(null), { promise: true })) }));
 
+// Stack-trace hooks hand out call-site objects (getThis/getFunction): plugins may not install one.
+defineProperty(Error, 'prepareStackTrace', { value: undefined, writable: false, configurable: false, enumerable: false });
+
 function callSync(op, payload) {
   return ReflectApply(applySyncMethod, hostSyncRef, [undefined, [op, jsonStringify(payload === undefined ? null : payload)]]);
 }

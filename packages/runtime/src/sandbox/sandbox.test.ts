@@ -123,6 +123,8 @@ describe('PluginSandbox', () => {
       e.properties.fnProto = probe(() => ({}).constructor.constructor('return this')() === globalThis);
       e.properties.globals = Object.getOwnPropertyNames(globalThis).filter((k) => /^(_?ivm|host[A-Za-z]*|Reference|ExternalCopy|require|process|Buffer|module|exports|global)$/.test(k)).join(',');
       e.properties.imported = await import('node:fs').then(() => 'imported', (error) => 'rejected');
+      e.properties.stackHook = probe(() => { Error.prepareStackTrace = (error, sites) => sites; return typeof Error.prepareStackTrace; });
+      e.properties.fetchError = await fetch('http://127.0.0.1:1/').then(() => 'ok', (error) => typeof error.stack);
       Object.prototype.reference = true;
       e.properties.afterPollution = (await fetch('data:text/plain,hi').then((r) => r.text()).catch(() => 'fetch-failed'));
       return e; } }`);
@@ -137,6 +139,8 @@ describe('PluginSandbox', () => {
       fnProto: 'true',
       globals: '',
       imported: 'rejected',
+      stackHook: 'threw TypeError',
+      fetchError: 'string',
     });
     expect(typeof props.afterPollution).toBe('string');
   });
