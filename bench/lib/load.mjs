@@ -27,6 +27,7 @@ export async function load(url, paths, { seconds, connections = 10, headers = {}
   return {
     requestsPerSecond: result.requests.average,
     totalRequests: result.requests.total,
+    latencyMean: result.latency.mean,
     latencyP50: result.latency.p50,
     latencyP99: result.latency.p99,
     latencyMax: result.latency.max,
