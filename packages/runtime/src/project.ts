@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { PluglineError, redactConfig, validateConfig } from '@plugline/sdk';
+import { PluglineError, SECRET_MASK, redactConfig, secretKeys, validateConfig } from '@plugline/sdk';
 import { type InstalledPlugin, installPlugin, loadCachedPlugin } from './install.js';
 
 /** One entry of the ordered chain in `plugins.json`. */
@@ -214,8 +214,10 @@ export async function removePlugin(dir: string, name: string): Promise<void> {
 
 /**
  * Replaces a plugin's config after validating it against the installed version's schema (from the
- * cache, offline). Throws `ERR_CONFIG_INVALID` (nothing written) or `ERR_PLUGIN_NOT_INSTALLED`.
- * Returns the validated config with defaults applied and secrets masked.
+ * cache, offline). A `writeOnly` key sent as the mask (`********`) keeps its stored value. Throws
+ * `ERR_CONFIG_INVALID` (nothing written) or `ERR_PLUGIN_NOT_INSTALLED`. Returns the validated config
+ * with defaults applied and secrets masked. A running runtime picks the file up on restart; use
+ * `PUT /api/plugins/:name/config` (or `Runtime.setPluginConfig`) to hot-reload it.
  */
 export async function setPluginConfig(dir: string, name: string, config: Record<string, unknown>): Promise<Record<string, unknown>> {
   const project = await readProject(dir);
@@ -223,8 +225,11 @@ export async function setPluginConfig(dir: string, name: string, config: Record<
   const pin = (await readLock(dir)).plugins[name];
   if (!entry || !pin) throw new PluglineError('ERR_PLUGIN_NOT_INSTALLED', `${name} is not installed`);
   const installed = await loadCachedPlugin(projectPaths(dir).cache, { name, ...pin });
-  const validated = checkConfig(installed, config);
-  entry.config = config;
+  // A client that read the config back (secrets masked) and sends it again keeps the stored secrets.
+  const merged = { ...config };
+  for (const key of secretKeys(installed.manifest.config)) if (merged[key] === SECRET_MASK && key in entry.config) merged[key] = entry.config[key];
+  const validated = checkConfig(installed, merged);
+  entry.config = merged;
   await writeProject(dir, project);
   return redactConfig(installed.manifest.config, validated);
 }

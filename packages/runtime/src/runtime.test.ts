@@ -121,6 +121,14 @@ describe('config', () => {
     });
     expect(good.status).toBe(200);
     expect(await good.json()).toEqual({ name: 'secretive', version: '1.0.0', config: { apiKey: '********', retries: 5 } });
+    // Sending the masked secret back (a GET-modify-PUT round trip) keeps the stored secret.
+    const roundTrip = await fetch(`${running.url}/api/plugins/secretive/config`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ config: { apiKey: '********', retries: 5 } }),
+    });
+    expect(roundTrip.status).toBe(200);
+    expect(JSON.parse(await readFile(join(dir, 'plugins.json'), 'utf8')).plugins[0].config).toEqual({ apiKey: 'a-brand-new-secret', retries: 5 });
     await post(`${running.url}/capture`, { event: 'e2', distinct_id: 'u1' });
     expect(running.runtime.queryEvents({ event: 'e2' })[0]!.properties.secretive).toEqual({ retries: 5, greeting: 'key-length-18' });
     expect(JSON.stringify(await getJson(`${running.url}/api/plugins`))).not.toContain('a-brand-new-secret');
