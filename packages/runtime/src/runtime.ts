@@ -34,6 +34,8 @@ export interface RuntimeOptions {
   wallTimeoutMs?: number;
   /** Most events sent into a sandbox per crossing (default 1000). */
   maxBatchEvents?: number;
+  /** Batches in the chain at once, pipelined across the plugins' isolates (default 2). */
+  maxConcurrentBatches?: number;
   /** Export-buffer defaults (per plugin overridable in plugins.json `settings`). */
   exports?: Partial<ExportSettings>;
   /** How often buffers and retries are checked, ms (default 200). */
@@ -164,6 +166,7 @@ export class Runtime {
   private readonly options: RuntimeOptions;
   private readonly exportDefaults: ExportSettings;
   private readonly maxBatchEvents: number;
+  private readonly maxConcurrentBatches: number;
   private instances: PluginInstance[] = [];
   private readonly caches = new Map<string, MemoryCache>();
   private readonly queue: QueuedBatch[] = [];
@@ -180,6 +183,7 @@ export class Runtime {
     this.metrics = createRuntimeMetrics();
     this.exportDefaults = { ...defaultExportSettings, ...options.exports };
     this.maxBatchEvents = options.maxBatchEvents ?? 1000;
+    this.maxConcurrentBatches = Math.max(1, options.maxConcurrentBatches ?? 2);
   }
 
   /** Installs (offline when pinned) and loads every enabled plugin, then starts the export and schedule timers. */
@@ -358,34 +362,46 @@ export class Runtime {
 
   private async pump(): Promise<void> {
     this.pumping = true;
+    // Up to `maxConcurrentBatches` batches are in the chain at once: each plugin's isolate runs on its
+    // own thread, so batch n+1 can be in plugin 1 while batch n is in plugin 2 (a pipeline).
+    const inFlight = new Set<Promise<void>>();
     try {
-      while (this.queue.length > 0) {
-        const taken: QueuedBatch[] = [];
-        let count = 0;
-        while (this.queue.length > 0 && (taken.length === 0 || count + this.queue[0]!.events.length <= this.maxBatchEvents)) {
-          const next = this.queue.shift()!;
-          taken.push(next);
-          count += next.events.length;
-        }
-        const all = taken.flatMap((item) => item.events);
-        try {
-          const results = await this.processBatch(all);
-          let offset = 0;
-          for (const item of taken) {
-            const slice = results.slice(offset, offset + item.events.length);
-            offset += item.events.length;
-            item.resolve({
-              stored: slice.filter((r) => r === 'stored').length,
-              dropped: slice.filter((r) => r === 'dropped').length,
-              duplicates: slice.filter((r) => r === 'duplicate').length,
-            });
+      while (this.queue.length > 0 || inFlight.size > 0) {
+        if (this.queue.length > 0 && inFlight.size < this.maxConcurrentBatches) {
+          const taken: QueuedBatch[] = [];
+          let count = 0;
+          while (this.queue.length > 0 && (taken.length === 0 || count + this.queue[0]!.events.length <= this.maxBatchEvents)) {
+            const next = this.queue.shift()!;
+            taken.push(next);
+            count += next.events.length;
           }
-        } catch (error) {
-          for (const item of taken) item.reject(error);
+          const running: Promise<void> = this.runQueued(taken).finally(() => inFlight.delete(running));
+          inFlight.add(running);
+          continue;
         }
+        await Promise.race(inFlight);
       }
     } finally {
       this.pumping = false;
+    }
+  }
+
+  private async runQueued(taken: QueuedBatch[]): Promise<void> {
+    const all = taken.flatMap((item) => item.events);
+    try {
+      const results = await this.processBatch(all);
+      let offset = 0;
+      for (const item of taken) {
+        const slice = results.slice(offset, offset + item.events.length);
+        offset += item.events.length;
+        item.resolve({
+          stored: slice.filter((r) => r === 'stored').length,
+          dropped: slice.filter((r) => r === 'dropped').length,
+          duplicates: slice.filter((r) => r === 'duplicate').length,
+        });
+      }
+    } catch (error) {
+      for (const item of taken) item.reject(error);
     }
   }
 

@@ -100,6 +100,7 @@ export class PluginSandbox {
   private disposed = false;
   // Written by the isolate's sync path: which event of the batch is running (see prelude RUNNER_SOURCE).
   private readonly progress = new SharedArrayBuffer(8);
+  private batchLock: Promise<void> = Promise.resolve();
 
   constructor(options: SandboxOptions) {
     this.options = options;
@@ -196,6 +197,22 @@ export class PluginSandbox {
    * unchanged, and read the events with {@link batchEventsJson}.
    */
   async processBatch(input: string, eventCount = 1): Promise<{ outcomes: BatchOutcome[]; output: string }> {
+    // One batch at a time per sandbox (the isolate runs one call at a time anyway): a batch that crashes
+    // the isolate must not take the next one down with it, and the progress cell names one batch's event.
+    const previous = this.batchLock;
+    let release: () => void = () => {};
+    this.batchLock = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    await previous;
+    try {
+      return await this.processBatchNow(input, eventCount);
+    } finally {
+      release();
+    }
+  }
+
+  private async processBatchNow(input: string, eventCount: number): Promise<{ outcomes: BatchOutcome[]; output: string }> {
     const progress = new Int32Array(this.progress);
     progress[1] = 0;
     let output: string;
