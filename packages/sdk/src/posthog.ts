@@ -140,7 +140,10 @@ export function convertPostHogManifest(input: unknown, options: ConvertPostHogOp
       // PostHog's "required" means non-empty, not merely present.
       if (property.type === 'string') property.minLength = 1;
     }
-    if (field.required_if?.length) conditions.push({ if: conditionSchema(field.required_if), then: { required: [field.key] } });
+    if (field.required_if?.length) {
+      // biome-ignore lint/suspicious/noThenProperty: JSON Schema's if/then keyword, not a thenable
+      conditions.push({ if: conditionSchema(field.required_if), then: { required: [field.key] } });
+    }
     if (field.visible_if?.length) property['x-visible-if'] = field.visible_if;
   }
   if (errors.length > 0) return { value: undefined, errors };
