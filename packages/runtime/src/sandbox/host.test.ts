@@ -38,7 +38,7 @@ describe('MemoryCache', () => {
 
 describe('locateIp', () => {
   it('answers in the MaxMind City shape from the bundled geoip-lite database, null when unknown', () => {
-    expect(locateIp('8.8.8.8')).toMatchObject({ country: { isoCode: 'US' }, location: { latitude: expect.any(Number), longitude: expect.any(Number) } });
+    expect(locateIp('8.8.8.8')).toMatchObject({ country: { isoCode: 'US', names: { en: 'United States' } }, location: { latitude: expect.any(Number), longitude: expect.any(Number) } });
     expect(locateIp('127.0.0.1')).toBeNull();
     expect(locateIp('not an ip')).toBeNull();
   });

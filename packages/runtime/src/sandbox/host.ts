@@ -125,12 +125,22 @@ let geoip: GeoipLite | undefined;
  * Looks an IP address up in the `geoip-lite` database shipped with the npm package (loaded on first
  * use) and returns it in the MaxMind City shape PostHog's `meta.geoip.locate` gives.
  */
+// geoip-lite ships ISO codes only; Node's ICU knows the English names.
+const regionNames = new Intl.DisplayNames(['en'], { type: 'region' });
+function countryName(isoCode: string): string {
+  try {
+    return regionNames.of(isoCode) ?? isoCode;
+  } catch {
+    return isoCode;
+  }
+}
+
 export function locateIp(ip: string): GeoIpLocation | null {
   geoip ??= require('geoip-lite') as GeoipLite;
   const hit = geoip.lookup(ip);
   if (!hit) return null;
   const location: GeoIpLocation = {
-    country: { isoCode: hit.country, names: { en: hit.country } },
+    country: { isoCode: hit.country, names: { en: countryName(hit.country) } },
     location: { latitude: hit.ll[0], longitude: hit.ll[1], accuracyRadius: hit.area, ...(hit.timezone ? { timeZone: hit.timezone } : {}) },
   };
   if (hit.city) location.city = { names: { en: hit.city } };
