@@ -63,8 +63,8 @@ export async function bundlePlugin(dir: string, entryFile: string): Promise<Bund
         if (isOwnSource(dir, args.importer)) return { errors: [{ text: `"${args.path}" is a ${builtinAdvice}` }] };
         return { path: args.path, external: true, sideEffects: false };
       });
-      // The SDK's modules are pure (its version constant reads package.json through node:fs, which a
-      // plugin that does not use it must not drag in), so let tree shaking drop what the plugin does not use.
+      // The SDK's modules are pure (the package also says `sideEffects: false`), so tree shaking drops
+      // what the plugin does not use, such as ajv behind the manifest validator.
       build.onResolve({ filter: /^@plugline\/sdk(?:\/.*)?$/ }, async (args) => {
         if ((args.pluginData as { sdk?: boolean } | undefined)?.sdk) return undefined;
         const resolved = await build.resolve(args.path, { kind: args.kind, resolveDir: args.resolveDir, importer: args.importer, pluginData: { sdk: true } });
