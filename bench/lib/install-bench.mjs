@@ -94,12 +94,14 @@ export async function runtimeLightChain({ rounds }) {
     const { output } = await timed(process.execPath, [script], { env: { ...process.env, ROUNDS: String(rounds) }, cwd: path.dirname(script) });
     const ratio = /sandboxed \/ direct: ([\d.]+) by wall clock, ([\d.]+) by CPU time/.exec(output);
     const rate = /sandboxed events\/s: ([\d,]+) wall, ([\d,]+) per core/.exec(output);
+    const pipelined = /pipelined[^:]*: ([\d,]+) events\/s/.exec(output);
     return {
       script: 'packages/runtime/bench/chain.bench.mjs',
       ratioWall: ratio ? Number(ratio[1]) : null,
       ratioCpu: ratio ? Number(ratio[2]) : null,
       sandboxedEventsPerSecondWall: rate ? Number(rate[1].replaceAll(',', '')) : null,
       sandboxedEventsPerSecondPerCore: rate ? Number(rate[2].replaceAll(',', '')) : null,
+      pipelinedEventsPerSecond: pipelined ? Number(pipelined[1].replaceAll(',', '')) : null,
       output: output.trim(),
     };
   } catch (error) {

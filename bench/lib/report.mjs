@@ -26,6 +26,7 @@ export function markdownReport(results) {
     lines.push(`Packed with the CLI's \`packPlugin\`, published to a registry started by the bench, installed with \`installPlugin\`; batches of ${rt.batchSize} events; driver: ${rt.driver}. Outputs of sandboxed and direct runs equal: ${rt.outputsEqual}.`, '');
     lines.push('| Mode | events/s | CPU cores busy |', '|---|---|---|');
     lines.push(`| Sandboxed (one isolate per plugin) | ${range(rt.sandboxed.eventsPerSecond)} | ${rt.sandboxed.cpuCoresUsed} |`);
+    if (rt.sandboxedPipelined) lines.push(`| Sandboxed, 2 batches in flight (as \`Runtime.ingest\` pipelines) | ${range(rt.sandboxedPipelined.eventsPerSecond)} | ${rt.sandboxedPipelined.cpuCoresUsed} |`);
     lines.push(`| Direct, in process, SDK chain driver (same copy-per-step semantics) | ${range(rt.direct.eventsPerSecond)} | ${rt.direct.cpuCoresUsed} |`);
     lines.push(`| Direct, in process, bare calls (the limit) | ${range(rt.bare.eventsPerSecond)} | ${rt.bare.cpuCoresUsed} |`);
     lines.push('', `Sandboxed / direct (SDK driver): **${fmt(rt.ratio, 3)}**; sandboxed / bare calls: **${fmt(rt.ratioVsBare, 3)}**.`, '');
@@ -41,7 +42,7 @@ export function markdownReport(results) {
   }
   const light = results.runtimeLightChain;
   if (light && !light.error) {
-    lines.push(`The runtime package's own chain benchmark (\`${light.script}\`, five light synthetic plugins without host calls): sandboxed / direct ${fmt(light.ratioWall, 2)} by wall clock (${fmt(light.ratioCpu, 2)} by CPU time), sandboxed ${fmt(light.sandboxedEventsPerSecondWall)} events/s wall, ${fmt(light.sandboxedEventsPerSecondPerCore)} per core of CPU time.`, '');
+    lines.push(`The runtime package's own chain benchmark (\`${light.script}\`, five light synthetic plugins without host calls): sandboxed / direct ${fmt(light.ratioWall, 2)} by wall clock (${fmt(light.ratioCpu, 2)} by CPU time), sandboxed ${fmt(light.sandboxedEventsPerSecondWall)} events/s wall, ${fmt(light.sandboxedEventsPerSecondPerCore)} per core of CPU time${light.pipelinedEventsPerSecond ? `, ${fmt(light.pipelinedEventsPerSecond)} events/s with 2 batches in flight` : ''}.`, '');
   } else if (light?.error) lines.push(`The runtime package's own chain benchmark failed: ${light.error}`, '');
 
   const reg = results.registry;
@@ -91,6 +92,7 @@ export function svgChart(results) {
       title: 'Runtime, 5-plugin chain: events/s (higher is better)',
       bars: [
         ['sandboxed', results.runtime.sandboxed.eventsPerSecond.median],
+        ...(results.runtime.sandboxedPipelined ? [['sandboxed, 2 in flight', results.runtime.sandboxedPipelined.eventsPerSecond.median]] : []),
         ['direct, SDK driver', results.runtime.direct.eventsPerSecond.median],
         ['direct, bare calls', results.runtime.bare.eventsPerSecond.median],
         ['target 100k', 100_000],
