@@ -37,7 +37,24 @@ export {
   writeProject,
 } from './project.js';
 export { type ExportSettings, type IngestResult, type PluginErrorRecord, type PluginLogLine, Runtime, type RuntimeOptions } from './runtime.js';
-export { MemoryCache, createSandboxHost, locateIp, type PluginSink, type PluginStorageBackend, type SandboxHostOptions } from './sandbox/host.js';
+export {
+  MemoryCache,
+  createSandboxHost,
+  locateIp,
+  type PluginCacheBackend,
+  type PluginSink,
+  type PluginStorageBackend,
+  type SandboxHostOptions,
+} from './sandbox/host.js';
 export { type BatchOutcome, PluginSandbox, type SandboxHost, type SandboxLimits, type SandboxOptions } from './sandbox/sandbox.js';
 export { createRuntimeApp, type RunningRuntime, type StartRuntimeOptions, startRuntime } from './server.js';
 export { type DeadLetter, type EventQuery, type ExportBatch, RuntimeStore } from './store.js';
+export {
+  type EventSourceOptions,
+  type InlineSourceOptions,
+  type NatsSourceOptions,
+  type RunningEventSource,
+  sourceFromEnv,
+  startEventSource,
+} from './source.js';
+export { createRedisPluginState, type SharedPluginState } from './state.js';

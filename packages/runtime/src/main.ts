@@ -3,14 +3,28 @@
 import { resolve } from 'node:path';
 import { pino } from 'pino';
 import { startRuntime } from './server.js';
+import { sourceFromEnv } from './source.js';
 
 const logger = pino({ name: 'plugline-runtime', level: process.env.LOG_LEVEL ?? 'info' });
 const dir = resolve(process.env.PLUGLINE_RUNTIME_DIR ?? './.plugline/runtime');
 const port = Number(process.env.PLUGLINE_RUNTIME_PORT ?? process.env.PORT ?? 7401);
 const registryUrl = process.env.PLUGLINE_REGISTRY_URL;
+const dataDir = process.env.PLUGLINE_DATA_DIR ? resolve(process.env.PLUGLINE_DATA_DIR) : undefined;
+const redisUrl = process.env.REDIS_URL;
 
 try {
-  const running = await startRuntime({ dir, port, host: process.env.HOST ?? '127.0.0.1', logger, ...(registryUrl ? { registryUrl } : {}) });
+  // `--source nats [--worker|--capture] [--nats-url <url>]` or PLUGLINE_SOURCE=nats + PLUGLINE_NATS_URL.
+  const source = sourceFromEnv(process.env, process.argv.slice(2));
+  const running = await startRuntime({
+    dir,
+    port,
+    host: process.env.HOST ?? '127.0.0.1',
+    logger,
+    source,
+    ...(registryUrl ? { registryUrl } : {}),
+    ...(dataDir ? { dataDir } : {}),
+    ...(redisUrl ? { redisUrl } : {}),
+  });
   const stop = async (signal: string) => {
     logger.info({ signal }, 'shutting down');
     await running.close();

@@ -13,8 +13,10 @@ import { runSandboxedChain } from './chain.js';
 import type { InstalledPlugin } from './install.js';
 import { type RuntimeMetrics, createRuntimeMetrics } from './metrics.js';
 import { type PluginEntry, checkConfig, installProject, projectPaths, readProject, setPluginConfig } from './project.js';
-import { MemoryCache, closePostgresPools, createSandboxHost } from './sandbox/host.js';
+import { defaultSetupRetryDelaysMs, setupWithRetries, splitAttachments } from './posthog.js';
+import { MemoryCache, type PluginStorageBackend, closePostgresPools, createSandboxHost } from './sandbox/host.js';
 import { PluginSandbox } from './sandbox/sandbox.js';
+import { type SharedPluginState, createRedisPluginState } from './state.js';
 import { type EventQuery, RuntimeStore } from './store.js';
 
 /** Options of {@link Runtime}. */
@@ -42,8 +44,19 @@ export interface RuntimeOptions {
   exportTickMs?: number;
   /** Run `runEveryMinute/Hour/Day` on timers (default true). */
   schedule?: boolean;
+  /** Delays between `setupPlugin` attempts of a PostHog-format plugin (default 1, 2, 4, 8 s: 5 attempts). */
+  setupRetryDelaysMs?: readonly number[];
   /** Lines of recent logs and errors kept per plugin (default 100). */
   recentLines?: number;
+  /**
+   * Where the SQLite store lives (default `<dir>/data`). Worker processes on one machine may share one
+   * data directory (SQLite WAL): the uuid dedupe then holds across them.
+   */
+  dataDir?: string;
+  /** Redis URL: when set, `meta.storage` and `meta.cache` live in Redis, shared by every worker. */
+  redisUrl?: string;
+  /** First segment of the Redis keys (default `plugline`). */
+  redisKeyPrefix?: string;
 }
 
 /** When an export buffer is flushed and how a failing batch is retried. */
@@ -169,6 +182,7 @@ export class Runtime {
   private readonly maxConcurrentBatches: number;
   private instances: PluginInstance[] = [];
   private readonly caches = new Map<string, MemoryCache>();
+  private readonly shared: SharedPluginState | undefined;
   private readonly queue: QueuedBatch[] = [];
   private pumping = false;
   private readonly background = new Set<Promise<unknown>>();
@@ -179,7 +193,8 @@ export class Runtime {
     this.options = options;
     this.dir = options.dir;
     this.logger = options.logger ?? pino({ name: 'plugline-runtime', level: 'silent' });
-    this.store = new RuntimeStore(projectPaths(options.dir).data);
+    this.store = new RuntimeStore(options.dataDir ?? projectPaths(options.dir).data);
+    this.shared = options.redisUrl ? createRedisPluginState({ url: options.redisUrl, ...(options.redisKeyPrefix ? { keyPrefix: options.redisKeyPrefix } : {}) }) : undefined;
     this.metrics = createRuntimeMetrics();
     this.exportDefaults = { ...defaultExportSettings, ...options.exports };
     this.maxBatchEvents = options.maxBatchEvents ?? 1000;
@@ -218,6 +233,17 @@ export class Runtime {
     return cache;
   }
 
+  /** `meta.storage` of a plugin in this runtime's SQLite store. */
+  private localStorage(plugin: string): PluginStorageBackend {
+    return {
+      get: (key) => this.store.storageGet(plugin, key),
+      set: (key, value) => this.store.storageSet(plugin, key, value),
+      del: (key) => this.store.storageDel(plugin, key),
+      cursorInit: (key, initial) => this.store.cursorInit(plugin, key, initial),
+      cursorIncrement: (key, by) => this.store.cursorIncrement(plugin, key, by),
+    };
+  }
+
   /** Creates, validates and starts one plugin (running `setupPlugin`); failures leave it in `error` status. */
   private async loadInstance(entry: PluginEntry, installed: InstalledPlugin): Promise<PluginInstance> {
     const instance = new PluginInstance(entry, installed);
@@ -238,8 +264,8 @@ export class Runtime {
       version: installed.version,
       integrity: installed.integrity,
       code: installed.code,
-      config: instance.config,
-      attachments: entry.attachments ?? {},
+      // PostHog attachment fields reach the plugin as meta.attachments, not meta.config.
+      ...splitAttachments(installed.manifest.config, instance.config, entry.attachments),
       capabilities: installed.manifest.capabilities ?? [],
       memoryLimitMb: settings.memoryLimitMb ?? this.options.memoryLimitMb ?? 64,
       timeoutMs: settings.timeoutMs ?? this.options.timeoutMs ?? 1000,
@@ -258,18 +284,12 @@ export class Runtime {
             else this.metrics.pluginGauge.set({ plugin: instance.name, metric: name, kind }, value);
           },
         },
-        storage: {
-          get: (key) => this.store.storageGet(instance.name, key),
-          set: (key, value) => this.store.storageSet(instance.name, key, value),
-          del: (key) => this.store.storageDel(instance.name, key),
-          cursorInit: (key, initial) => this.store.cursorInit(instance.name, key, initial),
-          cursorIncrement: (key, by) => this.store.cursorIncrement(instance.name, key, by),
-        },
+        storage: this.shared?.storageFor(instance.name) ?? this.localStorage(instance.name),
         enqueueJob: (name, payload, delayMs) => {
           this.store.enqueueJob(instance.name, name, payload, Date.now() + delayMs);
           if (delayMs === 0) queueMicrotask(() => this.exportTick());
         },
-        cache: this.cacheFor(installed.name),
+        cache: this.shared?.cacheFor(installed.name) ?? this.cacheFor(installed.name),
         capture: (event) => this.captureFromPlugin(instance, event),
         postgres: (installed.manifest.capabilities ?? []).includes('postgres'),
       }),
@@ -280,7 +300,11 @@ export class Runtime {
     };
     try {
       await sandbox.start();
-      const failure = await sandbox.callHook('setupPlugin');
+      // PostHog retried a failing setupPlugin (5 attempts) before disabling the plugin; so do we, for its plugins.
+      const delays = installed.manifest.posthog ? (this.options.setupRetryDelaysMs ?? defaultSetupRetryDelaysMs) : [];
+      const failure = await setupWithRetries(() => sandbox.callHook('setupPlugin'), delays, (failed, attempt, attempts) =>
+        this.pluginLog(instance, 'warn', `setupPlugin failed (attempt ${attempt}/${attempts}), retrying: ${failed.message}`),
+      );
       if (failure) throw new PluginError({ plugin: instance.name, version: instance.version, hook: 'setupPlugin', message: failure.message });
     } catch (error) {
       sandbox.dispose();
@@ -701,6 +725,7 @@ export class Runtime {
       instance.sandbox.dispose();
     }
     await closePostgresPools();
+    await this.shared?.close();
     this.store.close();
   }
 }

@@ -4,9 +4,13 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import { type Logger, pino } from 'pino';
 import { decodeCaptureBody, parseCapturePayload } from './capture.js';
 import { Runtime, type RuntimeOptions } from './runtime.js';
+import { type EventSourceOptions, type RunningEventSource, startEventSource } from './source.js';
 
-/** Builds the runtime's HTTP app (capture API, events, plugins, dead letters, metrics). */
-export function createRuntimeApp(runtime: Runtime): express.Express {
+/**
+ * Builds the runtime's HTTP app (capture API, events, plugins, dead letters, metrics). With a `nats`
+ * event source the capture routes publish to the queue instead of running the chain in this request.
+ */
+export function createRuntimeApp(runtime: Runtime, source?: RunningEventSource): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', 'loopback');
@@ -23,7 +27,12 @@ export function createRuntimeApp(runtime: Runtime): express.Express {
       runtime.metrics.payloadsInvalid.inc();
       throw error;
     }
-    const result = await runtime.ingest(parsed.events);
+    let result: Record<string, number>;
+    if (source?.kind === 'nats') {
+      // Answers only once JetStream stored every accepted event: a 200 means the event is durable.
+      await source.publish(parsed.events);
+      result = { queued: parsed.events.length };
+    } else result = { ...(await runtime.ingest(parsed.events)) };
     if (parsed.errors.length > 0) {
       runtime.metrics.payloadsInvalid.inc(parsed.errors.length);
       const error = new PluglineError('ERR_PAYLOAD_INVALID', `${parsed.errors.length} of ${parsed.errors.length + parsed.events.length} events are malformed: ${parsed.errors.slice(0, 5).join('; ')}`, {
@@ -74,6 +83,14 @@ export function createRuntimeApp(runtime: Runtime): express.Express {
     res.status(202).json(runtime.replayDeadLetter(id));
   });
 
+  app.get('/api/queue/dead-letters', async (req, res) => {
+    if (source?.kind !== 'nats') throw new PluglineError('ERR_NOT_FOUND', 'There is no event queue: the runtime runs with --source inline');
+    const limit = req.query.limit === undefined ? 100 : Number(req.query.limit);
+    if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) throw new PluglineError('ERR_BAD_REQUEST', 'limit must be an integer from 1 to 10000');
+    const deadLetters = await source.deadLetters(limit);
+    res.json({ deadLetters, count: deadLetters.length });
+  });
+
   app.get('/metrics', async (_req, res) => {
     res.set('content-type', runtime.metrics.registry.contentType).send(await runtime.metrics.registry.metrics());
   });
@@ -114,6 +131,8 @@ export interface StartRuntimeOptions extends Omit<RuntimeOptions, 'logger'> {
   /** Interface to bind (default 127.0.0.1). */
   host?: string;
   logger?: Logger;
+  /** Where captured events go: `{ kind: 'inline' }` (default) or `{ kind: 'nats', url, role?, ... }`. */
+  source?: EventSourceOptions;
 }
 
 /** A running runtime service. */
@@ -122,6 +141,8 @@ export interface RunningRuntime {
   url: string;
   port: number;
   runtime: Runtime;
+  /** The event queue connection when `source.kind` is `nats`. */
+  source?: RunningEventSource;
   /** Stops listening, then closes the runtime (buffers stay on disk). */
   close(): Promise<void>;
 }
@@ -139,13 +160,15 @@ export interface RunningRuntime {
 export async function startRuntime(options: StartRuntimeOptions): Promise<RunningRuntime> {
   const logger = options.logger ?? pino({ name: 'plugline-runtime' });
   const runtime = new Runtime({ ...options, logger });
+  let source: RunningEventSource | undefined;
   try {
     await runtime.start();
+    if (options.source?.kind === 'nats') source = await startEventSource(runtime, options.source, logger);
   } catch (error) {
     await runtime.close().catch(() => undefined);
     throw error;
   }
-  const app = createRuntimeApp(runtime);
+  const app = createRuntimeApp(runtime, source);
   const host = options.host ?? '127.0.0.1';
   const server = await new Promise<import('node:http').Server>((resolve, reject) => {
     const listening = app.listen(options.port ?? 7401, host, (error?: Error) => (error ? reject(error) : resolve(listening)));
@@ -157,11 +180,14 @@ export async function startRuntime(options: StartRuntimeOptions): Promise<Runnin
     url,
     port,
     runtime,
+    ...(source ? { source } : {}),
     async close() {
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();
       });
+      // The batch in progress is stored and acked; anything not yet handled goes back to the queue.
+      await source?.close();
       await runtime.close();
     },
   };

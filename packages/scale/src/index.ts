@@ -16,6 +16,7 @@ export {
 export { fnv1a32, partitionOf } from './partition.js';
 export {
   createRedisCache,
+  createRedisClient,
   createRedisStorage,
   type PluginListCache,
   type RedisPluginStorage,

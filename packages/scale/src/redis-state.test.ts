@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { PluglineError } from '@plugline/sdk';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createRedisCache, createRedisStorage, type PluginListCache } from './redis-state.js';
+import { createRedisCache, createRedisClient, createRedisStorage, type PluginListCache, type RedisPluginStorage } from './redis-state.js';
 
 const redisUrl = process.env.REDIS_URL;
 if (!redisUrl) {
@@ -46,6 +46,22 @@ describe.skipIf(!redisUrl)('Redis plugin state (REDIS_URL)', () => {
     // Storage keys never expire.
     expect(await admin.ttl(`${keyPrefix}:storage:${encodeURIComponent('currency#7')}:rates`)).toBe(-1);
     await reader.close();
+  });
+
+  it('storage cursors: setIfAbsent only once, increment atomic across clients, non-numbers rejected', async () => {
+    const client = createRedisClient(redisUrl!);
+    const storages = [0, 1, 2].map(() => createRedisStorage({ client, pluginKey: 'cursor#1', keyPrefix }));
+    const [first, second, third] = storages as [RedisPluginStorage, RedisPluginStorage, RedisPluginStorage];
+    expect(await first.setIfAbsent('cursor', 10)).toBe(true);
+    expect(await second.setIfAbsent('cursor', 99)).toBe(false);
+    const values = await Promise.all(Array.from({ length: 30 }, (_, i) => storages[i % 3]!.increment('cursor', 1)));
+    expect(values.sort((x, y) => x - y)).toEqual(Array.from({ length: 30 }, (_, i) => 11 + i));
+    expect(await third.get('cursor')).toBe(40);
+    expect(await third.increment('fresh', 2.5)).toBe(2.5);
+    await third.set('text', 'abc');
+    await expect(third.increment('text', 1)).rejects.toMatchObject({ code: 'ERR_BAD_REQUEST' });
+    await expect(third.increment('cursor', Number.NaN)).rejects.toMatchObject({ code: 'ERR_BAD_REQUEST' });
+    await client.quit();
   });
 
   it('keeps plugins apart, also when plugin keys contain the separator', async () => {

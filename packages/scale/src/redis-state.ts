@@ -25,6 +25,10 @@ export interface PluginListCache extends PluginCache {
 
 /** {@link PluginStorage} backed by Redis, with `close`. */
 export interface RedisPluginStorage extends PluginStorage {
+  /** Sets `key` only when it does not exist (PostHog's `utils.cursor.init`); true when it was set. */
+  setIfAbsent(key: string, value: JsonValue): Promise<boolean>;
+  /** Adds `by` to a numeric key (0 when missing), atomically across workers; returns the new value (`utils.cursor.increment`). */
+  increment(key: string, by: number): Promise<number>;
   /** Closes the connection when this storage opened it (not when it was given a client). */
   close(): Promise<void>;
 }
@@ -65,8 +69,28 @@ export function createRedisStorage(options: RedisStateOptions): RedisPluginStora
     async del(key) {
       await redis.del(keyOf(key));
     },
+    async setIfAbsent(key, value) {
+      return (await redis.set(keyOf(key), encode(value), 'NX')) === 'OK';
+    },
+    async increment(key, by) {
+      if (!Number.isFinite(by)) throw new PluglineError('ERR_BAD_REQUEST', `storage.increment: by must be a finite number, got ${by}`);
+      try {
+        return Number(await redis.incrbyfloat(keyOf(key), by));
+      } catch (error) {
+        throw notNumeric(key, error);
+      }
+    },
     close,
   };
+}
+
+/**
+ * Opens one ioredis connection to share between the storages and caches of every plugin of a worker
+ * (pass it as `client`; quit it yourself at shutdown).
+ */
+export function createRedisClient(url: string): Redis {
+  if (typeof url !== 'string' || url === '') throw new PluglineError('ERR_BAD_REQUEST', 'createRedisClient needs a Redis URL');
+  return new Redis(url, { maxRetriesPerRequest: 3 });
 }
 
 /**

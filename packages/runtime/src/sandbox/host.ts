@@ -11,22 +11,38 @@ export interface PluginSink {
   metric(kind: 'increment' | 'max' | 'min', name: string, value: number): void;
 }
 
+/** A value or a promise of it: backends may be in-process (SQLite, memory) or remote (Redis). */
+type MaybePromise<T> = T | Promise<T>;
+
 /** Persistent key-value storage for one plugin (JSON values). */
 export interface PluginStorageBackend {
-  get(key: string): JsonValue | null;
-  set(key: string, value: JsonValue): void;
-  del(key: string): void;
+  get(key: string): MaybePromise<JsonValue | null>;
+  set(key: string, value: JsonValue): MaybePromise<void>;
+  del(key: string): MaybePromise<void>;
   /** Sets a numeric key if absent (PostHog `utils.cursor.init`). */
-  cursorInit?(key: string, initial: number): void;
+  cursorInit?(key: string, initial: number): MaybePromise<void>;
   /** Adds to a numeric key atomically and returns the new value (PostHog `utils.cursor.increment`). */
-  cursorIncrement?(key: string, by: number): number;
+  cursorIncrement?(key: string, by: number): MaybePromise<number>;
+}
+
+/** A plugin's `meta.cache`: {@link MemoryCache} in one process, or shared (Redis) across workers. */
+export interface PluginCacheBackend {
+  get(key: string): MaybePromise<JsonValue | null>;
+  set(key: string, value: JsonValue, ttlSeconds?: number | null): MaybePromise<void>;
+  incr(key: string, by?: number): MaybePromise<number>;
+  expire(key: string, ttlSeconds: number): MaybePromise<boolean>;
+  lpush(key: string, values: JsonValue[]): MaybePromise<number>;
+  lrange(key: string, start: number, stop: number): MaybePromise<JsonValue[]>;
+  llen(key: string): MaybePromise<number>;
+  lpop(key: string, count?: number): MaybePromise<JsonValue[]>;
+  lrem(key: string, count: number, value: JsonValue): MaybePromise<number>;
 }
 
 /** Options of {@link createSandboxHost}. */
 export interface SandboxHostOptions {
   sink: PluginSink;
   storage: PluginStorageBackend;
-  cache: MemoryCache;
+  cache: PluginCacheBackend;
   /** Whether the manifest declares `capabilities: ['postgres']`. */
   postgres: boolean;
   /** Max bytes of a fetch response body the plugin may read (default 10 MiB). */
@@ -260,15 +276,15 @@ export function createSandboxHost(options: SandboxHostOptions): SandboxHost {
         case 'storage.get':
           return storage.get(String(args[0]));
         case 'storage.set':
-          storage.set(String(args[0]), (args[1] ?? null) as JsonValue);
+          await storage.set(String(args[0]), (args[1] ?? null) as JsonValue);
           return null;
         case 'storage.del':
-          storage.del(String(args[0]));
+          await storage.del(String(args[0]));
           return null;
         case 'cache.get':
           return cache.get(String(args[0]));
         case 'cache.set':
-          cache.set(String(args[0]), (args[1] ?? null) as JsonValue, args[2] as number | null);
+          await cache.set(String(args[0]), (args[1] ?? null) as JsonValue, args[2] as number | null);
           return null;
         case 'cache.incr':
           return cache.incr(String(args[0]), Number(args[1] ?? 1));
@@ -286,15 +302,15 @@ export function createSandboxHost(options: SandboxHostOptions): SandboxHost {
           return cache.lrem(String(args[0]), Number(args[1]), (args[2] ?? null) as JsonValue);
         case 'cursor.init': {
           const [key, initial] = args as [string, number];
-          if (storage.cursorInit) storage.cursorInit(String(key), Number(initial) || 0);
-          else if (storage.get(String(key)) === null) storage.set(String(key), Number(initial) || 0);
+          if (storage.cursorInit) await storage.cursorInit(String(key), Number(initial) || 0);
+          else if ((await storage.get(String(key))) === null) await storage.set(String(key), Number(initial) || 0);
           return null;
         }
         case 'cursor.increment': {
           const [key, by] = args as [string, number];
           if (storage.cursorIncrement) return storage.cursorIncrement(String(key), Number(by) || 0);
-          const next = (Number(storage.get(String(key))) || 0) + (Number(by) || 0);
-          storage.set(String(key), next);
+          const next = (Number(await storage.get(String(key))) || 0) + (Number(by) || 0);
+          await storage.set(String(key), next);
           return next;
         }
         case 'jobs.enqueue':
