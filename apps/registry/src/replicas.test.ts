@@ -1,0 +1,108 @@
+// Registry replicas (issue 10): two registry PROCESSES on one embedded data directory (SQLite WAL + the
+// blob folder) serve the same data at once; nothing a request depends on lives in one process's memory.
+// The production path (MongoDB + GridFS shared by replicas on several machines) is not tested here.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pino from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RegistryClient } from './client.js';
+import { type RunningRegistry, startRegistry } from './index.js';
+import { computeIntegrity } from './tarball.js';
+import { fixtureManifest, packPlugin } from './testing.js';
+
+const mainScript = fileURLToPath(new URL('../dist/main.js', import.meta.url));
+const adminToken = 'replica-admin-token';
+
+describe('two registry processes on one data directory', () => {
+  let dataDir: string;
+  let child: ChildProcess | undefined;
+  let inProcess: RunningRegistry;
+  let a: RegistryClient; // the child process
+  let b: RegistryClient; // this process
+
+  beforeAll(async () => {
+    if (!existsSync(mainScript)) throw new Error('apps/registry/dist/main.js is missing: build @plugline/registry first');
+    dataDir = await mkdtemp(join(tmpdir(), 'plugline-replicas-'));
+    const spawned = spawn(process.execPath, [mainScript], {
+      env: { ...process.env, PORT: '0', HOST: '127.0.0.1', PLUGLINE_DATA_DIR: dataDir, PLUGLINE_ADMIN_TOKEN: adminToken, LOG_LEVEL: 'info', MONGODB_URI: '' },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    child = spawned;
+    const url = await new Promise<string>((resolve, reject) => {
+      let output = '';
+      spawned.stdout!.on('data', (chunk: Buffer) => {
+        output += chunk.toString();
+        const match = /registry listening on (http:\/\/[^"\s]+)/.exec(output);
+        if (match) resolve(match[1]!);
+      });
+      spawned.once('exit', (code) => reject(new Error(`the registry process exited with ${code}: ${output}`)));
+    });
+    inProcess = await startRegistry({ port: 0, dataDir, adminToken, logger: pino({ level: 'silent' }) });
+    a = new RegistryClient({ url, token: adminToken });
+    b = new RegistryClient({ url: inProcess.url, token: adminToken });
+  });
+
+  afterAll(async () => {
+    if (child && child.exitCode === null) {
+      const exited = new Promise((resolve) => child!.once('exit', resolve));
+      child.kill('SIGTERM');
+      await exited;
+    }
+    await inProcess?.close();
+    if (dataDir) await rm(dataDir, { recursive: true, force: true });
+  });
+
+  it('a publish on one replica is resolvable, downloadable and searchable on the other at once; dist-tags and downloads are shared', async () => {
+    const tarball = await packPlugin({ manifest: fixtureManifest('replica-geo', '1.0.0', { keywords: ['replica'] }) });
+    expect(await a.publish(tarball, { name: 'replica-geo', version: '1.0.0' })).toMatchObject({ integrity: computeIntegrity(tarball) });
+    const doc = await b.resolve('replica-geo', '^1');
+    expect(doc).toMatchObject({ name: 'replica-geo', version: '1.0.0', integrity: computeIntegrity(tarball) });
+    expect(Buffer.from(await b.download('replica-geo', '1.0.0', { integrity: doc.integrity })).equals(Buffer.from(tarball))).toBe(true);
+    expect((await b.search({ q: 'replica-geo' })).results.map((result) => result.name)).toEqual(['replica-geo']);
+
+    await a.publish(await packPlugin({ manifest: fixtureManifest('replica-geo', '2.0.0-beta.1') }), { name: 'replica-geo', version: '2.0.0-beta.1' });
+    expect(await b.setDistTag('replica-geo', 'beta', '2.0.0-beta.1')).toMatchObject({ beta: '2.0.0-beta.1', latest: '1.0.0' });
+    expect(await a.resolve('replica-geo', 'beta')).toMatchObject({ version: '2.0.0-beta.1' });
+    await a.deprecate('replica-geo', '1.0.0', 'use 2');
+    expect(await b.resolve('replica-geo', '1.0.0')).toMatchObject({ deprecated: 'use 2' });
+
+    await a.download('replica-geo', '1.0.0');
+    expect((await a.getPlugin('replica-geo')).downloads.total).toBe(2); // one through each replica
+  });
+
+  it('a token minted on one replica works on the other, and its revocation too', async () => {
+    const minted = await a.createToken({ scopes: ['publish'], user: 'carol', name: 'replica test' });
+    const carolOnB = new RegistryClient({ url: inProcess.url, token: minted.token });
+    expect(await carolOnB.whoami()).toMatchObject({ user: 'carol', admin: false });
+    await carolOnB.publish(await packPlugin({ manifest: fixtureManifest('carol-plugin', '1.0.0') }), { name: 'carol-plugin', version: '1.0.0' });
+    expect(await a.getMaintainers('carol-plugin')).toMatchObject({ maintainers: ['carol'] });
+    await b.revokeToken(minted.id);
+    const carolOnA = new RegistryClient({ url: a.url, token: minted.token });
+    await expect(carolOnA.whoami()).rejects.toMatchObject({ code: 'ERR_UNAUTHORIZED' });
+  });
+
+  it('concurrent publishes of one version through both replicas: exactly one wins, the other gets ERR_VERSION_EXISTS', async () => {
+    for (let round = 0; round < 5; round++) {
+      const version = `1.0.${round}`;
+      // Different bytes per replica, so the winner is visible in the stored integrity.
+      const tarballs = [0, 1].map((side) => packPlugin({ manifest: fixtureManifest('replica-race', version, { description: `side ${side}` }) }));
+      const [fromA, fromB] = await Promise.all(tarballs);
+      const results = await Promise.allSettled([a.publish(fromA!, { name: 'replica-race', version }), b.publish(fromB!, { name: 'replica-race', version })]);
+      const won = results.filter((result) => result.status === 'fulfilled');
+      const lost = results.filter((result) => result.status === 'rejected');
+      expect(won).toHaveLength(1);
+      expect(lost.map((result) => (result as PromiseRejectedResult).reason)).toMatchObject([{ code: 'ERR_VERSION_EXISTS' }]);
+      const winner = results[0]!.status === 'fulfilled' ? fromA! : fromB!;
+      for (const client of [a, b]) {
+        const doc = await client.resolve('replica-race', version);
+        expect(doc.integrity).toBe(computeIntegrity(winner));
+        expect(Buffer.from(await client.download('replica-race', version)).equals(Buffer.from(winner))).toBe(true);
+      }
+    }
+    expect(await b.getDistTags('replica-race')).toEqual({ latest: '1.0.4' });
+  });
+});
