@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { type PluginManifest, PluglineError, SDK_VERSION, validateManifest } from '@plugline/sdk';
+import { type PluginManifest, PluglineError, SDK_VERSION, convertPostHogManifest, isPostHogManifest, validateManifest } from '@plugline/sdk';
 import { RegistryClient } from '@plugline/registry/client';
 import semver from 'semver';
 import { Parser, type ReadEntry } from 'tar';
@@ -229,7 +229,7 @@ async function unpackToCache(
     if (roots.length !== 1) throw new PluglineError('ERR_MANIFEST_MISSING', `${pin.name}@${pin.version}: the tarball has no plugin.json`);
     root = roots[0]!.slice(0, -'plugin.json'.length);
   }
-  const manifest = parseManifest(files.get(`${root}plugin.json`)!, pin);
+  const manifest = parseManifest(files.get(`${root}plugin.json`)!, pin, (file) => files.has(`${root}${file}`));
   if (!files.has(`${root}${manifest.main}`)) {
     throw new PluglineError('ERR_MANIFEST_INVALID', `${pin.name}@${pin.version}: main "${manifest.main}" is not in the tarball`);
   }
@@ -252,12 +252,19 @@ async function unpackToCache(
   return readPackage(dir, pin);
 }
 
-function parseManifest(content: Buffer, pin: { name: string; version: string }): PluginManifest {
+function parseManifest(content: Buffer, pin: { name: string; version: string }, hasFile: (file: string) => boolean): PluginManifest {
   let parsed: unknown;
   try {
     parsed = JSON.parse(content.toString('utf8'));
   } catch (error) {
     throw new PluglineError('ERR_MANIFEST_INVALID', `${pin.name}@${pin.version}: plugin.json is not JSON: ${(error as Error).message}`);
+  }
+  // A PostHog plugin.json published as is: converted the way the registry did (the pinned name and
+  // version; main is the bundled entry present: main with .ts -> .js, dist/index.js, index.js).
+  if (isPostHogManifest(parsed)) {
+    const declared = typeof parsed.main === 'string' ? parsed.main.replace(/\.ts$/, '.js') : undefined;
+    const main = [declared, 'dist/index.js', 'index.js'].find((file) => file !== undefined && hasFile(file)) ?? declared ?? 'index.js';
+    parsed = convertPostHogManifest(parsed, { version: pin.version, name: pin.name, main }).value ?? parsed;
   }
   const { value: manifest, errors } = validateManifest(parsed);
   if (!manifest) throw new PluglineError('ERR_MANIFEST_INVALID', `${pin.name}@${pin.version}: ${errors.join('; ')}`, { details: errors });
@@ -274,7 +281,7 @@ function parseManifest(content: Buffer, pin: { name: string; version: string }):
 }
 
 async function readPackage(dir: string, pin: { name: string; version: string; integrity: string; resolved: string }): Promise<InstalledPlugin> {
-  const manifest = parseManifest(await readFile(join(dir, 'plugin.json')), pin);
+  const manifest = parseManifest(await readFile(join(dir, 'plugin.json')), pin, (file) => existsSync(join(dir, file)));
   const code = await readFile(join(dir, manifest.main), 'utf8');
   return { name: pin.name, version: pin.version, integrity: pin.integrity, resolved: pin.resolved, manifest, dir, code };
 }

@@ -56,8 +56,11 @@ for (const [method, level] of [['log', 'info'], ['info', 'info'], ['debug', 'deb
 define('console', freeze(consoleObject));
 
 // --- RetryError (exportEvents throws it to be retried)
+// PostHog's shape: _attempt/_maxAttempts (set by the host when known) and nameWithAttempts.
 class RetryError extends Error {
-  constructor(message = 'Retry requested') { super(message); this.name = 'RetryError'; }
+  constructor(message = 'Retry requested') { super(message); this.name = 'RetryError'; this._attempt = undefined; this._maxAttempts = undefined; }
+  get nameWithAttempts() { return this._attempt && this._maxAttempts ? this.name + ' (attempt ' + this._attempt + '/' + this._maxAttempts + ')' : this.name; }
+  toString() { return this.message ? this.nameWithAttempts + ': ' + this.message : this.nameWithAttempts; }
 }
 define('RetryError', RetryError);
 
@@ -440,7 +443,20 @@ function cloneOnce(event) {
   owned.add(event);
   return event;
 }
-const hooks = ['setupPlugin', 'teardownPlugin', 'processEvent', 'onEvent', 'exportEvents', 'runEveryMinute', 'runEveryHour', 'runEveryDay'];
+const hooks = ['setupPlugin', 'teardownPlugin', 'processEvent', 'onEvent', 'exportEvents', 'runEveryMinute', 'runEveryHour', 'runEveryDay', 'getSettings'];
+// PostHog's metrics export ({ name: 'sum' | 'max' | 'min' }): meta.metrics[name].increment / .max / .min,
+// into the same per-plugin metrics as meta.metrics.increment(name).
+if (plugin.metrics && typeof plugin.metrics === 'object') {
+  const base = meta.metrics;
+  const metrics = { ...base };
+  const kinds = { sum: 'increment', max: 'max', min: 'min' };
+  for (const [metricName, operation] of Object.entries(plugin.metrics)) {
+    const kind = kinds[operation];
+    if (!kind || metricName in metrics) continue;
+    metrics[metricName] = Object.freeze({ [kind]: (value) => base[kind](metricName, value) });
+  }
+  meta.metrics = Object.freeze(metrics);
+}
 // PostHog's deprecated processEventBatch stands in for processEvent when that is missing, as PostHog did.
 if (typeof plugin.processEvent !== 'function' && typeof plugin.processEventBatch === 'function') {
   const batchHook = plugin.processEventBatch;
