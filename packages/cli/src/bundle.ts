@@ -3,6 +3,7 @@ import { builtinModules } from 'node:module';
 import path from 'node:path';
 import { PluglineError } from '@plugline/sdk';
 import * as esbuild from 'esbuild';
+import { postHogImports } from './posthog.js';
 
 /** Where `pack` and `dev` look for a plugin's source entry, in order, when no `--entry` is given. */
 export const conventionalEntries = ['src/index.ts', 'src/index.js', 'index.ts', 'index.js'] as const;
@@ -52,7 +53,7 @@ export interface BundleResult {
  * const { code } = await bundlePlugin('/path/to/plugin', '/path/to/plugin/src/index.ts');
  * ```
  */
-export async function bundlePlugin(dir: string, entryFile: string): Promise<BundleResult> {
+export async function bundlePlugin(dir: string, entryFile: string, options: { posthog?: boolean } = {}): Promise<BundleResult> {
   const sandboxRules: esbuild.Plugin = {
     name: 'plugline-sandbox',
     setup(build) {
@@ -91,7 +92,10 @@ export async function bundlePlugin(dir: string, entryFile: string): Promise<Bund
       legalComments: 'none',
       charset: 'utf8',
       logLevel: 'silent',
-      plugins: [sandboxRules],
+      // PostHog plugins: scaffold/node-fetch/url shims and PostHog-style import errors; their
+      // `import { Plugin } from '@posthog/plugin-scaffold'` (no `import type`) must be elided.
+      plugins: options.posthog ? [postHogImports(dir), sandboxRules] : [sandboxRules],
+      ...(options.posthog ? { tsconfigRaw: { compilerOptions: { verbatimModuleSyntax: false } } } : {}),
     });
   } catch (error) {
     const failure = error as esbuild.BuildFailure;

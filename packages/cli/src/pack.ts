@@ -1,9 +1,10 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { type PluginManifest, PluglineError, validateManifest } from '@plugline/sdk';
+import { type PluginManifest, PluglineError, type PostHogManifest, isPostHogManifest, validateManifest } from '@plugline/sdk';
 import semver from 'semver';
 import { bundlePlugin, findEntry } from './bundle.js';
+import { convertForPack, postHogOriginalFile, postHogVersion } from './posthog.js';
 import { createReproducibleTarball, integrityOf, type TarballFile, tarballFileName } from './tarball.js';
 
 /** Options of {@link packPlugin}. */
@@ -16,6 +17,8 @@ export interface PackOptions {
   writeBundle?: boolean;
   /** Called with a short line before each long step (bundling, writing). */
   onProgress?: (message: string) => void;
+  /** The version of a PostHog-format plugin (its `plugin.json` has none); default: package.json's `version`. */
+  version?: string;
 }
 
 /** What {@link packPlugin} produced. */
@@ -52,6 +55,18 @@ export async function readManifest(dir: string): Promise<PluginManifest> {
   return value;
 }
 
+/** The folder's `plugin.json` when it is in PostHog's format (the SDK's `isPostHogManifest`), else undefined. */
+async function readPostHogManifest(dir: string): Promise<PostHogManifest | undefined> {
+  const file = path.join(dir, 'plugin.json');
+  if (!existsSync(file)) return undefined;
+  try {
+    const parsed: unknown = JSON.parse(await readFile(file, 'utf8'));
+    return isPostHogManifest(parsed) ? parsed : undefined;
+  } catch {
+    return undefined; // readManifest reports the bad JSON
+  }
+}
+
 /**
  * Packs a plugin folder: validates `plugin.json`, bundles the source entry with esbuild into one
  * self-contained ESM file written at the manifest's `main`, and writes a reproducible gzip tarball
@@ -65,10 +80,14 @@ export async function readManifest(dir: string): Promise<PluginManifest> {
  */
 export async function packPlugin(dir: string, options: PackOptions = {}): Promise<PackResult> {
   const root = path.resolve(dir);
-  const manifest = await readManifest(root);
-  const entryFile = findEntry(root, options.entry);
+  // A PostHog plugin.json is converted (the tarball's plugin.json is the Plugline manifest, the
+  // original goes along as posthog.plugin.json) and its source is bundled with PostHog's import rules.
+  const original = await readPostHogManifest(root);
+  const manifest = original ? convertForPack(original, postHogVersion(root, options.version)) : await readManifest(root);
+  const postHogEntry = typeof original?.main === 'string' && existsSync(path.join(root, original.main)) ? original.main : undefined;
+  const entryFile = findEntry(root, options.entry ?? postHogEntry);
   options.onProgress?.(`bundling ${path.relative(root, entryFile)} -> ${manifest.main}`);
-  const { code, sdkVersion } = await bundlePlugin(root, entryFile);
+  const { code, sdkVersion } = await bundlePlugin(root, entryFile, { posthog: original !== undefined });
   // The runtime refuses a plugin whose sdk range excludes its own SDK; catch the same mistake here
   // against the SDK the bundle was actually built with.
   if (sdkVersion && !semver.satisfies(sdkVersion, manifest.sdk, { includePrerelease: true })) {
@@ -83,10 +102,16 @@ export async function packPlugin(dir: string, options: PackOptions = {}): Promis
     await mkdir(path.dirname(mainFile), { recursive: true });
     await writeFile(mainFile, code);
   }
-  const files: TarballFile[] = [
-    { path: 'plugin.json', content: await readFile(path.join(root, 'plugin.json')) },
-    { path: manifest.main, content: code },
-  ];
+  const files: TarballFile[] = original
+    ? [
+        { path: 'plugin.json', content: Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`) },
+        { path: postHogOriginalFile, content: await readFile(path.join(root, 'plugin.json')) },
+        { path: manifest.main, content: code },
+      ]
+    : [
+        { path: 'plugin.json', content: await readFile(path.join(root, 'plugin.json')) },
+        { path: manifest.main, content: code },
+      ];
   const readme = path.join(root, 'README.md');
   if (existsSync(readme)) files.push({ path: 'README.md', content: await readFile(readme) });
   options.onProgress?.(`writing tarball (${files.length} files)`);

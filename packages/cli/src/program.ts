@@ -65,8 +65,9 @@ export function createProgram(out: Output): Command {
     .argument('[dir]', 'the plugin folder', '.')
     .option('--out-dir <dir>', 'where to write the .tgz (default: the plugin folder)')
     .option('--entry <file>', 'the source entry (default: src/index.ts, src/index.js, index.ts or index.js)')
-    .action(async (dir: string, options: { outDir?: string; entry?: string }) => {
-      const packed = await packPlugin(dir, { ...options, onProgress: (message) => progress(out, message) });
+    .option('--plugin-version <semver>', "the version of a PostHog-format plugin (default: package.json's version)")
+    .action(async (dir: string, { pluginVersion, ...options }: { outDir?: string; entry?: string; pluginVersion?: string }) => {
+      const packed = await packPlugin(dir, { ...options, ...(pluginVersion ? { version: pluginVersion } : {}), onProgress: (message) => progress(out, message) });
       const { manifest } = packed;
       result(
         out,
