@@ -165,7 +165,7 @@ export function createRegistryApp(options: RegistryAppOptions): express.Express 
     assertVersion(version);
     const body: unknown = request.body;
     if (!Buffer.isBuffer(body) || body.byteLength === 0) throw new PluglineError('ERR_TARBALL_INVALID', 'The request body must be the tarball');
-    const inspected = await inspectTarball(body, limits);
+    const inspected = await inspectTarball(body, limits, { name, version });
     if (inspected.manifest.name !== name) {
       throw new PluglineError('ERR_NAME_MISMATCH', `plugin.json names "${inspected.manifest.name}" but the URL says "${name}"`);
     }

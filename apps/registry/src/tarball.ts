@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { gunzipSync } from 'node:zlib';
-import { type PluginManifest, PluglineError, validateManifest } from '@plugline/sdk';
+import { type PluginManifest, PluglineError, convertPostHogManifest, isPostHogManifest, validateManifest } from '@plugline/sdk';
 import { Parser, type ReadEntry } from 'tar';
 
 /** Size and count caps applied to every published tarball. */
@@ -48,7 +48,11 @@ const allowedTypes = new Set(['File', 'OldFile', 'ContiguousFile', 'Directory'])
  * paths and types, and the `plugin.json` manifest (at the root or under one top folder). Throws a
  * {@link PluglineError} (`ERR_TARBALL_*`, `ERR_MANIFEST_*`, `ERR_CONFIG_SCHEMA_INVALID`) on the first problem.
  */
-export async function inspectTarball(bytes: Uint8Array, limits: TarballLimits = defaultTarballLimits): Promise<InspectedTarball> {
+export async function inspectTarball(
+  bytes: Uint8Array,
+  limits: TarballLimits = defaultTarballLimits,
+  publish?: { name: string; version: string },
+): Promise<InspectedTarball> {
   if (bytes.byteLength > limits.maxTarballBytes) {
     throw new PluglineError('ERR_TARBALL_TOO_LARGE', `The tarball is ${bytes.byteLength} bytes; the limit is ${limits.maxTarballBytes}`);
   }
@@ -78,6 +82,9 @@ export async function inspectTarball(bytes: Uint8Array, limits: TarballLimits = 
   } catch (error) {
     throw new PluglineError('ERR_MANIFEST_INVALID', `plugin.json is not valid JSON: ${(error as Error).message}`, { cause: error });
   }
+  // A PostHog plugin.json (no version, a config array) is converted with the URL's name and version; the
+  // converted manifest keeps the original under `posthog`.
+  if (publish && isPostHogManifest(parsed)) parsed = convertPostHogTarballManifest(parsed, publish, (file) => files.has(normalizeEntryPath(`${root}${file}`)));
   const { value: manifest, errors } = validateManifest(parsed);
   if (!manifest) {
     // validateManifest reports a bad config schema with `config: ` prefixed errors once the shape is fine.
@@ -100,6 +107,22 @@ export async function inspectTarball(bytes: Uint8Array, limits: TarballLimits = 
     root,
     entries: files.size,
   };
+}
+
+/**
+ * Converts a PostHog `plugin.json` found in a tarball; `main` is the bundled entry present in the
+ * tarball (`main` with `.ts` -> `.js`, `dist/index.js`, `index.js`, in that order).
+ */
+function convertPostHogTarballManifest(
+  original: Parameters<typeof convertPostHogManifest>[0] & { main?: unknown },
+  publish: { name: string; version: string },
+  hasFile: (file: string) => boolean,
+): PluginManifest {
+  const declared = typeof original.main === 'string' ? original.main.replace(/\.ts$/, '.js') : undefined;
+  const main = [declared, 'dist/index.js', 'index.js'].find((file) => file !== undefined && hasFile(file)) ?? declared ?? 'index.js';
+  const { value, errors } = convertPostHogManifest(original, { version: publish.version, name: publish.name, main });
+  if (!value) throw new PluglineError('ERR_MANIFEST_INVALID', `plugin.json (PostHog format): ${errors.join('; ')}`, { details: errors });
+  return value;
 }
 
 /** `plugin.json` at the root, else under exactly one top folder (npm packs under `package/`). */
