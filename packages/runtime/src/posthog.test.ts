@@ -1,4 +1,4 @@
-import { attachmentSchema } from '@plugline/sdk';
+import { type ConfigSchema, attachmentSchema } from '@plugline/sdk';
 import { afterEach, describe, expect, it } from 'vitest';
 import { setupWithRetries, splitAttachments } from './posthog.js';
 import { MemoryCache, createSandboxHost } from './sandbox/host.js';
@@ -18,7 +18,7 @@ afterEach(() => {
 });
 
 describe('splitAttachments', () => {
-  const schema = { type: 'object' as const, properties: { table: attachmentSchema(), label: { type: 'string' } } };
+  const schema: ConfigSchema = { type: 'object', properties: { table: attachmentSchema(), label: { type: 'string' } } };
 
   it('moves x-attachment config values to attachments and out of config', () => {
     const file = { file_name: 'a.csv', content_type: 'text/csv', contents: 'a,b' };
