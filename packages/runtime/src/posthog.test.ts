@@ -77,5 +77,21 @@ describe('PostHog globals and exports in the sandbox', () => {
       ['min', 'smallest', 3],
     ]);
     expect(logs).toEqual(['undefined|RetryError|RetryError: later|true', 'RetryError (attempt 2/3): later']);
+    expect(sandbox.settings).toEqual({});
+  });
+
+  it('reads getSettings().handlesLargeBatches when the sandbox starts, and lists getSettings as a hook', async () => {
+    const make = (code: string) => {
+      const sandbox = new PluginSandbox({ name: 's', version: '1.0.0', integrity: `sha512-${Math.random()}`, config: {}, host, timeoutMs: 500, code });
+      sandboxes.push(sandbox);
+      return sandbox;
+    };
+    const large = make('export const getSettings = () => ({ handlesLargeBatches: true }); export async function exportEvents() {}');
+    await large.start();
+    expect(large.settings).toEqual({ handlesLargeBatches: true });
+    expect(large.hooks.has('getSettings')).toBe(true);
+    const throwing = make("export function getSettings() { throw new Error('no'); }");
+    await throwing.start();
+    expect(throwing.settings).toEqual({});
   });
 });

@@ -515,8 +515,12 @@ export class Runtime {
     // PostHog plugins set their buffer through config keys (strings): honour them.
     const bytes = Number(instance.config.exportEventsBufferBytes);
     const seconds = Number(instance.config.exportEventsBufferSeconds);
+    // PostHog's getSettings().handlesLargeBatches: the plugin prefers large batches (S3-like), so the
+    // default count and byte caps are 10x; config keys and plugins.json settings still win.
+    const large = instance.sandbox?.settings.handlesLargeBatches === true;
     return {
       ...this.exportDefaults,
+      ...(large ? { maxEvents: this.exportDefaults.maxEvents * 10, maxBytes: this.exportDefaults.maxBytes * 10 } : {}),
       ...(bytes >= 1 && bytes <= 100 * 1024 * 1024 ? { maxBytes: bytes } : {}),
       ...(seconds >= 1 && seconds <= 600 ? { maxAgeMs: seconds * 1000 } : {}),
       ...(s.exportMaxEvents ? { maxEvents: s.exportMaxEvents } : {}),

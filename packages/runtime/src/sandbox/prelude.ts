@@ -554,6 +554,15 @@ function describe(error) {
 }
 return {
   hooks: () => [...hooks.filter((hook) => typeof plugin[hook] === 'function'), ...(plugin.jobs && typeof plugin.jobs === 'object' ? ['jobs'] : [])].join(','),
+  /** PostHog's getSettings(meta) -> { handlesLargeBatches }, as JSON ('{}' when absent or failing). */
+  settings: () => {
+    try {
+      const settings = typeof plugin.getSettings === 'function' ? plugin.getSettings(meta) : null;
+      return jsonStringify(settings && typeof settings === 'object' && settings.handlesLargeBatches === true ? { handlesLargeBatches: true } : {});
+    } catch {
+      return '{}';
+    }
+  },
   /**
    * Input: JSON array of events (null = already dropped upstream). Output: outcomes JSON, a newline,
    * then the events JSON. Outcome per index: 0 skipped, 1 succeeded, 2 dropped, or a failure object.

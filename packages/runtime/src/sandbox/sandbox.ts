@@ -84,6 +84,8 @@ export class PluginSandbox {
   readonly version: string;
   /** Hooks the plugin defines, known after {@link start}. */
   hooks: ReadonlySet<string> = new Set();
+  /** What the plugin's PostHog-style `getSettings()` answered when the sandbox started. */
+  settings: { handlesLargeBatches?: boolean } = {};
   /** How many times the isolate was disposed because of a timeout or memory exhaustion. */
   restarts = 0;
   /** Called after the isolate was recreated, before the call that needed it runs. */
@@ -177,6 +179,8 @@ export class PluginSandbox {
       const hooksRef = (await runner.get('hooks', { reference: true })) as ivm.Reference;
       const hookList = (await hooksRef.apply(undefined, [], { timeout: this.timeoutMs })) as string;
       this.hooks = new Set(hookList ? hookList.split(',') : []);
+      const settingsRef = (await runner.get('settings', { reference: true })) as ivm.Reference;
+      this.settings = JSON.parse((await settingsRef.apply(undefined, [], { timeout: this.timeoutMs })) as string) as { handlesLargeBatches?: boolean };
       this.functions = {
         processBatch: (await runner.get('processBatch', { reference: true })) as ivm.Reference,
         onEventBatch: (await runner.get('onEventBatch', { reference: true })) as ivm.Reference,
