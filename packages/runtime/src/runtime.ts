@@ -17,6 +17,7 @@ import { defaultSetupRetryDelaysMs, setupWithRetries, splitAttachments } from '.
 import { MemoryCache, type PluginStorageBackend, closePostgresPools, createSandboxHost } from './sandbox/host.js';
 import { PluginSandbox } from './sandbox/sandbox.js';
 import { type SharedPluginState, createRedisPluginState } from './state.js';
+import { StoreLeases } from './state-leases.js';
 import { type EventQuery, RuntimeStore } from './store.js';
 
 /** Options of {@link Runtime}. */
@@ -183,6 +184,8 @@ export class Runtime {
   private instances: PluginInstance[] = [];
   private readonly caches = new Map<string, MemoryCache>();
   private readonly shared: SharedPluginState | undefined;
+  /** Keeps runtimes that share one data directory from exporting a batch, running a job or a scheduled period twice. */
+  private readonly leases: StoreLeases;
   private readonly queue: QueuedBatch[] = [];
   private pumping = false;
   private readonly background = new Set<Promise<unknown>>();
@@ -194,6 +197,7 @@ export class Runtime {
     this.dir = options.dir;
     this.logger = options.logger ?? pino({ name: 'plugline-runtime', level: 'silent' });
     this.store = new RuntimeStore(options.dataDir ?? projectPaths(options.dir).data);
+    this.leases = new StoreLeases(options.dataDir ?? projectPaths(options.dir).data);
     this.shared = options.redisUrl ? createRedisPluginState({ url: options.redisUrl, ...(options.redisKeyPrefix ? { keyPrefix: options.redisKeyPrefix } : {}) }) : undefined;
     this.metrics = createRuntimeMetrics();
     this.exportDefaults = { ...defaultExportSettings, ...options.exports };
@@ -216,7 +220,11 @@ export class Runtime {
         ['runEveryHour', 3_600_000],
         ['runEveryDay', 86_400_000],
       ] as const) {
-        const timer = setInterval(() => void this.runScheduled(hook), ms);
+        const timer = setInterval(() => {
+          // Once per period across every runtime sharing this store (each has its own timer).
+          this.leases.prune();
+          if (this.leases.claim(`schedule:${hook}:${Math.floor(Date.now() / ms)}`, ms)) void this.runScheduled(hook);
+        }, ms);
         timer.unref();
         this.timers.push(timer);
       }
@@ -560,21 +568,36 @@ export class Runtime {
   private async runJobs(instance: PluginInstance): Promise<void> {
     for (const job of this.store.dueJobs(instance.name)) {
       if (this.closed) return;
-      let failure: { message: string; errorName: string } | null;
-      try {
-        failure = await instance.sandbox!.callHook(`jobs.${job.name}`, [job.payload]);
-      } catch (error) {
-        failure = { message: (error as Error).message, errorName: 'Error' };
-      }
-      if (!failure) {
-        this.store.jobDone(job.id);
+      // Another runtime sharing the store may run it: claim it, then check that it is still due as read.
+      const lease = `job:${job.id}`;
+      if (!this.leases.claim(lease, this.leaseMs())) continue;
+      if (!this.store.dueJobs(instance.name).some((due) => due.id === job.id && due.attempts === job.attempts)) {
+        this.leases.release(lease);
         continue;
       }
-      this.recordError(instance, `jobs.${job.name}`, new PluginError({ plugin: instance.name, version: instance.version, hook: `jobs.${job.name}`, message: `${failure.errorName}: ${failure.message}` }));
-      const attempts = job.attempts + 1;
-      if (failure.errorName === 'RetryError' && attempts < 3) this.store.jobRetryLater(job.id, attempts, Date.now() + this.exportDefaults.backoffBaseMs * 2 ** attempts);
-      else this.store.jobDone(job.id);
+      try {
+        await this.runJob(instance, job);
+      } finally {
+        this.leases.release(lease);
+      }
     }
+  }
+
+  private async runJob(instance: PluginInstance, job: ReturnType<RuntimeStore['dueJobs']>[number]): Promise<void> {
+    let failure: { message: string; errorName: string } | null;
+    try {
+      failure = await instance.sandbox!.callHook(`jobs.${job.name}`, [job.payload]);
+    } catch (error) {
+      failure = { message: (error as Error).message, errorName: 'Error' };
+    }
+    if (!failure) {
+      this.store.jobDone(job.id);
+      return;
+    }
+    this.recordError(instance, `jobs.${job.name}`, new PluginError({ plugin: instance.name, version: instance.version, hook: `jobs.${job.name}`, message: `${failure.errorName}: ${failure.message}` }));
+    const attempts = job.attempts + 1;
+    if (failure.errorName === 'RetryError' && attempts < 3) this.store.jobRetryLater(job.id, attempts, Date.now() + this.exportDefaults.backoffBaseMs * 2 ** attempts);
+    else this.store.jobDone(job.id);
   }
 
   private async exportPlugin(instance: PluginInstance, force: boolean): Promise<void> {
@@ -588,8 +611,23 @@ export class Runtime {
       if (due) this.store.cutBatch(instance.name, settings.maxEvents, settings.maxBytes);
       const batch = this.store.dueBatch(instance.name);
       if (!batch) return;
-      await this.attemptExport(instance, batch, settings);
+      // Runtimes sharing one store: whoever claims the batch exports it; the others try again next tick.
+      const lease = `export:${batch.id}`;
+      if (!this.leases.claim(lease, this.leaseMs())) return;
+      try {
+        const current = this.store.dueBatch(instance.name);
+        // Exported (deleted) or rescheduled by another runtime between our read and our claim.
+        if (!current || current.id !== batch.id || current.attempts !== batch.attempts) continue;
+        await this.attemptExport(instance, current, settings);
+      } finally {
+        this.leases.release(lease);
+      }
     }
+  }
+
+  /** How long a claimed export batch or job stays claimed: past any hook's wall-clock cap. */
+  private leaseMs(): number {
+    return (this.options.wallTimeoutMs ?? 30_000) * 2 + 10_000;
   }
 
   private async attemptExport(instance: PluginInstance, batch: NonNullable<ReturnType<RuntimeStore['dueBatch']>>, settings: ExportSettings) {
@@ -730,6 +768,7 @@ export class Runtime {
     }
     await closePostgresPools();
     await this.shared?.close();
+    this.leases.close();
     this.store.close();
   }
 }

@@ -2,6 +2,8 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,6 +17,7 @@ import { addPlugin } from './project.js';
 import { startRuntime } from './server.js';
 import { sourceFromEnv } from './source.js';
 import { startTestRegistry } from './test/helpers.js';
+import { StoreLeases } from './state-leases.js';
 
 const natsUrl = process.env.PLUGLINE_NATS_URL;
 const redisUrl = process.env.REDIS_URL;
@@ -46,6 +49,88 @@ const plugins = [
     } };`,
   },
 ];
+
+describe('runtimes sharing one data directory (no NATS needed)', () => {
+  const cleanup: (() => Promise<unknown>)[] = [];
+  afterAll(async () => {
+    for (const step of cleanup.reverse()) await step().catch(() => undefined);
+  });
+
+  it('export batches and PostHog jobs run once across them, and a scheduled period is claimed once', async () => {
+    const registry = await startTestRegistry([
+      {
+        name: 'shared-exporter',
+        config: { type: 'object', properties: { url: { type: 'string' } }, required: ['url'] },
+        code: `
+          export const jobs = { async ping(payload, { config }) { await fetch(config.url + '/job', { method: 'POST', body: JSON.stringify([payload.uuid]) }); } };
+          export async function processEvent(e, { jobs }) { if (e.properties.job) await jobs.ping({ uuid: e.uuid }).runNow(); return e; }
+          export async function exportEvents(events, { config }) {
+            await fetch(config.url + '/export', { method: 'POST', body: JSON.stringify(events.map((e) => e.uuid)) });
+          }`,
+      },
+    ]);
+    cleanup.push(() => registry.close());
+    // A slow receiver widens the window in which two runtimes could pick the same batch.
+    const received: Record<string, string[]> = { '/export': [], '/job': [] };
+    const receiver = createServer(async (req, res) => {
+      const chunks: Buffer[] = [];
+      for await (const chunk of req) chunks.push(chunk as Buffer);
+      await new Promise((resolve) => setTimeout(resolve, 30));
+      received[req.url ?? '']?.push(...(JSON.parse(Buffer.concat(chunks).toString('utf8')) as string[]));
+      res.end('ok');
+    });
+    await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+    cleanup.push(() => new Promise((resolve) => receiver.close(resolve)));
+    const url = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}`;
+
+    const dataDir = await mkdtemp(join(tmpdir(), 'plugline-shared-data-'));
+    cleanup.push(() => rm(dataDir, { recursive: true, force: true }));
+    const start = async () => {
+      const dir = await mkdtemp(join(tmpdir(), 'plugline-shared-project-'));
+      cleanup.push(() => rm(dir, { recursive: true, force: true }));
+      await addPlugin(dir, { name: 'shared-exporter', spec: '1.0.0', config: { url }, registryUrl: registry.url });
+      const running = await startRuntime({ dir, dataDir, port: 0, logger: silent, schedule: false, exportTickMs: 10, exports: { maxEvents: 5, maxAgeMs: 20 } });
+      cleanup.push(() => running.close());
+      return running;
+    };
+    const [a, b] = await Promise.all([start(), start()]);
+    const uuids: string[] = [];
+    const jobUuids: string[] = [];
+    for (let i = 0; i < 20; i++) {
+      const events = Array.from({ length: 3 }, (_, k) => {
+        const uuid = randomUUID();
+        uuids.push(uuid);
+        const job = k === 0 && i % 2 === 0;
+        if (job) jobUuids.push(uuid);
+        return { uuid, event: 'e', distinct_id: `p${i}`, properties: { job }, timestamp: new Date().toISOString() };
+      });
+      await (i % 2 === 0 ? a : b).runtime.ingest(events);
+    }
+    for (let i = 0; i < 400; i++) {
+      const idle = a.runtime.store.pendingBatches().length === 0 && a.runtime.store.bufferStats('shared-exporter').count === 0 && a.runtime.store.dueJobs('shared-exporter').length === 0;
+      if (idle && received['/export']!.length >= uuids.length && received['/job']!.length >= jobUuids.length) break;
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+    await new Promise((resolve) => setTimeout(resolve, 300)); // a second copy would show up now
+    expect([...received['/export']!].sort()).toEqual([...uuids].sort());
+    expect([...received['/job']!].sort()).toEqual([...jobUuids].sort());
+
+    // The primitive behind scheduled hooks: one claim per key across runtimes; released or expired keys are free again.
+    const leasesA = new StoreLeases(dataDir);
+    const leasesB = new StoreLeases(dataDir);
+    cleanup.push(async () => {
+      leasesA.close();
+      leasesB.close();
+    });
+    expect(leasesA.claim('schedule:runEveryMinute:1', 60_000, 1_000)).toBe(true);
+    expect(leasesB.claim('schedule:runEveryMinute:1', 60_000, 2_000)).toBe(false);
+    expect(leasesB.claim('schedule:runEveryMinute:1', 60_000, 61_000)).toBe(true); // expired
+    leasesA.release('schedule:runEveryMinute:1'); // not A's any more: no effect
+    expect(leasesA.claim('schedule:runEveryMinute:1', 60_000, 62_000)).toBe(false);
+    leasesB.release('schedule:runEveryMinute:1');
+    expect(leasesA.claim('schedule:runEveryMinute:1', 60_000, 62_000)).toBe(true);
+  });
+});
 
 describe('the runtime source flags', () => {
   it('reads --source nats, --worker and the env, and rejects bad usage with ERR_USAGE', () => {
