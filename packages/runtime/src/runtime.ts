@@ -229,7 +229,13 @@ export class Runtime {
         this.timers.push(timer);
       }
     }
-    this.logger.info({ plugins: instances.map((instance) => ({ name: instance.name, version: instance.version, status: instance.status })) }, 'runtime started');
+    this.logger.info(
+      {
+        plugins: instances.map((instance) => ({ name: instance.name, version: instance.version, status: instance.status })),
+        pluginState: this.shared ? 'redis' : 'local',
+      },
+      'runtime started',
+    );
   }
 
   private cacheFor(name: string): MemoryCache {
