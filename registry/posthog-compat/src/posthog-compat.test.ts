@@ -5,11 +5,11 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
-import { packPlugin } from '@plugline/cli';
+import { bundlePlugin, packPlugin } from '@plugline/cli';
 import { type RunningRegistry, startRegistry } from '@plugline/registry';
 import { RegistryClient } from '@plugline/registry/client';
 import { packPlugin as packRawTarball } from '@plugline/registry/testing';
-import { type RunningRuntime, addPlugin, installPlugin, startRuntime } from '@plugline/runtime';
+import { MemoryCache, PluginSandbox, type RunningRuntime, addPlugin, createSandboxHost, installPlugin, startRuntime } from '@plugline/runtime';
 import type { PluginEvent } from '@plugline/sdk';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -176,6 +176,31 @@ describe('packing and publishing PostHog plugins', () => {
     });
   });
 
+  it('bundles a CommonJS plugin (module.exports), whose exports the sandbox finds on the default export', async () => {
+    const packed = await packPlugin(path.join(fixtures, 'cjs-label'), { outDir: path.join(root, 'check'), writeBundle: false, version: '1.0.0' });
+    expect(packed.manifest.main).toBe('dist/index.js');
+    // The same bundle pack put in the tarball (PostHog rules), run in a sandbox directly.
+    const { code: bundle } = await bundlePlugin(path.join(fixtures, 'cjs-label'), path.join(fixtures, 'cjs-label', 'index.js'), { posthog: true });
+    expect(gunzipSync(packed.tarball).toString('utf8')).toContain(bundle);
+    const sandbox = new PluginSandbox({
+      name: 'commonjs-label',
+      version: '1.0.0',
+      integrity: `sha512-cjs-${Date.now()}`,
+      code: bundle,
+      config: { label: 'cjs' },
+      timeoutMs: 500,
+      host: createSandboxHost({ sink: { log: () => {}, metric: () => {} }, storage: { get: () => null, set: () => {}, del: () => {} }, cache: new MemoryCache(), postgres: false }),
+    });
+    try {
+      await sandbox.start();
+      expect(sandbox.hooks.has('processEvent')).toBe(true);
+      const { output } = await sandbox.processBatch(JSON.stringify([{ uuid: 'c1', event: 'e', distinct_id: 'd', properties: {}, timestamp: '2026-01-01T00:00:00.000Z' }]));
+      expect(output).toContain('"label":"cjs"');
+    } finally {
+      sandbox.dispose();
+    }
+  });
+
   it('rejects a config that misses a required_if field', async () => {
     await expect(
       addPlugin(path.join(root, 'other-runtime'), { name: 'webhook-exporter', config: { url: receiverUrl, authMode: 'token' }, registryUrl: registry.url }),
@@ -247,7 +272,8 @@ describe('running PostHog plugins', () => {
   it('runs jobs scheduled with runNow, retrying a RetryError, and captures with posthog.capture', async () => {
     await capture('schedule_reminder', 'user-3');
     const [sent] = await waitFor('the reminder event', async () => ((await events('reminder_sent')).length > 0 ? events('reminder_sent') : undefined));
-    expect(sent?.properties).toMatchObject({ distinct_id: 'user-3', sequence: 1 });
+    expect(sent?.properties).toMatchObject({ distinct_id: 'user-3', sequence: 1, $plugline_plugin: 'job-scheduler' });
+    expect(sent?.distinct_id).toBe('user-3');
     const [trigger] = await events('schedule_reminder');
     expect(trigger?.properties?.reminder_scheduled).toBe(true);
     const logs = (await plugins()).find((plugin) => plugin.name === 'job-scheduler')?.recentLogs ?? [];
