@@ -18,7 +18,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 // @posthog/plugin-scaffold) are packed by the CLI, published to a real registry, installed and run by
 // the real runtime, with events sent over HTTP.
 const fixtures = fileURLToPath(new URL('./fixtures/', import.meta.url));
-const chain = ['property-tagger', 'lookup-table', 'job-scheduler', 'event-counter', 'webhook-exporter'] as const;
+const chain = ['property-tagger', 'lookup-table', 'job-scheduler', 'event-counter', 'webhook-exporter', 'archive-exporter'] as const;
 const adminToken = 'posthog-compat-admin-token-0123456789';
 const silent = pino({ level: 'silent' });
 const csv = 'from,to\nChrome,chromium\nFirefox,gecko\n';
@@ -105,6 +105,7 @@ beforeAll(async () => {
     'job-scheduler': {},
     'event-counter': {},
     'webhook-exporter': { url: receiverUrl, authMode: 'token', token: 'sekret-token', exportEventsBufferBytes: '1', exportEventsToIgnore: 'ignored_event' },
+    'archive-exporter': {},
   };
   for (const name of chain) await addPlugin(dir, { name, config: configs[name], registryUrl: registry.url });
   runtime = await startRuntime({
@@ -113,7 +114,8 @@ beforeAll(async () => {
     logger: silent,
     schedule: false,
     exportTickMs: 25,
-    exports: { backoffBaseMs: 20, backoffMaxMs: 40 },
+    // Small export batches by default (2 events), so that handlesLargeBatches (10x) is visible.
+    exports: { maxEvents: 2, backoffBaseMs: 20, backoffMaxMs: 40 },
     setupRetryDelaysMs: [20, 20, 20, 20],
   });
 });
@@ -199,6 +201,19 @@ describe('packing and publishing PostHog plugins', () => {
     } finally {
       sandbox.dispose();
     }
+  });
+
+  it('refuses an invalid version and an unconvertible PostHog plugin.json with coded errors', async () => {
+    const out = path.join(root, 'check');
+    await expect(packPlugin(path.join(fixtures, 'event-counter'), { outDir: out, writeBundle: false, version: 'one' })).rejects.toMatchObject({
+      code: 'ERR_VERSION_INVALID',
+    });
+    const broken = { name: 'Broken Choice', config: [{ key: 'mode', type: 'choice' }] };
+    const tarball = await packRawTarball({ manifest: broken, files: { 'index.js': 'export function processEvent(e) { return e; }\n' } });
+    await expect(client.publish(tarball, { name: 'broken-choice', version: '1.0.0' })).rejects.toMatchObject({
+      code: 'ERR_MANIFEST_INVALID',
+      message: expect.stringContaining('config.mode.choices'),
+    });
   });
 
   it('rejects a config that misses a required_if field', async () => {
@@ -290,6 +305,16 @@ describe('running PostHog plugins', () => {
     expect(Number(summary?.properties?.seen)).toBeGreaterThanOrEqual(4);
     expect(summary?.properties?.recent).toHaveLength(3);
     expect(runtime.runtime.store.storageGet('event-counter', 'last_summary')).toMatchObject({ run: 1 });
+  });
+
+  it('gives a plugin whose getSettings() says handlesLargeBatches larger export batches', async () => {
+    await runtime.runtime.flushExports();
+    const sizes = runtime.runtime.store.storageGet('archive-exporter', 'batch_sizes') as number[];
+    const exported = sizes.reduce((sum, size) => sum + size, 0);
+    expect(exported).toBeGreaterThanOrEqual(6);
+    // The runtime's default cap is 2 events per batch; this plugin gets 20.
+    expect(Math.max(...sizes)).toBeGreaterThan(2);
+    expect(deliveries.every((delivery) => delivery.events.length <= 2)).toBe(true);
   });
 
   it('runs teardownPlugin when a config change replaces the plugin', async () => {
