@@ -17,10 +17,11 @@ import type {
 } from './api-types.js';
 import { adminUser, authenticate, generateToken, hashToken, type Principal, ownerKeyOf, requireScope, userNamePattern } from './auth.js';
 import type { BlobStore } from './blobs.js';
+import { DownloadCounter } from './downloads.js';
 import { createHttpMetrics } from './metrics.js';
 import { isDistTagName, resolveSpec } from './resolve.js';
 import { searchPlugins } from './search.js';
-import type { MetadataStore, PluginRecord, TokenRecord, TokenScope, VersionRecord } from './store/types.js';
+import type { DownloadStats, MetadataStore, PluginRecord, TokenRecord, TokenScope, VersionRecord } from './store/types.js';
 import { tokenScopes } from './store/types.js';
 import { defaultTarballLimits, inspectTarball, type TarballLimits } from './tarball.js';
 import { createWebRouter } from './web/index.js';
@@ -37,6 +38,25 @@ export interface RegistryAppOptions {
   publicUrl?: string;
   /** Private registry: every API read needs a token with the `read` scope (default: reads are public). */
   private?: boolean;
+  /**
+   * Where tarball downloads are counted (batched into the store). {@link startRegistry} passes one and
+   * flushes it on close; without it the app makes its own (flushed every second by a timer).
+   */
+  downloads?: DownloadCounter;
+}
+
+/** Cached metadata documents (per base URL and plugin), at most this many bytes in all. */
+const documentCacheBytes = 64 * 1024 * 1024;
+/** How long download stats read from the store are reused (ms). */
+const downloadStatsTtlMs = 1000;
+
+/** A built metadata document minus `downloads`, valid while the plugin's store revision is `revision`. */
+interface CachedDocument {
+  revision: number;
+  /** The document's JSON without its closing brace (downloads are appended per request). */
+  head: string;
+  /** Short hash of `head`, the stable part of the ETag. */
+  hash: string;
 }
 
 const namePattern = new RegExp(pluginNamePattern);
@@ -111,6 +131,43 @@ export function createRegistryApp(options: RegistryAppOptions): express.Express 
   app.set('etag', false);
   app.use(metrics.middleware);
   app.use(requestLogger(logger));
+  const downloads = options.downloads ?? new DownloadCounter(store, { logger });
+
+  // Metadata documents, rebuilt only when the plugin's store revision moves (any replica's change
+  // bumps it in the same transaction), so a cached document is never served stale.
+  const documents = new Map<string, CachedDocument>();
+  let documentBytes = 0;
+  const cacheDocument = (key: string, entry: CachedDocument): void => {
+    const previous = documents.get(key);
+    if (previous) {
+      documentBytes -= previous.head.length;
+      documents.delete(key);
+    }
+    if (entry.head.length > documentCacheBytes / 4) return; // a huge document is not worth evicting everything
+    for (const [oldKey, old] of documents) {
+      if (documentBytes + entry.head.length <= documentCacheBytes) break;
+      documents.delete(oldKey);
+      documentBytes -= old.head.length;
+    }
+    documents.set(key, entry);
+    documentBytes += entry.head.length;
+  };
+  // Download stats change with every download, so they are not in the cached document: read from the
+  // store at most once a second per plugin, plus this process's not-yet-written counts.
+  const downloadStats = new Map<string, { at: number; stats: DownloadStats }>();
+  downloads.onFlushed((names) => {
+    for (const name of names) downloadStats.delete(name);
+  });
+  const downloadsOf = async (name: string): Promise<DownloadStats> => {
+    const now = Date.now();
+    let cached = downloadStats.get(name);
+    if (!cached || now - cached.at > downloadStatsTtlMs) {
+      cached = { at: now, stats: await store.getDownloads(name) };
+      if (downloadStats.size >= 10_000) downloadStats.clear();
+      downloadStats.set(name, cached);
+    }
+    return downloads.addPending(name, cached.stats);
+  };
 
   const json = express.json({ limit: '100kb', strict: false });
   const rawBody = express.raw({ type: () => true, limit: limits.maxTarballBytes });
@@ -222,14 +279,9 @@ export function createRegistryApp(options: RegistryAppOptions): express.Express 
     response.status(201).json(result);
   });
 
-  api.get('/api/v1/plugins/:name', async (request, response) => {
-    const name = param(request, 'name');
+  const buildDocument = async (request: Request, name: string, revision: number): Promise<CachedDocument> => {
     const plugin = await pluginOr404(name);
-    const [records, maintainers, downloads] = await Promise.all([
-      store.listVersions(name, { readme: false }),
-      store.getMaintainers(plugin.ownerKey),
-      store.getDownloads(name),
-    ]);
+    const [records, maintainers] = await Promise.all([store.listVersions(name, { readme: false }), store.getMaintainers(plugin.ownerKey)]);
     const versions: PluginDocument['versions'] = {};
     const time: Record<string, string> = { created: plugin.createdAt, modified: plugin.modifiedAt };
     for (const record of records) {
@@ -237,18 +289,40 @@ export function createRegistryApp(options: RegistryAppOptions): express.Express 
       time[record.version] = record.publishedAt;
     }
     const latest = plugin.distTags.latest === undefined ? undefined : await store.getVersion(name, plugin.distTags.latest);
-    const document: PluginDocument = {
-      name,
-      keywords: plugin.keywords,
-      distTags: plugin.distTags,
-      versions,
-      time,
-      maintainers,
-      downloads,
-    };
+    const document: Omit<PluginDocument, 'downloads'> = { name, keywords: plugin.keywords, distTags: plugin.distTags, versions, time, maintainers };
     if (plugin.description !== undefined) document.description = plugin.description;
     if (latest?.readme !== undefined) document.readme = latest.readme;
-    response.json(document);
+    const json = JSON.stringify(document);
+    return { revision, head: json.slice(0, -1), hash: createHash('sha1').update(json).digest('base64url').slice(0, 16) };
+  };
+
+  api.get('/api/v1/plugins/:name', async (request, response) => {
+    const name = param(request, 'name');
+    // The revision is read BEFORE the data: a change racing the build leaves a newer revision in the
+    // store than the cached one, so the next request rebuilds (never the other way round).
+    const revision = await store.getPluginRevision(name);
+    if (revision === undefined) throw new PluglineError('ERR_PLUGIN_NOT_FOUND', `No plugin named ${name}`);
+    // Tarball URLs are absolute, so the document depends on the base URL too.
+    const key = `${baseUrl(request)}\n${name}`;
+    let cached = documents.get(key);
+    if (cached?.revision !== revision) {
+      cached = await buildDocument(request, name, revision);
+      cacheDocument(key, cached);
+    }
+    const stats = await downloadsOf(name);
+    // Download counts only grow, so the total identifies them.
+    const etag = `"${cached.hash}-${stats.total}"`;
+    response.setHeader('ETag', etag);
+    response.setHeader('Cache-Control', 'no-cache');
+    const ifNoneMatch = request.get('if-none-match');
+    if (ifNoneMatch?.split(',').some((tag) => tag.trim().replace(/^W\//, '') === etag || tag.trim() === '*')) {
+      response.status(304).end();
+      return;
+    }
+    const body = `${cached.head},"downloads":${JSON.stringify(stats)}}`;
+    response.setHeader('Content-Type', 'application/json; charset=utf-8');
+    response.setHeader('Content-Length', Buffer.byteLength(body));
+    response.end(body);
   });
 
   api.get('/api/v1/plugins/:name/versions/:spec', async (request, response) => {
@@ -293,7 +367,7 @@ export function createRegistryApp(options: RegistryAppOptions): express.Express 
       response.status(304).end();
       return;
     }
-    if (request.method === 'GET') await store.recordDownload(name, version, today());
+    if (request.method === 'GET') downloads.count(name, version, today());
     response.send(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
   });
 
@@ -385,6 +459,8 @@ export function createRegistryApp(options: RegistryAppOptions): express.Express 
     const size = query.size === undefined ? 20 : Number(query.size);
     if (!Number.isInteger(page) || page < 1) throw new PluglineError('ERR_BAD_REQUEST', 'page must be an integer >= 1');
     if (!Number.isInteger(size) || size < 1 || size > 100) throw new PluglineError('ERR_BAD_REQUEST', 'size must be an integer from 1 to 100');
+    // Search ranks by downloads: write this process's pending counts first (a no-op when none).
+    if (downloads.hasPending) await downloads.flush();
     const { total, results } = searchPlugins(await store.listPlugins(), { q: text, keywords, page, size });
     const result: SearchResult = { total, page, size, results };
     response.json(result);
@@ -452,7 +528,7 @@ export function createRegistryApp(options: RegistryAppOptions): express.Express 
   });
 
   app.use(api);
-  app.use('/', createWebRouter({ store, private: options.private === true, ...(options.publicUrl === undefined ? {} : { publicUrl: options.publicUrl }) }));
+  app.use('/', createWebRouter({ store: withFlushedDownloads(store, downloads), private: options.private === true, ...(options.publicUrl === undefined ? {} : { publicUrl: options.publicUrl }) }));
 
   app.use((error: unknown, request: Request, response: Response, _next: NextFunction) => {
     const coded = toPluglineError(error);
@@ -466,6 +542,34 @@ export function createRegistryApp(options: RegistryAppOptions): express.Express 
 
   logger.debug({ limits, store: store.engine, blobs: blobs.engine }, 'registry app created');
   return app;
+}
+
+/**
+ * The store as the marketplace pages see it: reads of download counts first write this process's
+ * pending counts, so a page shows every download this process served.
+ */
+function withFlushedDownloads(store: MetadataStore, downloads: DownloadCounter): MetadataStore {
+  const flushed = async (): Promise<void> => {
+    if (downloads.hasPending) await downloads.flush();
+  };
+  return new Proxy(store, {
+    get(target, property) {
+      if (property === 'getDownloads') {
+        return async (name: string) => {
+          await flushed();
+          return target.getDownloads(name);
+        };
+      }
+      if (property === 'listPlugins') {
+        return async () => {
+          await flushed();
+          return target.listPlugins();
+        };
+      }
+      const value = Reflect.get(target, property, target) as unknown;
+      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+    },
+  });
 }
 
 /** The pino request serializer minus credentials: `authorization` and `cookie` headers are masked. */

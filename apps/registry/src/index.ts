@@ -4,6 +4,7 @@ import type express from 'express';
 import pino, { type Logger } from 'pino';
 import { createRegistryApp } from './app.js';
 import { type BlobStore, FsBlobStore, GridFsBlobStore } from './blobs.js';
+import { DownloadCounter } from './downloads.js';
 import { MongoMetadataStore } from './store/mongo.js';
 import { SqliteMetadataStore } from './store/sqlite.js';
 import type { MetadataStore } from './store/types.js';
@@ -13,6 +14,7 @@ export * from './api-types.js';
 export { createRegistryApp, type RegistryAppOptions } from './app.js';
 export { type Principal, hashToken, ownerKeyOf } from './auth.js';
 export { type BlobStore, FsBlobStore, GridFsBlobStore, integrityToHex } from './blobs.js';
+export { DownloadCounter, type DownloadCounterOptions } from './downloads.js';
 export { isDistTagName, resolveSpec } from './resolve.js';
 export { searchPlugins, type SearchOptions } from './search.js';
 export { shouldBecomeLatest } from './store/latest.js';
@@ -39,6 +41,11 @@ export interface StartRegistryOptions {
   publicUrl?: string;
   /** Private registry: API reads need a `read` token (`PLUGLINE_PRIVATE=1` in `main`). */
   private?: boolean;
+  /**
+   * How often tarball download counts are written to the store, in ms (default 1000). Counts are kept
+   * in memory until then: a crash loses at most this long's counts; other replicas see them this late.
+   */
+  downloadFlushIntervalMs?: number;
 }
 
 /** A running registry. */
@@ -49,7 +56,7 @@ export interface RunningRegistry {
   app: express.Express;
   store: MetadataStore;
   blobs: BlobStore;
-  /** Stops listening, drops open connections and closes the stores. */
+  /** Stops listening, drops open connections, writes pending download counts and closes the stores. */
   close(): Promise<void>;
 }
 
@@ -76,10 +83,15 @@ export async function startRegistry(options: StartRegistryOptions): Promise<Runn
     store = new SqliteMetadataStore(options.dataDir);
     blobs = new FsBlobStore(join(options.dataDir, 'blobs'));
   }
+  const downloads = new DownloadCounter(store, {
+    logger,
+    ...(options.downloadFlushIntervalMs === undefined ? {} : { flushIntervalMs: options.downloadFlushIntervalMs }),
+  });
   const app = createRegistryApp({
     store,
     blobs,
     logger,
+    downloads,
     ...(options.adminToken ? { adminToken: options.adminToken } : {}),
     ...(options.limits ? { limits: options.limits } : {}),
     ...(options.publicUrl ? { publicUrl: options.publicUrl } : {}),
@@ -93,6 +105,7 @@ export async function startRegistry(options: StartRegistryOptions): Promise<Runn
       server.once('error', reject);
     });
   } catch (error) {
+    await downloads.close();
     await store.close();
     throw error;
   }
@@ -111,6 +124,7 @@ export async function startRegistry(options: StartRegistryOptions): Promise<Runn
           server.close(() => resolve());
           server.closeAllConnections();
         });
+        await downloads.close().catch((error: unknown) => logger.error({ err: error }, 'download counts lost at close'));
         await blobs.close();
         await store.close();
       })();

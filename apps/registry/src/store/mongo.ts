@@ -3,6 +3,7 @@ import { type Collection, type Db, MongoClient, MongoServerError } from 'mongodb
 import { shouldBecomeLatest } from './latest.js';
 import type {
   Actor,
+  DownloadCount,
   DownloadStats,
   ListVersionsOptions,
   MetadataStore,
@@ -23,6 +24,8 @@ interface DownloadDoc {
   count: number;
 }
 type VersionDoc = VersionRecord & { seq: number };
+/** The stored plugin document: the record plus its revision (see {@link MetadataStore.getPluginRevision}). */
+type PluginDoc = PluginRecord & { revision?: number };
 
 function isDuplicateKey(error: unknown): boolean {
   return error instanceof MongoServerError && error.code === 11000;
@@ -62,8 +65,8 @@ export class MongoMetadataStore implements MetadataStore {
     return store;
   }
 
-  private get plugins(): Collection<PluginRecord> {
-    return this.db.collection<PluginRecord>('plugins');
+  private get plugins(): Collection<PluginDoc> {
+    return this.db.collection<PluginDoc>('plugins');
   }
   private get versions(): Collection<VersionDoc> {
     return this.db.collection<VersionDoc>('versions');
@@ -132,6 +135,24 @@ export class MongoMetadataStore implements MetadataStore {
       throw error;
     }
     await this.moveLatestIfHigher(record);
+    // Bumped after the change (no multi-document transaction): a reader that saw the old revision
+    // rebuilds on its next read; one that already sees the new data under the old revision too.
+    await this.bumpRevision({ name: record.name });
+  }
+
+  /** A new revision for the matching plugins (always after the change it announces). */
+  private async bumpRevision(filter: { name: string } | { ownerKey: string }): Promise<void> {
+    await this.plugins.updateMany(filter, { $inc: { revision: 1 } });
+  }
+
+  async getPluginRevision(name: string): Promise<number | undefined> {
+    const doc = await this.plugins.findOne({ name }, { projection: { _id: 0, revision: 1 } });
+    return doc ? (doc.revision ?? 0) : undefined;
+  }
+
+  async listVersionNumbers(name: string): Promise<string[]> {
+    const docs = await this.versions.find({ name }, { projection: { _id: 0, version: 1 } }).sort({ seq: 1 }).toArray();
+    return docs.map((doc) => doc.version);
   }
 
   /** Compare-and-set on `distTags.latest`, retried when a concurrent publish moved it first. */
@@ -156,9 +177,9 @@ export class MongoMetadataStore implements MetadataStore {
   }
 
   async getPlugin(name: string): Promise<PluginRecord | undefined> {
-    const doc = await this.plugins.findOne({ name }, { projection: { _id: 0 } });
+    const doc = await this.plugins.findOne({ name }, { projection: { _id: 0, revision: 0 } });
     if (!doc) return undefined;
-    const plugin = withoutId(doc);
+    const plugin: PluginRecord = withoutId(doc);
     if (plugin.description === undefined || plugin.description === null) delete plugin.description;
     if (plugin.distTags.latest === undefined) {
       // A publish was interrupted before moving `latest`: derive it from the stored versions.
@@ -190,14 +211,14 @@ export class MongoMetadataStore implements MetadataStore {
         update.keywords = target.manifest.keywords ?? [];
       }
     }
-    const result = await this.plugins.updateOne({ name }, { $set: update });
+    const result = await this.plugins.updateOne({ name }, { $set: update, $inc: { revision: 1 } });
     if (result.matchedCount === 0) throw new PluglineError('ERR_PLUGIN_NOT_FOUND', `No plugin named ${name}`);
   }
 
   async deleteDistTag(name: string, tag: string): Promise<boolean> {
     const result = await this.plugins.updateOne(
       { name, [`distTags.${tag}`]: { $exists: true } },
-      { $unset: { [`distTags.${tag}`]: '' }, $set: { modifiedAt: new Date().toISOString() } },
+      { $unset: { [`distTags.${tag}`]: '' }, $set: { modifiedAt: new Date().toISOString() }, $inc: { revision: 1 } },
     );
     return result.modifiedCount > 0;
   }
@@ -207,23 +228,36 @@ export class MongoMetadataStore implements MetadataStore {
       { name, version },
       message === undefined ? { $unset: { deprecated: '' } } : { $set: { deprecated: message } },
     );
-    return result.matchedCount > 0;
+    if (result.matchedCount === 0) return false;
+    await this.bumpRevision({ name });
+    return true;
   }
 
   async addMaintainer(ownerKey: string, user: string): Promise<void> {
-    await this.maintainers.updateOne(
+    const result = await this.maintainers.updateOne(
       { ownerKey, 'maintainers.user': { $ne: user } },
       { $push: { maintainers: { user, addedAt: new Date().toISOString() } } },
     );
+    if (result.modifiedCount > 0) await this.bumpRevision({ ownerKey });
   }
 
   async removeMaintainer(ownerKey: string, user: string): Promise<boolean> {
     const result = await this.maintainers.updateOne({ ownerKey }, { $pull: { maintainers: { user } } });
-    return result.modifiedCount > 0;
+    if (result.modifiedCount === 0) return false;
+    await this.bumpRevision({ ownerKey });
+    return true;
   }
 
   async recordDownload(name: string, version: string, day: string): Promise<void> {
     await this.downloads.updateOne({ name, version, day }, { $inc: { count: 1 } }, { upsert: true });
+  }
+
+  async recordDownloads(counts: readonly DownloadCount[]): Promise<void> {
+    if (counts.length === 0) return;
+    await this.downloads.bulkWrite(
+      counts.map(({ name, version, day, count }) => ({ updateOne: { filter: { name, version, day }, update: { $inc: { count } }, upsert: true } })),
+      { ordered: false },
+    );
   }
 
   async getDownloads(name: string): Promise<DownloadStats> {
@@ -247,7 +281,7 @@ export class MongoMetadataStore implements MetadataStore {
     ])) {
       totals.set(row._id, row.total);
     }
-    const plugins = await this.plugins.find({}, { projection: { _id: 0 } }).sort({ name: 1 }).toArray();
+    const plugins = await this.plugins.find({}, { projection: { _id: 0, revision: 0 } }).sort({ name: 1 }).toArray();
     const summaries: PluginSummary[] = [];
     for (const plugin of plugins) {
       const version = plugin.distTags.latest ?? (await this.getPlugin(plugin.name))?.distTags.latest;

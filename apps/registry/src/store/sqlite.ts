@@ -5,6 +5,7 @@ import { type PluginManifest, PluglineError } from '@plugline/sdk';
 import { shouldBecomeLatest } from './latest.js';
 import type {
   Actor,
+  DownloadCount,
   DownloadStats,
   ListVersionsOptions,
   MetadataStore,
@@ -23,7 +24,8 @@ CREATE TABLE IF NOT EXISTS plugins (
   keywords TEXT NOT NULL DEFAULT '[]',
   dist_tags TEXT NOT NULL DEFAULT '{}',
   created_at TEXT NOT NULL,
-  modified_at TEXT NOT NULL
+  modified_at TEXT NOT NULL,
+  revision INTEGER NOT NULL DEFAULT 1
 );
 CREATE TABLE IF NOT EXISTS versions (
   seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -140,6 +142,24 @@ export class SqliteMetadataStore implements MetadataStore {
     this.db = new DatabaseSync(this.path);
     this.db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;');
     this.db.exec(schema);
+    this.migrate();
+  }
+
+  /** Brings a data folder made by an older version up to this schema (idempotent, safe with replicas). */
+  private migrate(): void {
+    const columns = this.db.prepare('PRAGMA table_info(plugins)').all().map((row) => text(row.name));
+    if (columns.includes('revision')) return;
+    try {
+      this.db.exec('ALTER TABLE plugins ADD COLUMN revision INTEGER NOT NULL DEFAULT 1');
+    } catch (error) {
+      // Another process sharing the data folder added it first.
+      if (!/duplicate column/i.test(String((error as Error)?.message))) throw error;
+    }
+  }
+
+  /** Every plugin of an owner key gets a new revision (maintainers show in each one's document). */
+  private bumpOwnerRevisions(ownerKey: string): void {
+    this.statement('UPDATE plugins SET revision = revision + 1 WHERE owner_key = ?').run(ownerKey);
   }
 
   /** The prepared statement for `sql`, prepared once per store. */
@@ -202,7 +222,7 @@ export class SqliteMetadataStore implements MetadataStore {
       this.statement(
           `INSERT INTO plugins (name, owner_key, description, keywords, dist_tags, created_at, modified_at) VALUES (?, ?, ?, ?, ?, ?, ?)
            ON CONFLICT (name) DO UPDATE SET description = excluded.description, keywords = excluded.keywords,
-             dist_tags = excluded.dist_tags, modified_at = excluded.modified_at`,
+             dist_tags = excluded.dist_tags, modified_at = excluded.modified_at, revision = plugins.revision + 1`,
         )
         .run(record.name, ownerKey, description, JSON.stringify(keywords), JSON.stringify(distTags), record.publishedAt, record.publishedAt);
     });
@@ -213,6 +233,11 @@ export class SqliteMetadataStore implements MetadataStore {
     return row ? toPlugin(row) : undefined;
   }
 
+  async getPluginRevision(name: string): Promise<number | undefined> {
+    const row = this.statement('SELECT revision FROM plugins WHERE name = ?').get(name);
+    return row ? Number(row.revision) : undefined;
+  }
+
   async getVersion(name: string, version: string): Promise<VersionRecord | undefined> {
     const row = this.statement('SELECT * FROM versions WHERE name = ? AND version = ?').get(name, version);
     return row ? toVersion(row) : undefined;
@@ -221,6 +246,10 @@ export class SqliteMetadataStore implements MetadataStore {
   async listVersions(name: string, options: ListVersionsOptions = {}): Promise<VersionRecord[]> {
     const columns = options.readme === false ? 'name, version, integrity, size, manifest, published_at, deprecated' : '*';
     return this.statement(`SELECT ${columns} FROM versions WHERE name = ? ORDER BY seq`).all(name).map(toVersion);
+  }
+
+  async listVersionNumbers(name: string): Promise<string[]> {
+    return this.statement('SELECT version FROM versions WHERE name = ? ORDER BY seq').all(name).map((row) => text(row.version));
   }
 
   private updateDistTags(name: string, change: (tags: Record<string, string>) => boolean): boolean {
@@ -241,7 +270,7 @@ export class SqliteMetadataStore implements MetadataStore {
           keywords = manifest.keywords ?? [];
         }
       }
-      this.statement('UPDATE plugins SET dist_tags = ?, description = ?, keywords = ?, modified_at = ? WHERE name = ?')
+      this.statement('UPDATE plugins SET dist_tags = ?, description = ?, keywords = ?, modified_at = ?, revision = revision + 1 WHERE name = ?')
         .run(JSON.stringify(tags), description, JSON.stringify(keywords), new Date().toISOString(), name);
       return true;
     });
@@ -263,18 +292,32 @@ export class SqliteMetadataStore implements MetadataStore {
   }
 
   async setDeprecated(name: string, version: string, message: string | undefined): Promise<boolean> {
-    const result = this.statement('UPDATE versions SET deprecated = ? WHERE name = ? AND version = ?').run(message ?? null, name, version);
-    return Number(result.changes) > 0;
+    return this.transaction(() => {
+      const result = this.statement('UPDATE versions SET deprecated = ? WHERE name = ? AND version = ?').run(message ?? null, name, version);
+      if (Number(result.changes) === 0) return false;
+      this.statement('UPDATE plugins SET revision = revision + 1 WHERE name = ?').run(name);
+      return true;
+    });
   }
 
   async addMaintainer(ownerKey: string, user: string): Promise<void> {
-    this.statement('INSERT INTO maintainers (owner_key, user, added_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING')
-      .run(ownerKey, user, new Date().toISOString());
+    this.transaction(() => {
+      const result = this.statement('INSERT INTO maintainers (owner_key, user, added_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING').run(
+        ownerKey,
+        user,
+        new Date().toISOString(),
+      );
+      if (Number(result.changes) > 0) this.bumpOwnerRevisions(ownerKey);
+    });
   }
 
   async removeMaintainer(ownerKey: string, user: string): Promise<boolean> {
-    const result = this.statement('DELETE FROM maintainers WHERE owner_key = ? AND user = ?').run(ownerKey, user);
-    return Number(result.changes) > 0;
+    return this.transaction(() => {
+      const result = this.statement('DELETE FROM maintainers WHERE owner_key = ? AND user = ?').run(ownerKey, user);
+      if (Number(result.changes) === 0) return false;
+      this.bumpOwnerRevisions(ownerKey);
+      return true;
+    });
   }
 
   async recordDownload(name: string, version: string, day: string): Promise<void> {
@@ -282,6 +325,16 @@ export class SqliteMetadataStore implements MetadataStore {
         'INSERT INTO downloads (name, version, day, count) VALUES (?, ?, ?, 1) ON CONFLICT (name, version, day) DO UPDATE SET count = count + 1',
       )
       .run(name, version, day);
+  }
+
+  async recordDownloads(counts: readonly DownloadCount[]): Promise<void> {
+    if (counts.length === 0) return;
+    this.transaction(() => {
+      const upsert = this.statement(
+        'INSERT INTO downloads (name, version, day, count) VALUES (?, ?, ?, ?) ON CONFLICT (name, version, day) DO UPDATE SET count = count + excluded.count',
+      );
+      for (const entry of counts) upsert.run(entry.name, entry.version, entry.day, entry.count);
+    });
   }
 
   async getDownloads(name: string): Promise<DownloadStats> {

@@ -69,6 +69,15 @@ export interface DownloadStats {
   daily: { day: string; count: number }[];
 }
 
+/** A batch entry of {@link MetadataStore.recordDownloads}: `count` downloads of one version on one day. */
+export interface DownloadCount {
+  name: string;
+  version: string;
+  /** `YYYY-MM-DD`, UTC. */
+  day: string;
+  count: number;
+}
+
 /** Options of {@link MetadataStore.listVersions}. */
 export interface ListVersionsOptions {
   /** Include each version's README (default true). */
@@ -98,12 +107,22 @@ export interface MetadataStore {
    */
   publishVersion(record: VersionRecord, ownerKey: string, actor: Actor): Promise<void>;
   getPlugin(name: string): Promise<PluginRecord | undefined>;
+  /**
+   * The plugin's revision: a number that changes with every change to what its metadata document shows
+   * except downloads (publish, dist-tag set/delete, deprecate/un-deprecate, maintainer add/remove on its
+   * owner key). Undefined when there is no such plugin. Readers that cache a document read this FIRST,
+   * then the data, and reuse the cache only while the revision is unchanged: this is how caches stay
+   * correct across replicas sharing one store.
+   */
+  getPluginRevision(name: string): Promise<number | undefined>;
   getVersion(name: string, version: string): Promise<VersionRecord | undefined>;
   /**
    * Every version of a plugin, in publish order. `{ readme: false }` leaves the READMEs out (they can be
    * 256 KiB each; resolving a spec does not need them).
    */
   listVersions(name: string, options?: ListVersionsOptions): Promise<VersionRecord[]>;
+  /** The version strings of a plugin only, in publish order (what resolving a range needs). */
+  listVersionNumbers(name: string): Promise<string[]>;
   /** Sets a dist-tag; the caller has checked that the version exists. */
   setDistTag(name: string, tag: string, version: string): Promise<void>;
   /** Removes a dist-tag; false if it was not set. */
@@ -116,6 +135,8 @@ export interface MetadataStore {
   removeMaintainer(ownerKey: string, user: string): Promise<boolean>;
   /** Counts one tarball download on `day` (`YYYY-MM-DD`, UTC). */
   recordDownload(name: string, version: string, day: string): Promise<void>;
+  /** Adds a batch of download counts at once (one transaction where the engine has them). */
+  recordDownloads(counts: readonly DownloadCount[]): Promise<void>;
   getDownloads(name: string): Promise<DownloadStats>;
   /** Every plugin with its latest version and download total (search ranks these). */
   listPlugins(): Promise<PluginSummary[]>;
