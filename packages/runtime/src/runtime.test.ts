@@ -169,6 +169,29 @@ describe('chain', () => {
     expect(thrower.recentErrors[0]).toMatchObject({ hook: 'processEvent', message: expect.stringContaining('thrower@1.0.0 processEvent: TypeError: kaboom') });
   });
 
+  it('delivers logs and metrics buffered in the sandbox, in order, with the log rate cap and the metric-name cap', async () => {
+    const pluginLines: { plugin?: string; msg?: string }[] = [];
+    const logger = pino({ level: 'info' }, { write: (line: string) => void pluginLines.push(JSON.parse(line)) });
+    const { url } = await runtimeWith([{ name: 'chatty' }], { logger });
+    const started = Date.now();
+    const batch = Array.from({ length: 120 }, (_, n) => ({ event: 'e', distinct_id: `d${n}`, properties: { n } }));
+    expect(await post(`${url}/batch`, { batch })).toMatchObject({ status: 200, body: { stored: 120 } });
+    const seconds = Math.ceil((Date.now() - started) / 1000) + 1;
+    // 36,000 lines were logged; at most 100 per second reach the process log.
+    const fromChatty = pluginLines.filter((line) => line.plugin === 'chatty' && line.msg?.startsWith('line '));
+    expect(fromChatty.length).toBeGreaterThan(0);
+    expect(fromChatty.length).toBeLessThanOrEqual(100 * seconds);
+    expect(fromChatty[0]!.msg).toBe('line 0.0');
+    const { plugins } = await getJson<{ plugins: { name: string; recentLogs: { message: string }[] }[] }>(`${url}/api/plugins`);
+    const recent = plugins.find((plugin) => plugin.name === 'chatty')!.recentLogs.map((line) => line.message);
+    expect(recent).toEqual(Array.from({ length: 50 }, (_, i) => `line 119.${250 + i}`));
+    const metrics = await (await fetch(`${url}/metrics`)).text();
+    expect(metrics).toMatch(/plugline_plugin_metric_total\{plugin="chatty",metric="events"\} 120\n/);
+    expect(metrics).toMatch(/plugline_plugin_metric\{plugin="chatty",metric="biggest",kind="max"\} 119\n/);
+    const names = new Set([...metrics.matchAll(/plugline_plugin_metric(?:_total)?\{plugin="chatty",metric="([^"]+)"/g)].map((match) => match[1]));
+    expect(names.size).toBe(100);
+  });
+
   it('stops an infinite loop and a memory bomb; the runtime and other plugins keep working', async () => {
     const { url, runtime } = await runtimeWith([{ name: 'first' }, { name: 'looper' }, { name: 'bomber', settings: { memoryLimitMb: 16, timeoutMs: 5000 } }, { name: 'last' }]);
     // Each bad event shares its batch with a good one: only the bad event misses the failing plugin.

@@ -227,25 +227,42 @@ async function hostFetch(request: unknown, maxBytes: number, timeoutMs: number) 
   };
 }
 
+const LOG_LEVELS: readonly string[] = ['debug', 'info', 'warn', 'error'];
+const METRIC_KINDS: readonly string[] = ['increment', 'max', 'min'];
+
 /** The host side of one plugin's `meta` and globals: what the sandbox's bridge calls. */
 export function createSandboxHost(options: SandboxHostOptions): SandboxHost {
   const { sink, storage, cache } = options;
   const fetchMaxBytes = options.fetchMaxBytes ?? 10 * 1024 * 1024;
   const fetchTimeoutMs = options.fetchTimeoutMs ?? 10_000;
+  const log = (entry: unknown) => {
+    if (!Array.isArray(entry)) return;
+    const [level, message, fields] = entry as ['debug' | 'info' | 'warn' | 'error', string, Record<string, unknown> | null];
+    const safeFields = fields && typeof fields === 'object' && !Array.isArray(fields) ? fields : undefined;
+    sink.log(LOG_LEVELS.includes(level) ? level : 'info', String(message).slice(0, 10_000), safeFields);
+  };
+  const metric = (entry: unknown) => {
+    if (!Array.isArray(entry)) return;
+    const [kind, name, value] = entry as ['increment' | 'max' | 'min', string, number];
+    if (typeof value === 'number' && Number.isFinite(value) && METRIC_KINDS.includes(kind)) sink.metric(kind, String(name), value);
+  };
   return {
     sync(op, payload) {
       const args = payload as unknown[];
       switch (op) {
-        case 'log': {
-          const [level, message, fields] = args as ['debug' | 'info' | 'warn' | 'error', string, Record<string, unknown> | null];
-          sink.log(['debug', 'info', 'warn', 'error'].includes(level) ? level : 'info', String(message).slice(0, 10_000), fields ?? undefined);
+        case 'buffered': {
+          // The sandbox's buffered fire-and-forget calls: log lines in the order they were made, then metrics.
+          const { logs, metrics } = (payload ?? {}) as { logs?: unknown; metrics?: unknown };
+          if (Array.isArray(logs)) for (const entry of logs) log(entry);
+          if (Array.isArray(metrics)) for (const entry of metrics) metric(entry);
           return undefined;
         }
-        case 'metric': {
-          const [kind, name, value] = args as ['increment' | 'max' | 'min', string, number];
-          if (Number.isFinite(value) && ['increment', 'max', 'min'].includes(kind)) sink.metric(kind, String(name), value);
+        case 'log':
+          log(args);
           return undefined;
-        }
+        case 'metric':
+          metric(args);
+          return undefined;
         case 'random':
           return randomBytes(Math.min(65_536, Math.max(0, Number(payload) | 0))).toString('base64');
         case 'url.parse': {

@@ -12,8 +12,16 @@
  *   `Object.prototype` (e.g. with `reference: true`) cannot change how results cross the boundary.
  * - Only strings cross the boundary (JSON in, JSON out), never objects or references.
  *
- * `$2` is the plugin's identity and config as JSON. The closure returns the internals the runner needs
- * (meta, clone); the host keeps that only as a Reference and passes it to the runner.
+ * `$2` is the plugin's identity and config as JSON. `$3` is a SharedArrayBuffer shared with the host:
+ * int32 [2] is set to 1 while logs or metrics wait in this isolate's buffer. The closure returns the
+ * internals the runner needs (meta, clone, takeBuffered); the host keeps that only as a Reference and
+ * passes it to the runner.
+ *
+ * Fire-and-forget services (console, meta.logger, meta.metrics) do not cross per call: a crossing
+ * waits for the Node main thread (~50 µs). Log lines are queued in order, metrics summed (max/min
+ * kept) per name, and the host takes the buffer once at the end of every hook call, or earlier when
+ * it grows past a bound (a plugin logging in a loop then flushes every few hundred lines; the host's
+ * log rate cap and metric-name cap apply as before).
  */
 export const PRELUDE_SOURCE = String.raw`
 'use strict';
@@ -27,6 +35,11 @@ const jsonParse = JSON.parse;
 const jsonStringify = JSON.stringify;
 const freeze = Object.freeze;
 const defineProperty = Object.defineProperty;
+const mathMax = Math.max;
+const mathMin = Math.min;
+const isFinite = Number.isFinite;
+const createObject = Object.create;
+const pendingFlag = new Int32Array($3);
 const asyncOptions = freeze(Object.assign(Object.create(null), { result: freeze(Object.assign(Object.create(null), { promise: true })) }));
 
 // Stack-trace hooks hand out call-site objects (getThis/getFunction): plugins may not install one.
@@ -39,6 +52,52 @@ async function callAsync(op, payload) {
   const text = await ReflectApply(applyMethod, hostAsyncRef, [undefined, [op, jsonStringify(payload === undefined ? null : payload)], asyncOptions]);
   return text === undefined || text === null ? undefined : jsonParse(text);
 }
+// --- buffered fire-and-forget services (see the header comment)
+const MAX_PENDING_LOGS = 256;
+const MAX_PENDING_LOG_CHARS = 256 * 1024;
+const MAX_PENDING_METRICS = 128;
+let pendingLogs = [];
+let pendingLogChars = 0;
+let pendingMetrics = createObject(null);
+let pendingMetricCount = 0;
+/** The buffered logs and metrics as JSON ({ logs: [[level, message, fields]], metrics: [[kind, name, value]] }), emptied; null when empty. */
+function takeBuffered() {
+  if (pendingLogs.length === 0 && pendingMetricCount === 0) { pendingFlag[2] = 0; return null; }
+  const metrics = [];
+  for (const key in pendingMetrics) metrics[metrics.length] = pendingMetrics[key];
+  const text = jsonStringify({ logs: pendingLogs, metrics });
+  pendingLogs = [];
+  pendingLogChars = 0;
+  pendingMetrics = createObject(null);
+  pendingMetricCount = 0;
+  pendingFlag[2] = 0;
+  return text;
+}
+function flushBuffered() {
+  const text = takeBuffered();
+  if (text !== null) ReflectApply(applySyncMethod, hostSyncRef, [undefined, ['buffered', text]]);
+}
+function bufferLog(level, message, fields) {
+  message = message.length > 10000 ? message.slice(0, 10000) : message;
+  if (pendingLogs.length >= MAX_PENDING_LOGS || pendingLogChars >= MAX_PENDING_LOG_CHARS) flushBuffered();
+  pendingLogs[pendingLogs.length] = [level, message, fields === undefined ? null : fields];
+  pendingLogChars += message.length;
+  pendingFlag[2] = 1;
+}
+function bufferMetric(kind, name, value) {
+  if (!isFinite(value)) return;
+  const key = kind + ':' + name;
+  const entry = pendingMetrics[key];
+  if (entry !== undefined) {
+    entry[2] = kind === 'increment' ? entry[2] + value : kind === 'max' ? mathMax(entry[2], value) : mathMin(entry[2], value);
+    return;
+  }
+  if (pendingMetricCount >= MAX_PENDING_METRICS) flushBuffered();
+  pendingMetrics[key] = [kind, name, value];
+  pendingMetricCount += 1;
+  pendingFlag[2] = 1;
+}
+
 function define(name, value) {
   defineProperty(globalThis, name, { value, writable: true, configurable: true, enumerable: false });
 }
@@ -51,7 +110,7 @@ function formatArg(value) {
 // --- console -> the plugin's logs
 const consoleObject = {};
 for (const [method, level] of [['log', 'info'], ['info', 'info'], ['debug', 'debug'], ['warn', 'warn'], ['error', 'error'], ['trace', 'debug']]) {
-  consoleObject[method] = (...args) => { callSync('log', [level, args.map(formatArg).join(' '), null]); };
+  consoleObject[method] = (...args) => { bufferLog(level, args.map(formatArg).join(' '), undefined); };
 }
 define('console', freeze(consoleObject));
 
@@ -349,6 +408,31 @@ define('posthog', freeze({
   },
 }));
 
+// --- meta.geoip.locate: answers kept per IP (bounded LRU), so repeated IPs do not cross; each caller
+// gets its own copy (parsed from the cached JSON), so a plugin mutating a result changes nothing else.
+const GEOIP_CACHE_SIZE = 1024;
+const geoipCache = new Map();
+const mapGet = Map.prototype.get;
+const mapSet = Map.prototype.set;
+const mapDelete = Map.prototype.delete;
+const mapKeys = Map.prototype.keys;
+const mapSize = Object.getOwnPropertyDescriptor(Map.prototype, 'size').get;
+async function locate(ip) {
+  ip = String(ip);
+  let text = ReflectApply(mapGet, geoipCache, [ip]);
+  if (text !== undefined) {
+    // Most recently used last: re-insert.
+    ReflectApply(mapDelete, geoipCache, [ip]);
+    ReflectApply(mapSet, geoipCache, [ip, text]);
+  } else {
+    text = await ReflectApply(applyMethod, hostAsyncRef, [undefined, ['geoip', jsonStringify([ip])], asyncOptions]);
+    if (typeof text !== 'string') text = 'null';
+    if (ReflectApply(mapSize, geoipCache, []) >= GEOIP_CACHE_SIZE) ReflectApply(mapDelete, geoipCache, [ReflectApply(mapKeys, geoipCache, []).next().value]);
+    ReflectApply(mapSet, geoipCache, [ip, text]);
+  }
+  return jsonParse(text) ?? null;
+}
+
 // --- meta: the plugin's window on the host
 const meta = {
   config: init.config,
@@ -371,18 +455,18 @@ const meta = {
     lrem: async (key, count, value) => callAsync('cache.lrem', [String(key), Number(count), cloneJson(value) ?? null]),
   }),
   logger: freeze({
-    debug: (message, fields) => { callSync('log', ['debug', String(message), fields === undefined ? null : cloneJson(fields)]); },
-    info: (message, fields) => { callSync('log', ['info', String(message), fields === undefined ? null : cloneJson(fields)]); },
-    warn: (message, fields) => { callSync('log', ['warn', String(message), fields === undefined ? null : cloneJson(fields)]); },
-    error: (message, fields) => { callSync('log', ['error', String(message), fields === undefined ? null : cloneJson(fields)]); },
+    debug: (message, fields) => { bufferLog('debug', String(message), fields === undefined ? undefined : cloneJson(fields)); },
+    info: (message, fields) => { bufferLog('info', String(message), fields === undefined ? undefined : cloneJson(fields)); },
+    warn: (message, fields) => { bufferLog('warn', String(message), fields === undefined ? undefined : cloneJson(fields)); },
+    error: (message, fields) => { bufferLog('error', String(message), fields === undefined ? undefined : cloneJson(fields)); },
   }),
   metrics: freeze({
-    increment: (name, by) => { callSync('metric', ['increment', String(name), by === undefined ? 1 : Number(by)]); },
-    max: (name, value) => { callSync('metric', ['max', String(name), Number(value)]); },
-    min: (name, value) => { callSync('metric', ['min', String(name), Number(value)]); },
+    increment: (name, by) => { bufferMetric('increment', String(name), by === undefined ? 1 : Number(by)); },
+    max: (name, value) => { bufferMetric('max', String(name), Number(value)); },
+    min: (name, value) => { bufferMetric('min', String(name), Number(value)); },
   }),
   fetch,
-  geoip: freeze({ locate: async (ip) => (await callAsync('geoip', [String(ip)])) ?? null }),
+  geoip: freeze({ locate }),
   // PostHog's utils.cursor: an atomic counter in the plugin's storage.
   utils: freeze({
     cursor: freeze({
@@ -411,7 +495,7 @@ if (init.capabilities.includes('postgres')) {
     query: async (connectionString, text, values) => callAsync('postgres', [String(connectionString), String(text), values === undefined ? [] : cloneJson(values)]),
   });
 }
-return { meta, clone: cloneJson, name: init.name, version: init.version };
+return { meta, clone: cloneJson, takeBuffered, name: init.name, version: init.version };
 `;
 
 /**
@@ -552,7 +636,19 @@ function describe(error) {
   }
   return { message: String(error), errorName: typeof error };
 }
+// Every hook call hands the logs and metrics it buffered to the host with its result, in the same
+// crossing: [result, buffered JSON] when there are some, the bare result otherwise.
+const takeBuffered = internals.takeBuffered;
+function withBuffered(result) {
+  const buffered = takeBuffered();
+  return buffered === null ? result : [result, buffered];
+}
+function handOver(result) {
+  return result !== null && typeof result === 'object' && typeof result.then === 'function' ? result.then(withBuffered) : withBuffered(result);
+}
 return {
+  /** The logs and metrics buffered since the last call, as JSON, or null (see the prelude's takeBuffered). */
+  drain: () => takeBuffered(),
   hooks: () => [...hooks.filter((hook) => typeof plugin[hook] === 'function'), ...(plugin.jobs && typeof plugin.jobs === 'object' ? ['jobs'] : [])].join(','),
   /** PostHog's getSettings(meta) -> { handlesLargeBatches }, as JSON ('{}' when absent or failing). */
   settings: () => {
@@ -563,44 +659,47 @@ return {
       return '{}';
     }
   },
-  /**
-   * Input: JSON array of events (null = already dropped upstream). Output: outcomes JSON, a newline,
-   * then the events JSON. Outcome per index: 0 skipped, 1 succeeded, 2 dropped, or a failure object.
-   */
-  processBatch: (input) => {
-    // The input is either plain events JSON or a previous plugin's output, "<outcomes>\n<events>":
-    // passing that whole string on avoids a host-side slice, which is slow to copy into an isolate.
-    const newline = input.indexOf('\n');
-    const eventsText = newline < 0 ? input : input.slice(newline + 1);
-    const events = jsonParse(eventsText);
-    const outcomes = new Array(events.length).fill(0);
-    if (!step.processEvent) return jsonStringify(outcomes) + '\n' + jsonStringify(events);
-    return isAsyncHook ? processAsync(events, outcomes) : processSync(events, outcomes, eventsText);
-  },
-  /** onEvent for each event of the batch; returns a JSON array of failures (index, message, name). */
-  onEventBatch: async (input) => {
-    const events = jsonParse(input);
-    const failures = [];
-    await PromiseAll(events.map(async (event, index) => {
-      try { await plugin.onEvent(freezeDeep(event), meta); } catch (error) { failures.push({ index, ...describe(error) }); }
-    }));
-    return jsonStringify(failures);
-  },
-  /** Any other hook; args JSON array is passed before meta. Returns null, or the error as JSON. */
-  callHook: async (hook, argsJson) => {
-    // "jobs.<name>" runs a PostHog job: plugin.jobs[name](payload, meta).
-    const isJob = hook.startsWith('jobs.');
-    const owner = isJob ? plugin.jobs : plugin;
-    const key = isJob ? hook.slice(5) : hook;
-    if (!owner || typeof owner[key] !== 'function') return isJob ? jsonStringify({ message: 'no job named ' + key, errorName: 'Error' }) : 'null';
-    try {
-      await owner[key](...jsonParse(argsJson), meta);
-      return 'null';
-    } catch (error) {
-      return jsonStringify(describe(error));
-    }
-  },
+  processBatch: (input) => handOver(processBatch(input)),
+  onEventBatch: (input) => handOver(onEventBatch(input)),
+  callHook: (hook, argsJson) => handOver(callHook(hook, argsJson)),
 };
+/**
+ * Input: JSON array of events (null = already dropped upstream). Output: outcomes JSON, a newline,
+ * then the events JSON. Outcome per index: 0 skipped, 1 succeeded, 2 dropped, or a failure object.
+ */
+function processBatch(input) {
+  // The input is either plain events JSON or a previous plugin's output, "<outcomes>\n<events>":
+  // passing that whole string on avoids a host-side slice, which is slow to copy into an isolate.
+  const newline = input.indexOf('\n');
+  const eventsText = newline < 0 ? input : input.slice(newline + 1);
+  const events = jsonParse(eventsText);
+  const outcomes = new Array(events.length).fill(0);
+  if (!step.processEvent) return jsonStringify(outcomes) + '\n' + jsonStringify(events);
+  return isAsyncHook ? processAsync(events, outcomes) : processSync(events, outcomes, eventsText);
+}
+/** onEvent for each event of the batch; returns a JSON array of failures (index, message, name). */
+async function onEventBatch(input) {
+  const events = jsonParse(input);
+  const failures = [];
+  await PromiseAll(events.map(async (event, index) => {
+    try { await plugin.onEvent(freezeDeep(event), meta); } catch (error) { failures.push({ index, ...describe(error) }); }
+  }));
+  return jsonStringify(failures);
+}
+/** Any other hook; args JSON array is passed before meta. Returns null, or the error as JSON. */
+async function callHook(hook, argsJson) {
+  // "jobs.<name>" runs a PostHog job: plugin.jobs[name](payload, meta).
+  const isJob = hook.startsWith('jobs.');
+  const owner = isJob ? plugin.jobs : plugin;
+  const key = isJob ? hook.slice(5) : hook;
+  if (!owner || typeof owner[key] !== 'function') return isJob ? jsonStringify({ message: 'no job named ' + key, errorName: 'Error' }) : 'null';
+  try {
+    await owner[key](...jsonParse(argsJson), meta);
+    return 'null';
+  } catch (error) {
+    return jsonStringify(describe(error));
+  }
+}
 function freezeDeep(value) {
   if (value && typeof value === 'object') { for (const key of Object.keys(value)) freezeDeep(value[key]); Object.freeze(value); }
   return value;

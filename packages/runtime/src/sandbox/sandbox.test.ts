@@ -27,6 +27,80 @@ afterEach(() => {
   for (const s of sandboxes.splice(0)) s.dispose();
 });
 
+describe('PluginSandbox buffered logs and metrics', () => {
+  function recordingSandbox(code: string) {
+    const lines: [string, string, unknown][] = [];
+    const metrics: [string, string, number][] = [];
+    let crossings = 0;
+    const base = createSandboxHost({
+      sink: { log: (level, message, fields) => void lines.push([level, message, fields]), metric: (kind, name, value) => void metrics.push([kind, name, value]) },
+      storage: { get: () => null, set: () => {}, del: () => {} },
+      cache: new MemoryCache(),
+      postgres: false,
+    });
+    const counting = {
+      ...base,
+      sync: (op: string, payload: unknown) => {
+        if (op === 'buffered' || op === 'log' || op === 'metric') crossings += 1;
+        return base.sync(op, payload);
+      },
+    };
+    return { s: sandbox(code, { host: counting }), lines, metrics, crossings: () => crossings };
+  }
+
+  it('hands the logs of a batch (in order) and summed metrics to the host when the batch returns', async () => {
+    const { s, lines, metrics, crossings } = recordingSandbox(`export default {
+      processEvent(e, { logger, metrics }) {
+        console.log('console', e.properties.n);
+        logger.warn('logger ' + e.properties.n, { n: e.properties.n });
+        metrics.increment('seen');
+        metrics.increment('weighted', 2);
+        metrics.max('top', e.properties.n);
+        metrics.min('bottom', e.properties.n);
+        metrics.increment('bad', NaN);
+        return e;
+      },
+      async exportEvents(events, { logger, metrics }) { logger.info('exported ' + events.length); metrics.increment('exported', events.length); },
+    }`);
+    await s.start();
+    await s.processBatch(JSON.stringify([event(0), event(1), event(2)]), 3);
+    expect(lines).toEqual([
+      ['info', 'console 0', undefined],
+      ['warn', 'logger 0', { n: 0 }],
+      ['info', 'console 1', undefined],
+      ['warn', 'logger 1', { n: 1 }],
+      ['info', 'console 2', undefined],
+      ['warn', 'logger 2', { n: 2 }],
+    ]);
+    expect(metrics.sort()).toEqual([
+      ['increment', 'seen', 3],
+      ['increment', 'weighted', 6],
+      ['max', 'top', 2],
+      ['min', 'bottom', 0],
+    ]);
+    expect(crossings()).toBe(1);
+    expect(await s.callHook('exportEvents', [[event(0), event(1)]])).toBeNull();
+    expect(lines.at(-1)).toEqual(['info', 'exported 2', undefined]);
+    expect(metrics.at(-1)).toEqual(['increment', 'exported', 2]);
+    expect(crossings()).toBe(2);
+  });
+
+  it('flushes a plugin that logs in a loop in bounded chunks, truncating long lines', async () => {
+    // 20,000 lines of 10 KB (200 MB) would not fit the isolate's 64 MB if the buffer were unbounded.
+    const { s, lines, crossings } = recordingSandbox(`export default {
+      processEvent(e, { logger }) { const big = 'x'.repeat(20000); for (let i = 0; i < 20000; i++) logger.info(i + big); return e; },
+    }`);
+    await s.start();
+    const { outcomes } = await s.processBatch(JSON.stringify([event(0)]), 20_000);
+    expect(outcomes).toEqual([1]);
+    expect(lines).toHaveLength(20_000);
+    expect(lines[19_999]![1]).toMatch(/^19999x+$/);
+    expect(lines.every(([, message]) => message.length === 10_000)).toBe(true);
+    expect(crossings()).toBeGreaterThan(20_000 / 256);
+    expect(crossings()).toBeLessThan(1_000);
+  });
+});
+
 describe('PluginSandbox', () => {
   it('runs processEvent over a batch with the SDK chain semantics', async () => {
     const s = sandbox(`export default { processEvent(e) {

@@ -97,11 +97,12 @@ export class PluginSandbox {
   private readonly wallTimeoutMs: number;
   private readonly perEventTimeoutMs: number;
   private isolate: ivm.Isolate | undefined;
-  private functions: { processBatch: ivm.Reference; onEventBatch: ivm.Reference; callHook: ivm.Reference } | undefined;
+  private functions: { processBatch: ivm.Reference; onEventBatch: ivm.Reference; callHook: ivm.Reference; drain: ivm.Reference } | undefined;
   private starting: Promise<void> | undefined;
   private disposed = false;
-  // Written by the isolate's sync path: which event of the batch is running (see prelude RUNNER_SOURCE).
-  private readonly progress = new SharedArrayBuffer(8);
+  // Written by the isolate: [0] which event of the batch is running, [1] 1 while the sync path runs
+  // (see prelude RUNNER_SOURCE), [2] 1 while logs or metrics are buffered (see PRELUDE_SOURCE).
+  private readonly progress = new SharedArrayBuffer(12);
   private batchLock: Promise<void> = Promise.resolve();
 
   constructor(options: SandboxOptions) {
@@ -143,7 +144,8 @@ export class PluginSandbox {
         attachments: options.attachments ?? {},
         capabilities: options.capabilities ?? [],
       });
-      const internals = (await context.evalClosure(PRELUDE_SOURCE, [hostSync, hostAsync, init], {
+      const pendingFlag = new ivm.ExternalCopy(this.progress).copyInto({ release: true });
+      const internals = (await context.evalClosure(PRELUDE_SOURCE, [hostSync, hostAsync, init, pendingFlag], {
         result: { reference: true },
         timeout: this.timeoutMs,
         filename: 'plugline:prelude',
@@ -185,8 +187,10 @@ export class PluginSandbox {
         processBatch: (await runner.get('processBatch', { reference: true })) as ivm.Reference,
         onEventBatch: (await runner.get('onEventBatch', { reference: true })) as ivm.Reference,
         callHook: (await runner.get('callHook', { reference: true })) as ivm.Reference,
+        drain: (await runner.get('drain', { reference: true })) as ivm.Reference,
       };
       this.isolate = isolate;
+      await this.drainBuffered(isolate);
     } catch (error) {
       if (!isolate.isDisposed) isolate.dispose();
       if (error instanceof PluginError) throw error;
@@ -276,13 +280,32 @@ export class PluginSandbox {
     const wall = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new Error('Script execution timed out. (wall clock)')), this.wallTimeoutMs);
     });
+    let result: unknown;
     try {
-      return await Promise.race([reference.apply(undefined, args, { timeout, result: { promise: true } }), wall]);
+      result = await Promise.race([reference.apply(undefined, args, { timeout, result: { promise: true, copy: true } }), wall]);
     } catch (error) {
-      throw this.classify(error, hook, isolate, timeout);
+      const failure = this.classify(error, hook, isolate, timeout);
+      // Lines logged before the failure still reach the host, unless the isolate was thrown away.
+      await this.drainBuffered(isolate).catch(() => {});
+      throw failure;
     } finally {
       clearTimeout(timer);
     }
+    // [result, buffered logs and metrics JSON] when the call buffered some (see the runner's handOver).
+    if (!Array.isArray(result)) return result;
+    const [value, buffered] = result as [unknown, unknown];
+    if (typeof buffered === 'string') this.options.host.sync('buffered', JSON.parse(buffered));
+    return value;
+  }
+
+  /**
+   * Takes what the plugin buffered but did not hand over with a result (while loading, or before a
+   * call failed): one crossing, skipped when the isolate flagged nothing pending.
+   */
+  private async drainBuffered(isolate: ivm.Isolate): Promise<void> {
+    if (Atomics.load(new Int32Array(this.progress), 2) === 0 || isolate.isDisposed || this.isolate !== isolate || !this.functions) return;
+    const text = (await this.functions.drain.apply(undefined, [], { timeout: this.timeoutMs })) as string | null;
+    if (typeof text === 'string') this.options.host.sync('buffered', JSON.parse(text));
   }
 
   /** Maps an isolated-vm failure to a coded `PluginError`; timeouts and memory exhaustion dispose the isolate. */

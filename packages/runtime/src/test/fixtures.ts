@@ -123,6 +123,19 @@ export const fixtures = {
         await jobs.remember({ n }).runNow();
       }`,
   },
+  chatty: {
+    name: 'chatty',
+    // Logs in a loop and reports more metric names than the runtime keeps: both stay capped.
+    code: `export default {
+      processEvent(e, { logger, metrics }) {
+        for (let i = 0; i < 300; i++) logger.info('line ' + e.properties.n + '.' + i);
+        metrics.increment('events');
+        metrics.max('biggest', e.properties.n);
+        metrics.increment('name_' + e.properties.n);
+        return e;
+      },
+    };`,
+  },
   incompatible: {
     name: 'incompatible',
     sdk: '^99.0.0',
