@@ -81,10 +81,6 @@ function today(): string {
   return new Date().toISOString().slice(0, 10);
 }
 
-function integrityOf(bytes: Uint8Array): string {
-  return `sha512-${createHash('sha512').update(bytes).digest('base64')}`;
-}
-
 /**
  * The per-request log. At `debug` and below: pino-http (request and response serialized in full). At
  * `info`: one light `request completed` line per request (method, url, status, time; never headers).
@@ -168,6 +164,8 @@ export function createRegistryApp(options: RegistryAppOptions): express.Express 
     }
     return downloads.addPending(name, cached.stats);
   };
+  // Published versions are immutable (no unpublish), so their tarball integrity can be cached forever.
+  const integrities = new Map<string, string>();
 
   const json = express.json({ limit: '100kb', strict: false });
   const rawBody = express.raw({ type: () => true, limit: limits.maxTarballBytes });
@@ -344,26 +342,38 @@ export function createRegistryApp(options: RegistryAppOptions): express.Express 
     const file = param(request, 'file');
     if (!file.endsWith('.tgz')) throw new PluglineError('ERR_NOT_FOUND', 'Tarball URLs end in <version>.tgz');
     const version = file.slice(0, -'.tgz'.length);
-    const record = await store.getVersion(name, version);
-    if (!record) {
-      if (!(await store.getPlugin(name))) throw new PluglineError('ERR_PLUGIN_NOT_FOUND', `No plugin named ${name}`);
-      throw new PluglineError('ERR_VERSION_NOT_FOUND', `No version ${version} of ${name}`);
+    const integrityKey = `${name}@${version}`;
+    let integrity = integrities.get(integrityKey);
+    if (integrity === undefined) {
+      const record = await store.getVersion(name, version);
+      if (!record) {
+        if (!(await store.getPlugin(name))) throw new PluglineError('ERR_PLUGIN_NOT_FOUND', `No plugin named ${name}`);
+        throw new PluglineError('ERR_VERSION_NOT_FOUND', `No version ${version} of ${name}`);
+      }
+      integrity = record.integrity;
+      if (integrities.size >= 100_000) integrities.clear();
+      integrities.set(integrityKey, integrity);
     }
-    const bytes = await blobs.get(record.integrity);
+    // Never serve bytes that differ from what was published (getVerified throws ERR_TARBALL_INTEGRITY).
+    let bytes: Uint8Array | undefined;
+    try {
+      bytes = await blobs.getVerified(integrity);
+    } catch (error) {
+      if (isPluglineError(error) && error.code === 'ERR_TARBALL_INTEGRITY') {
+        throw new PluglineError('ERR_TARBALL_INTEGRITY', `The stored tarball of ${name}@${version} is corrupt`);
+      }
+      throw error;
+    }
     if (!bytes) throw new PluglineError('ERR_INTERNAL', `The tarball of ${name}@${version} is missing from the blob store`);
-    // Never serve bytes that differ from what was published.
-    if (integrityOf(bytes) !== record.integrity) {
-      throw new PluglineError('ERR_TARBALL_INTEGRITY', `The stored tarball of ${name}@${version} is corrupt`);
-    }
     response.set({
       'Content-Type': 'application/gzip',
-      ETag: `"${record.integrity}"`,
+      ETag: `"${integrity}"`,
       'Cache-Control': 'public, max-age=31536000, immutable',
-      'X-Integrity': record.integrity,
+      'X-Integrity': integrity,
     });
     // Tarballs are immutable, so a matching If-None-Match is always a 304 (even with no-cache, which fetch adds).
     const ifNoneMatch = request.get('if-none-match');
-    if (ifNoneMatch?.split(',').some((tag) => tag.trim().replace(/^W\//, '') === `"${record.integrity}"` || tag.trim() === '*')) {
+    if (ifNoneMatch?.split(',').some((tag) => tag.trim().replace(/^W\//, '') === `"${integrity}"` || tag.trim() === '*')) {
       response.status(304).end();
       return;
     }

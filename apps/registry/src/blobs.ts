@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PluglineError } from '@plugline/sdk';
@@ -14,7 +14,24 @@ export interface BlobStore {
   /** The bytes, or undefined if no blob has this integrity. */
   get(integrity: string): Promise<Uint8Array | undefined>;
   has(integrity: string): Promise<boolean>;
+  /**
+   * The bytes, checked against `integrity` (`ERR_TARBALL_INTEGRITY` when they differ), or undefined if
+   * there is no such blob. What the registry serves: corrupt bytes are never returned. An engine may
+   * skip re-hashing bytes it has verified before and can prove unchanged since.
+   */
+  getVerified(integrity: string): Promise<Uint8Array | undefined>;
   close(): Promise<void>;
+}
+
+/** `sha512-<base64>` of the bytes. */
+function sha512Integrity(bytes: Uint8Array): string {
+  return `sha512-${createHash('sha512').update(bytes).digest('base64')}`;
+}
+
+function checkIntegrity(integrity: string, bytes: Uint8Array): void {
+  if (sha512Integrity(bytes) !== integrity) {
+    throw new PluglineError('ERR_TARBALL_INTEGRITY', `The stored blob ${integrity.slice(0, 19)}... does not match its integrity (corrupt)`);
+  }
 }
 
 /** `sha512-<base64>` -> hex digest (base64 has `/`, which cannot be in a file name). */
@@ -30,6 +47,12 @@ export function integrityToHex(integrity: string): string {
  */
 export class FsBlobStore implements BlobStore {
   readonly engine = 'fs';
+  /**
+   * integrity -> `inode:size:ctime:mtime` of the file when its bytes last hashed right. Any write,
+   * truncation, utimes or rename-over through the file system changes the ctime (which user space
+   * cannot set back) or the inode, so a matching fingerprint proves the file is unchanged.
+   */
+  private readonly verified = new Map<string, string>();
   constructor(readonly root: string) {}
 
   private pathOf(integrity: string): { dir: string; file: string } {
@@ -83,6 +106,35 @@ export class FsBlobStore implements BlobStore {
     }
   }
 
+  /**
+   * Reads the blob and hashes it only when its file's fingerprint (taken AFTER the read, so a write
+   * racing the read is seen) differs from the one recorded at its last successful check.
+   */
+  async getVerified(integrity: string): Promise<Uint8Array | undefined> {
+    let handle: Awaited<ReturnType<typeof open>>;
+    try {
+      handle = await open(this.pathOf(integrity).file, 'r');
+    } catch (error) {
+      if ((error as { code?: string }).code === 'ENOENT') return undefined;
+      throw error;
+    }
+    try {
+      const bytes = await handle.readFile();
+      const info = await handle.stat({ bigint: true });
+      const fingerprint = `${info.ino}:${info.size}:${info.ctimeNs}:${info.mtimeNs}`;
+      if (this.verified.get(integrity) !== fingerprint) {
+        this.verified.delete(integrity);
+        checkIntegrity(integrity, bytes);
+        // Bounded: past 100,000 blobs start over (costs one re-hash each).
+        if (this.verified.size >= 100_000) this.verified.clear();
+        this.verified.set(integrity, fingerprint);
+      }
+      return bytes;
+    } finally {
+      await handle.close();
+    }
+  }
+
   async close(): Promise<void> {}
 }
 
@@ -115,6 +167,13 @@ export class GridFsBlobStore implements BlobStore {
     const chunks: Buffer[] = [];
     for await (const chunk of this.bucket.openDownloadStreamByName(integrity)) chunks.push(chunk as Buffer);
     return Buffer.concat(chunks);
+  }
+
+  /** GridFS offers no cheap proof that a file is unchanged, so every read is hashed. */
+  async getVerified(integrity: string): Promise<Uint8Array | undefined> {
+    const bytes = await this.get(integrity);
+    if (bytes) checkIntegrity(integrity, bytes);
+    return bytes;
   }
 
   async close(): Promise<void> {}
