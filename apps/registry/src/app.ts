@@ -326,12 +326,7 @@ export function createRegistryApp(options: RegistryAppOptions): express.Express 
   api.get('/api/v1/plugins/:name/versions/:spec', async (request, response) => {
     const name = param(request, 'name');
     const plugin = await pluginOr404(name);
-    const records = await store.listVersions(name, { readme: false });
-    const version = resolveSpec(
-      records.map((record) => record.version),
-      plugin.distTags,
-      param(request, 'spec'),
-    );
+    const version = resolveSpec(await store.listVersionNumbers(name), plugin.distTags, param(request, 'spec'));
     const record = await store.getVersion(name, version);
     if (!record) throw new PluglineError('ERR_VERSION_NOT_FOUND', `No version ${version}`);
     response.json(versionDocument(request, record, true));
