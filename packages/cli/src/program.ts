@@ -5,10 +5,7 @@ import { PluglineError } from '@plugline/sdk';
 import { RegistryClient } from '@plugline/registry/client';
 import { Command, CommanderError } from 'commander';
 import { configPath, normalizeRegistryUrl, readCliConfig, writeCliConfig } from './config.js';
-import { readEventsFile, runDev } from './dev.js';
-import { initPlugin } from './init.js';
 import { describeError, exitCodeFor, exitCodes, formatBytes, formatError, type Output, progress, readConfigObject, result } from './output.js';
-import { packPlugin } from './pack.js';
 import { registerRegistryCommands } from './registry-commands.js';
 import { registerRuntimeCommands } from './runtime-commands.js';
 
@@ -20,6 +17,9 @@ const exitCodeHelp = `
 Exit codes: 0 success, 1 error, 2 usage error (unknown command or option, missing argument).
 Errors print one line on stderr: "error ERR_CODE: message". Results go to stdout (JSON with --json),
 progress to stderr.`;
+
+// Command implementations (esbuild, tar, the SDK harness, the runtime) are imported when their command
+// runs, so starting the CLI for one command does not load the others' modules.
 
 /**
  * The `plugline` command line as a commander program writing to `out`. Global options (`--json`,
@@ -54,6 +54,7 @@ export function createProgram(out: Output): Command {
     .option('--dir <dir>', 'where to create it (default: ./<name>)')
     .option('--link', "link @plugline/sdk, @plugline/cli, vitest and typescript from this CLI's install instead of needing npm install")
     .action(async (name: string, options: { dir?: string; link?: boolean }) => {
+      const { initPlugin } = await import('./init.js');
       const created = await initPlugin({ name, ...(options.dir ? { dir: options.dir } : {}), link: options.link === true });
       const next = created.linked.length > 0 ? 'npm test && npm run build' : 'npm install && npm test && npm run build';
       result(out, `created ${name} in ${created.dir}\n  ${created.files.join('\n  ')}\nnext: cd ${path.relative(process.cwd(), created.dir) || '.'} && ${next}`, created);
@@ -67,6 +68,7 @@ export function createProgram(out: Output): Command {
     .option('--entry <file>', 'the source entry (default: src/index.ts, src/index.js, index.ts or index.js)')
     .option('--plugin-version <semver>', "the version of a PostHog-format plugin (default: package.json's version)")
     .action(async (dir: string, { pluginVersion, ...options }: { outDir?: string; entry?: string; pluginVersion?: string }) => {
+      const { packPlugin } = await import('./pack.js');
       const packed = await packPlugin(dir, { ...options, ...(pluginVersion ? { version: pluginVersion } : {}), onProgress: (message) => progress(out, message) });
       const { manifest } = packed;
       result(
@@ -84,6 +86,7 @@ export function createProgram(out: Output): Command {
     .option('--config <file>', 'a JSON file with the plugin config')
     .option('--entry <file>', 'the source entry')
     .action(async (dir: string, options: { events?: string; config?: string; entry?: string }) => {
+      const { readEventsFile, runDev } = await import('./dev.js');
       const events = options.events ? await readEventsFile(options.events) : undefined;
       const config = options.config ? await readConfigObject(options.config) : undefined;
       const ran = await runDev(dir, {

@@ -4,7 +4,6 @@ import type { Command } from 'commander';
 import semver from 'semver';
 import { resolveRegistry } from './config.js';
 import { formatBytes, type Output, progress, result, table } from './output.js';
-import { packPlugin } from './pack.js';
 
 /**
  * Splits `name@spec` (scoped names allowed): `@acme/geoip@^1.0.0` -> `{ name: '@acme/geoip', spec: '^1.0.0' }`.
@@ -68,6 +67,7 @@ export function registerRegistryCommands(program: Command, out: Output): void {
     .option('--entry <file>', 'the source entry')
     .action(async (dir: string, options: { registry?: string; tag?: string; entry?: string }) => {
       const client = await clientFor(options, true);
+      const { packPlugin } = await import('./pack.js');
       const packed = await packPlugin(dir, { ...(options.entry ? { entry: options.entry } : {}), onProgress: (message) => progress(out, message) });
       const { name, version } = packed.manifest;
       progress(out, `publishing ${name}@${version} (${formatBytes(packed.tarball.byteLength)}) to ${client.url}`);

@@ -34,8 +34,9 @@ export function applyConfigChanges(config: Record<string, unknown>, sets: readon
   return next;
 }
 
-// Loaded on use: the runtime brings the isolated-vm addon, which commands like pack never need.
-const runtime = () => import('@plugline/runtime');
+// Loaded on use, and only the install entry point: the full runtime brings isolated-vm, Express and
+// prom-client, which editing a chain never needs.
+const runtime = () => import('@plugline/runtime/install');
 
 const dirOption = ['--dir <dir>', 'the runtime folder (plugins.json, plugins.lock.json; default $PLUGLINE_RUNTIME_DIR or .plugline/runtime)'] as const;
 

@@ -90,3 +90,32 @@ describe('integrity', () => {
     await expect(loadCachedPlugin(await tempDir(), pin)).rejects.toMatchObject({ code: 'ERR_LOCKFILE_INVALID' });
   });
 });
+
+describe('@plugline/runtime/install entry point', () => {
+  it('exports the install and chain-editing API without loading the sandbox, the server or their heavy dependencies', async () => {
+    const { readFile } = await import('node:fs/promises');
+    const { dirname, resolve } = await import('node:path');
+    const here = dirname(new URL(import.meta.url).pathname);
+    // The entry's module graph, following relative imports (type-only imports are erased at build time).
+    const seen = new Set<string>();
+    const packages = new Set<string>();
+    const visit = async (file: string) => {
+      if (seen.has(file)) return;
+      seen.add(file);
+      const source = await readFile(file, 'utf8');
+      for (const match of source.matchAll(/^(?:import|export) (?!type )[^;]*? from '([^']+)';/gms)) {
+        const specifier = match[1]!;
+        if (specifier.startsWith('.')) await visit(resolve(dirname(file), specifier.replace(/\.js$/, '.ts')));
+        else packages.add(specifier);
+      }
+    };
+    await visit(join(here, 'installer.ts'));
+    const modules = [...seen].map((file) => file.slice(here.length + 1)).sort();
+    expect(modules).toEqual(['install.ts', 'installer.ts', 'project.ts']);
+    for (const heavy of ['isolated-vm', 'express', 'prom-client', 'pino', 'geoip-lite']) expect(packages).not.toContain(heavy);
+    const api = await import('./installer.js');
+    for (const name of ['installPlugin', 'addPlugin', 'removePlugin', 'listPlugins', 'setPluginConfig', 'readProject', 'readLock', 'checkConfig']) {
+      expect(typeof (api as Record<string, unknown>)[name]).toBe('function');
+    }
+  });
+});
