@@ -184,6 +184,75 @@ function metadataStoreConformance(engine: string, open: () => Promise<StoreHandl
       ]);
     });
 
+    it('adds batches of download counts (recordDownloads), merging with single ones', async () => {
+      const store = await fresh();
+      await store.publishVersion(versionRecord('batch', '1.0.0'), 'batch', alice);
+      await store.recordDownloads([]);
+      await store.recordDownload('batch', '1.0.0', '2026-01-01');
+      await store.recordDownloads([
+        { name: 'batch', version: '1.0.0', day: '2026-01-01', count: 4 },
+        { name: 'batch', version: '1.0.0', day: '2026-01-02', count: 2 },
+      ]);
+      expect(await store.getDownloads('batch')).toEqual({
+        total: 7,
+        versions: { '1.0.0': 7 },
+        daily: [
+          { day: '2026-01-01', count: 5 },
+          { day: '2026-01-02', count: 2 },
+        ],
+      });
+    });
+
+    it('lists version strings in publish order (listVersionNumbers)', async () => {
+      const store = await fresh();
+      for (const version of ['1.0.0', '2.0.0', '1.5.0']) await store.publishVersion(versionRecord('nums', version), 'nums', alice);
+      expect(await store.listVersionNumbers('nums')).toEqual(['1.0.0', '2.0.0', '1.5.0']);
+      expect(await store.listVersionNumbers('none')).toEqual([]);
+    });
+
+    it('moves a plugin revision on every change its document shows, and never on downloads', async () => {
+      const store = await fresh();
+      expect(await store.getPluginRevision('rev')).toBeUndefined();
+      await store.publishVersion(versionRecord('@rs/rev', '1.0.0'), '@rs', alice);
+      await store.publishVersion(versionRecord('@rs/sibling', '1.0.0'), '@rs', alice);
+      const seen: number[] = [];
+      const revision = async (name = '@rs/rev'): Promise<number> => {
+        const value = await store.getPluginRevision(name);
+        expect(value).toEqual(expect.any(Number));
+        return value as number;
+      };
+      const expectMoved = async (what: string) => {
+        const value = await revision();
+        expect({ what, moved: !seen.includes(value) }).toEqual({ what, moved: true });
+        seen.push(value);
+      };
+      seen.push(await revision());
+      await store.publishVersion(versionRecord('@rs/rev', '1.1.0'), '@rs', alice);
+      await expectMoved('publish');
+      await store.setDistTag('@rs/rev', 'beta', '1.0.0');
+      await expectMoved('set dist-tag');
+      await store.deleteDistTag('@rs/rev', 'beta');
+      await expectMoved('delete dist-tag');
+      await store.setDeprecated('@rs/rev', '1.0.0', 'old');
+      await expectMoved('deprecate');
+      await store.setDeprecated('@rs/rev', '1.0.0', undefined);
+      await expectMoved('un-deprecate');
+      const sibling = await revision('@rs/sibling');
+      await store.addMaintainer('@rs', 'bob');
+      await expectMoved('add maintainer');
+      expect(await revision('@rs/sibling')).not.toBe(sibling); // the whole scope's documents list maintainers
+      await store.removeMaintainer('@rs', 'bob');
+      await expectMoved('remove maintainer');
+      const before = await revision();
+      await store.recordDownload('@rs/rev', '1.0.0', '2026-01-01');
+      await store.recordDownloads([{ name: '@rs/rev', version: '1.1.0', day: '2026-01-01', count: 3 }]);
+      expect(await revision()).toBe(before);
+      // A failed change moves nothing.
+      expect(await store.setDeprecated('@rs/rev', '9.9.9', 'x')).toBe(false);
+      expect(await store.removeMaintainer('@rs', 'nobody')).toBe(false);
+      expect(await revision()).toBe(before);
+    });
+
     it('stores tokens by hash and revokes them once', async () => {
       const store = await fresh();
       const createdAt = new Date().toISOString();
@@ -252,6 +321,28 @@ describe.runIf(Boolean(mongoUri))('MongoDB engine', () => {
 });
 
 describe('SqliteMetadataStore specifics', () => {
+  it('adds the revision column to a data folder made before it existed', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'plugline-store-'));
+    try {
+      const { DatabaseSync } = await import('node:sqlite');
+      const old = new DatabaseSync(join(dir, 'registry.db'));
+      old.exec(`CREATE TABLE plugins (name TEXT PRIMARY KEY, owner_key TEXT NOT NULL, description TEXT, keywords TEXT NOT NULL DEFAULT '[]',
+        dist_tags TEXT NOT NULL DEFAULT '{}', created_at TEXT NOT NULL, modified_at TEXT NOT NULL);
+        INSERT INTO plugins VALUES ('legacy', 'legacy', NULL, '[]', '{"latest":"1.0.0"}', 'then', 'then');`);
+      old.close();
+      const store = new SqliteMetadataStore(dir);
+      try {
+        expect(await store.getPluginRevision('legacy')).toBe(1);
+        await store.setDistTag('legacy', 'next', '1.0.0');
+        expect(await store.getPluginRevision('legacy')).toBe(2);
+      } finally {
+        await store.close();
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('rolls back a publish that fails inside its transaction (no plugin, no owner claim)', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'plugline-store-'));
     const store = new SqliteMetadataStore(dir);
