@@ -164,6 +164,8 @@ export function createRegistryApp(options: RegistryAppOptions): express.Express 
     }
     return downloads.addPending(name, cached.stats);
   };
+  // Resolved specs (`name\nspec` -> version) under the plugin revision they were resolved at.
+  const resolutions = new Map<string, { revision: number; version: string }>();
   // Published versions are immutable (no unpublish), so their tarball integrity can be cached forever.
   const integrities = new Map<string, string>();
 
@@ -325,8 +327,19 @@ export function createRegistryApp(options: RegistryAppOptions): express.Express 
 
   api.get('/api/v1/plugins/:name/versions/:spec', async (request, response) => {
     const name = param(request, 'name');
-    const plugin = await pluginOr404(name);
-    const version = resolveSpec(await store.listVersionNumbers(name), plugin.distTags, param(request, 'spec'));
+    const spec = param(request, 'spec');
+    // Same rule as the documents: the revision first; a resolution is reused only under the same one
+    // (publishes and dist-tag changes, which decide what a spec means, all move it).
+    const revision = await store.getPluginRevision(name);
+    if (revision === undefined) throw new PluglineError('ERR_PLUGIN_NOT_FOUND', `No plugin named ${name}`);
+    const key = `${name}\n${spec}`;
+    let version = resolutions.get(key)?.revision === revision ? resolutions.get(key)?.version : undefined;
+    if (version === undefined) {
+      const plugin = await pluginOr404(name);
+      version = resolveSpec(await store.listVersionNumbers(name), plugin.distTags, spec);
+      if (resolutions.size >= 10_000) resolutions.clear();
+      resolutions.set(key, { revision, version });
+    }
     const record = await store.getVersion(name, version);
     if (!record) throw new PluglineError('ERR_VERSION_NOT_FOUND', `No version ${version}`);
     response.json(versionDocument(request, record, true));

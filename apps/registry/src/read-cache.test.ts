@@ -118,6 +118,23 @@ describe('cached metadata documents across two registry processes', () => {
     expect(await local.getPlugin(name)).toEqual(JSON.parse(JSON.stringify(doc).replaceAll(other.url, local.url)));
   });
 
+  it('re-resolves cached specs after a publish or a dist-tag move through the other process', async () => {
+    const name = 'resolved';
+    await other.publish(await packPlugin({ manifest: fixtureManifest(name, '1.0.0') }), { name, version: '1.0.0' });
+    await other.setDistTag(name, 'stable', '1.0.0');
+    for (let index = 0; index < 2; index++) {
+      expect((await local.resolve(name, '^1')).version).toBe('1.0.0');
+      expect((await local.resolve(name, 'stable')).version).toBe('1.0.0');
+    }
+    await other.publish(await packPlugin({ manifest: fixtureManifest(name, '1.2.0') }), { name, version: '1.2.0' });
+    expect((await local.resolve(name, '^1')).version).toBe('1.2.0');
+    expect((await local.resolve(name, 'stable')).version).toBe('1.0.0');
+    await other.setDistTag(name, 'stable', '1.2.0');
+    expect((await local.resolve(name, 'stable')).version).toBe('1.2.0');
+    await other.deprecate(name, '1.2.0', 'broken');
+    expect(await local.resolve(name, '^1')).toMatchObject({ version: '1.2.0', deprecated: 'broken' });
+  });
+
   it('answers 304 to a matching If-None-Match, and a new ETag after a change or a download', async () => {
     const name = 'etag-plugin';
     await other.publish(await packPlugin({ manifest: fixtureManifest(name, '1.0.0') }), { name, version: '1.0.0' });
