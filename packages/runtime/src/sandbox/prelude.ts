@@ -506,27 +506,18 @@ return { meta, clone: cloneJson, takeBuffered, name: init.name, version: init.ve
 export const RUNNER_SOURCE = String.raw`
 'use strict';
 const internals = $0;
-const runProcessEventChain = $1.runProcessEventChain;
 const namespace = $2;
 // Shared with the host: [0] = index of the event being processed, [1] = 1 while the sync path runs.
 // If the isolate is stopped (timeout, memory), the host reads which event was running.
 const progress = new Int32Array($3);
 const plugin = namespace.default && typeof namespace.default === 'object' ? namespace.default : { ...namespace };
-const { meta, clone, name, version } = internals;
+const { meta, name, version } = internals;
 const jsonParse = JSON.parse;
 const jsonStringify = JSON.stringify;
 const PromiseAll = Promise.all.bind(Promise);
-const PromiseRace = Promise.race.bind(Promise);
+const PromiseCtor = Promise;
+const PromiseResolve = Promise.resolve.bind(Promise);
 const WINDOW = 256;
-// The chain driver copies each event twice per step (the state before the plugin, and the plugin's
-// argument). An event parsed from this batch's JSON is owned by this step alone, so the first copy
-// may be the event itself: one deep copy per event instead of two, same guarantees.
-const owned = new WeakSet();
-function cloneOnce(event) {
-  if (owned.has(event)) return clone(event);
-  owned.add(event);
-  return event;
-}
 const hooks = ['setupPlugin', 'teardownPlugin', 'processEvent', 'onEvent', 'exportEvents', 'runEveryMinute', 'runEveryHour', 'runEveryDay', 'getSettings'];
 // PostHog's metrics export ({ name: 'sum' | 'max' | 'min' }): meta.metrics[name].increment / .max / .min,
 // into the same per-plugin metrics as meta.metrics.increment(name).
@@ -555,7 +546,6 @@ const step = {
   processEvent: typeof plugin.processEvent === 'function' ? (event, m) => plugin.processEvent(event, m) : undefined,
   meta,
 };
-const isAsyncHook = typeof plugin.processEvent === 'function' && plugin.processEvent.constructor !== Function;
 const invalidEventReason = $1.invalidEventReason;
 
 function settle(events, outcomes, index, identity, output, restore) {
@@ -567,67 +557,68 @@ function settle(events, outcomes, index, identity, output, restore) {
 }
 
 /**
- * The fast path for a synchronous processEvent, with the SDK driver's semantics for one step (the
- * event as it was before on a throw or an invalid result; null drops) but no promise per event and no
- * copy per event: the plugin gets the parsed event itself, and an event it broke is restored from the
- * batch's JSON (parsed again at most once per batch). A sync hook that returns a promise after all is
- * awaited and settled the same way.
+ * Runs processEvent over the batch with the SDK driver's semantics for one step (the event as it was
+ * before on a throw or an invalid result; null drops) but no copy per event: the plugin gets the
+ * parsed event itself, and an event it broke is restored from the batch's JSON (parsed again at most
+ * once per batch). A synchronous hook costs no promise per event. A hook that returns a promise (async
+ * hooks) is settled when it resolves, up to WINDOW events in flight so that awaited fetches and storage
+ * calls overlap; the loop resumes as soon as one of them settles.
  */
-function processSync(events, outcomes, eventsText) {
-  let waits = null;
+function processEvents(events, outcomes, eventsText) {
   let pristine = null;
   const restore = (index) => {
     pristine ??= jsonParse(eventsText);
     events[index] = pristine[index];
   };
-  progress[1] = 1;
-  for (let index = 0; index < events.length; index++) {
-    progress[0] = index;
-    const event = events[index];
-    if (event === null || typeof event !== 'object') { events[index] = null; continue; }
-    const identity = { uuid: event.uuid, team_id: event.team_id };
-    let output;
-    try {
-      output = plugin.processEvent(event, meta);
-    } catch (error) {
-      outcomes[index] = describe(error);
-      restore(index);
-      continue;
+  let inFlight = 0;
+  let wake = null;
+  const settled = () => {
+    inFlight -= 1;
+    if (wake !== null) { const resume = wake; wake = null; resume(); }
+  };
+  const waitForSlot = () => new PromiseCtor((resolve) => { wake = resolve; });
+  // Runs events from index "from" until the end, or until WINDOW promises are in flight; returns where it stopped.
+  const runFrom = (from) => {
+    progress[1] = 1;
+    for (let index = from; index < events.length; index++) {
+      progress[0] = index;
+      const event = events[index];
+      if (event === null || typeof event !== 'object') { events[index] = null; continue; }
+      const identity = { uuid: event.uuid, team_id: event.team_id };
+      let output;
+      try {
+        output = plugin.processEvent(event, meta);
+      } catch (error) {
+        outcomes[index] = describe(error);
+        restore(index);
+        continue;
+      }
+      if (output !== null && typeof output === 'object' && typeof output.then === 'function') {
+        inFlight += 1;
+        PromiseResolve(output).then(
+          (value) => settle(events, outcomes, index, identity, value, restore),
+          (error) => { outcomes[index] = describe(error); restore(index); },
+        ).then(settled);
+        if (inFlight >= WINDOW) { progress[1] = 0; return index + 1; }
+        continue;
+      }
+      settle(events, outcomes, index, identity, output, restore);
     }
-    if (output !== null && typeof output === 'object' && typeof output.then === 'function') {
-      (waits ??= []).push(Promise.resolve(output).then(
-        (value) => settle(events, outcomes, index, identity, value, restore),
-        (error) => { outcomes[index] = describe(error); restore(index); },
-      ));
-      continue;
-    }
-    settle(events, outcomes, index, identity, output, restore);
-  }
-  progress[1] = 0;
+    // Continuations of awaited events run after this: a plugin stuck there is not this index's fault.
+    progress[1] = 0;
+    return events.length;
+  };
   const finish = () => jsonStringify(outcomes) + '\n' + jsonStringify(events);
-  return waits ? PromiseAll(waits).then(finish) : finish();
-}
-
-/**
- * An async processEvent runs through the SDK's own chain driver, several events in flight at a time
- * (up to WINDOW) so that awaited fetches and storage calls overlap.
- */
-async function processAsync(events, outcomes) {
-  const pending = new Set();
-  for (let index = 0; index < events.length; index++) {
-    const event = events[index];
-    if (event === null || typeof event !== 'object') { events[index] = null; continue; }
-    const run = runProcessEventChain([step], event, { clone: cloneOnce }).then((result) => {
-      events[index] = result.event;
-      if (result.failures.length > 0) outcomes[index] = { message: result.failures[0].message, errorName: result.failures[0].errorName };
-      else outcomes[index] = result.event === null ? 2 : 1;
-      pending.delete(run);
-    });
-    pending.add(run);
-    if (pending.size >= WINDOW) await PromiseAll(pending);
-  }
-  while (pending.size > 0) await PromiseAll(pending);
-  return jsonStringify(outcomes) + '\n' + jsonStringify(events);
+  let next = runFrom(0);
+  if (inFlight === 0) return finish();
+  return (async () => {
+    while (next < events.length) {
+      await waitForSlot();
+      next = runFrom(next);
+    }
+    while (inFlight > 0) await waitForSlot();
+    return finish();
+  })();
 }
 
 function describe(error) {
@@ -675,7 +666,7 @@ function processBatch(input) {
   const events = jsonParse(eventsText);
   const outcomes = new Array(events.length).fill(0);
   if (!step.processEvent) return jsonStringify(outcomes) + '\n' + jsonStringify(events);
-  return isAsyncHook ? processAsync(events, outcomes) : processSync(events, outcomes, eventsText);
+  return processEvents(events, outcomes, eventsText);
 }
 /** onEvent for each event of the batch; returns a JSON array of failures (index, message, name). */
 async function onEventBatch(input) {
