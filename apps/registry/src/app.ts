@@ -53,8 +53,8 @@ const downloadStatsTtlMs = 1000;
 /** A built metadata document minus `downloads`, valid while the plugin's store revision is `revision`. */
 interface CachedDocument {
   revision: number;
-  /** The document's JSON without its closing brace (downloads are appended per request). */
-  head: string;
+  /** The document's JSON (UTF-8) without its closing brace (downloads are appended per request). */
+  head: Buffer;
   /** Short hash of `head`, the stable part of the ETag. */
   hash: string;
 }
@@ -293,7 +293,7 @@ export function createRegistryApp(options: RegistryAppOptions): express.Express 
     if (plugin.description !== undefined) document.description = plugin.description;
     if (latest?.readme !== undefined) document.readme = latest.readme;
     const json = JSON.stringify(document);
-    return { revision, head: json.slice(0, -1), hash: createHash('sha1').update(json).digest('base64url').slice(0, 16) };
+    return { revision, head: Buffer.from(json.slice(0, -1)), hash: createHash('sha1').update(json).digest('base64url').slice(0, 16) };
   };
 
   api.get('/api/v1/plugins/:name', async (request, response) => {
@@ -319,10 +319,12 @@ export function createRegistryApp(options: RegistryAppOptions): express.Express 
       response.status(304).end();
       return;
     }
-    const body = `${cached.head},"downloads":${JSON.stringify(stats)}}`;
+    // The cached bytes go out as they are (no per-request encoding of a document that may be megabytes).
+    const tail = `,"downloads":${JSON.stringify(stats)}}`;
     response.setHeader('Content-Type', 'application/json; charset=utf-8');
-    response.setHeader('Content-Length', Buffer.byteLength(body));
-    response.end(body);
+    response.setHeader('Content-Length', cached.head.length + Buffer.byteLength(tail));
+    response.write(cached.head);
+    response.end(tail);
   });
 
   api.get('/api/v1/plugins/:name/versions/:spec', async (request, response) => {
