@@ -237,8 +237,17 @@ export function createSandboxHost(options: SandboxHostOptions): SandboxHost {
   const fetchTimeoutMs = options.fetchTimeoutMs ?? 10_000;
   const log = (entry: unknown) => {
     if (!Array.isArray(entry)) return;
-    const [level, message, fields] = entry as ['debug' | 'info' | 'warn' | 'error', string, Record<string, unknown> | null];
-    const safeFields = fields && typeof fields === 'object' && !Array.isArray(fields) ? fields : undefined;
+    const [level, message, rawFields] = entry as ['debug' | 'info' | 'warn' | 'error', string, unknown];
+    // Buffered lines carry their fields as JSON text (serialized when the plugin logged).
+    let fields = rawFields;
+    if (typeof rawFields === 'string') {
+      try {
+        fields = JSON.parse(rawFields);
+      } catch {
+        fields = undefined;
+      }
+    }
+    const safeFields = fields && typeof fields === 'object' && !Array.isArray(fields) ? (fields as Record<string, unknown>) : undefined;
     sink.log(LOG_LEVELS.includes(level) ? level : 'info', String(message).slice(0, 10_000), safeFields);
   };
   const metric = (entry: unknown) => {

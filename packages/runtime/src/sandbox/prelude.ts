@@ -60,7 +60,7 @@ let pendingLogs = [];
 let pendingLogChars = 0;
 let pendingMetrics = createObject(null);
 let pendingMetricCount = 0;
-/** The buffered logs and metrics as JSON ({ logs: [[level, message, fields]], metrics: [[kind, name, value]] }), emptied; null when empty. */
+/** The buffered logs and metrics as JSON ({ logs: [[level, message, fields JSON]], metrics: [[kind, name, value]] }), emptied; null when empty. */
 function takeBuffered() {
   if (pendingLogs.length === 0 && pendingMetricCount === 0) { pendingFlag[2] = 0; return null; }
   const metrics = [];
@@ -79,9 +79,11 @@ function flushBuffered() {
 }
 function bufferLog(level, message, fields) {
   message = message.length > 10000 ? message.slice(0, 10000) : message;
+  // Serialized now, so fields JSON cannot carry (a BigInt) fail the plugin's call, not the hand-over.
+  const fieldsJson = fields === undefined ? null : jsonStringify(fields);
   if (pendingLogs.length >= MAX_PENDING_LOGS || pendingLogChars >= MAX_PENDING_LOG_CHARS) flushBuffered();
-  pendingLogs[pendingLogs.length] = [level, message, fields === undefined ? null : fields];
-  pendingLogChars += message.length;
+  pendingLogs[pendingLogs.length] = [level, message, fieldsJson === undefined ? null : fieldsJson];
+  pendingLogChars += message.length + (fieldsJson ? fieldsJson.length : 0);
   pendingFlag[2] = 1;
 }
 function bufferMetric(kind, name, value) {

@@ -85,6 +85,18 @@ describe('PluginSandbox buffered logs and metrics', () => {
     expect(crossings()).toBe(2);
   });
 
+  it('refuses log fields JSON cannot carry at the call, like a direct host call did', async () => {
+    const { s, lines } = recordingSandbox(`export default {
+      processEvent(e, { logger }) {
+        try { logger.info('big', { n: 1n }); } catch (error) { logger.warn('refused: ' + error.name); }
+        return e;
+      },
+    }`);
+    await s.start();
+    expect((await s.processBatch(JSON.stringify([event(0)]), 1)).outcomes).toEqual([1]);
+    expect(lines).toEqual([['warn', 'refused: TypeError', undefined]]);
+  });
+
   it('flushes a plugin that logs in a loop in bounded chunks, truncating long lines', async () => {
     // 20,000 lines of 10 KB (200 MB) would not fit the isolate's 64 MB if the buffer were unbounded.
     const { s, lines, crossings } = recordingSandbox(`export default {
