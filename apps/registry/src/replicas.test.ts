@@ -1,5 +1,5 @@
 // Registry replicas (issue 10): two registry PROCESSES on one embedded data directory (SQLite WAL + the
-// blob folder) serve the same data at once; nothing a request depends on lives in one process's memory.
+// blob folder) serve the same data at once; what a process keeps in memory is revision-checked or batched (read-cache.test.ts).
 // The production path (MongoDB + GridFS shared by replicas on several machines) is not tested here.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
