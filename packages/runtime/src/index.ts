@@ -4,38 +4,9 @@
  */
 export { runSandboxedChain, type SandboxedChainFailure, type SandboxedChainResult, type SandboxedStep } from './chain.js';
 export { decodeCaptureBody, parseCapturePayload, type ParsedCapture } from './capture.js';
-export {
-  computeIntegrity,
-  defaultInstallLimits,
-  type InstalledPlugin,
-  type InstallLimits,
-  type InstallOptions,
-  installPlugin,
-  integrityKey,
-  loadCachedPlugin,
-  parsePluginSpec,
-  readTarball,
-} from './install.js';
+// Install and chain editing, also available alone as `@plugline/runtime/install`.
+export * from './installer.js';
 export { createRuntimeMetrics, type RuntimeMetrics } from './metrics.js';
-export {
-  type AddPluginOptions,
-  addPlugin,
-  checkConfig,
-  installProject,
-  type ListedPlugin,
-  type LockFile,
-  listPlugins,
-  type PluginEntry,
-  type PluginSettings,
-  type ProjectFile,
-  projectPaths,
-  readLock,
-  readProject,
-  removePlugin,
-  setPluginConfig,
-  writeLock,
-  writeProject,
-} from './project.js';
 export { type ExportSettings, type IngestResult, type PluginErrorRecord, type PluginLogLine, Runtime, type RuntimeOptions } from './runtime.js';
 export {
   MemoryCache,
