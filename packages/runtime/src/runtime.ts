@@ -54,6 +54,13 @@ export interface RuntimeOptions {
    * data directory (SQLite WAL): the uuid dedupe then holds across them.
    */
   dataDir?: string;
+  /**
+   * How long a claim on an export batch or PostHog job lasts without renewal, ms (default 5000). The
+   * runtime renews its claims every third of this while the work runs, so a runtime that dies holding one
+   * delays that work by at most this long (less after a restart on the same machine, which frees the
+   * claims of exited processes at once).
+   */
+  leaseMs?: number;
   /** Redis URL: when set, `meta.storage` and `meta.cache` live in Redis, shared by every worker. */
   redisUrl?: string;
   /** First segment of the Redis keys (default `plugline`). */
@@ -208,6 +215,9 @@ export class Runtime {
   /** Installs (offline when pinned) and loads every enabled plugin, then starts the export and schedule timers. */
   async start(): Promise<void> {
     const plugins = await installProject(this.dir, this.options.registryUrl ? { registryUrl: this.options.registryUrl } : {});
+    // Work claimed by a crashed runtime on this machine (e.g. our previous incarnation) is free again now.
+    const released = this.leases.releaseDeadHolders();
+    if (released > 0) this.logger.warn({ released }, 'released claims held by runtimes that exited');
     const instances: PluginInstance[] = [];
     for (const { entry, installed } of plugins) instances.push(await this.loadInstance(entry, installed));
     this.instances = instances;
@@ -575,17 +585,10 @@ export class Runtime {
     for (const job of this.store.dueJobs(instance.name)) {
       if (this.closed) return;
       // Another runtime sharing the store may run it: claim it, then check that it is still due as read.
-      const lease = `job:${job.id}`;
-      if (!this.leases.claim(lease, this.leaseMs())) continue;
-      if (!this.store.dueJobs(instance.name).some((due) => due.id === job.id && due.attempts === job.attempts)) {
-        this.leases.release(lease);
-        continue;
-      }
-      try {
+      await this.withLease(`job:${job.id}`, async () => {
+        if (!this.store.dueJobs(instance.name).some((due) => due.id === job.id && due.attempts === job.attempts)) return;
         await this.runJob(instance, job);
-      } finally {
-        this.leases.release(lease);
-      }
+      });
     }
   }
 
@@ -618,22 +621,35 @@ export class Runtime {
       const batch = this.store.dueBatch(instance.name);
       if (!batch) return;
       // Runtimes sharing one store: whoever claims the batch exports it; the others try again next tick.
-      const lease = `export:${batch.id}`;
-      if (!this.leases.claim(lease, this.leaseMs())) return;
-      try {
+      const claimed = await this.withLease(`export:${batch.id}`, async () => {
         const current = this.store.dueBatch(instance.name);
         // Exported (deleted) or rescheduled by another runtime between our read and our claim.
-        if (!current || current.id !== batch.id || current.attempts !== batch.attempts) continue;
+        if (!current || current.id !== batch.id || current.attempts !== batch.attempts) return;
         await this.attemptExport(instance, current, settings);
-      } finally {
-        this.leases.release(lease);
-      }
+      });
+      if (!claimed) return;
     }
   }
 
-  /** How long a claimed export batch or job stays claimed: past any hook's wall-clock cap. */
-  private leaseMs(): number {
-    return (this.options.wallTimeoutMs ?? 30_000) * 2 + 10_000;
+  /**
+   * Runs `work` while holding the lease `key` (false, without running it, when another runtime holds it).
+   * The lease is short and renewed by a heartbeat while the work runs, so if this process dies the lease
+   * lapses within `leaseMs` and another runtime (or this one restarted) takes the work over.
+   */
+  private async withLease(key: string, work: () => Promise<void>): Promise<boolean> {
+    const ms = this.options.leaseMs ?? 5000;
+    if (!this.leases.claim(key, ms)) return false;
+    const heartbeat = setInterval(() => {
+      if (!this.leases.renew(key, ms)) this.logger.warn({ lease: key }, 'lost a claim while its work was running (another runtime may repeat it)');
+    }, Math.max(1, Math.floor(ms / 3)));
+    heartbeat.unref();
+    try {
+      await work();
+    } finally {
+      clearInterval(heartbeat);
+      this.leases.release(key);
+    }
+    return true;
   }
 
   private async attemptExport(instance: PluginInstance, batch: NonNullable<ReturnType<RuntimeStore['dueBatch']>>, settings: ExportSettings) {

@@ -1,20 +1,28 @@
 import { randomUUID } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readlinkSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 
 /**
  * Short leases in the runtime's SQLite store, so that runtime processes sharing one data directory
  * (scale-out workers) do not do the same background work twice: an export batch, a PostHog job, or a
- * scheduled hook's period is done by whichever process claims it first. A lease expires by itself, so a
- * process that dies holding one only delays the work. It has its own connection to `runtime.sqlite`
- * (table `leases`), separate from the {@link RuntimeStore}'s.
+ * scheduled hook's period is done by whichever process claims it first. Leases on running work are kept
+ * short and renewed by a heartbeat ({@link StoreLeases.renew}), so a process that dies holding one only
+ * delays the work until the lease lapses; {@link StoreLeases.releaseDeadHolders} frees at once the leases
+ * of processes on this machine that no longer exist (e.g. this runtime's previous, crashed incarnation).
+ * It has its own connection to `runtime.sqlite` (table `leases`), separate from the {@link RuntimeStore}'s.
  */
 export class StoreLeases {
-  /** Identifies this runtime process among those sharing the store. */
-  readonly owner = `${process.pid}-${randomUUID()}`;
+  /**
+   * Identifies this runtime process among those sharing the store: `<machine>|<pid>|<random>`, where the
+   * machine part is the PID namespace (Linux) or host name, so that a PID is only ever checked for
+   * liveness by a process that sees the same PIDs.
+   */
+  readonly owner = `${machineId()}|${process.pid}|${randomUUID()}`;
   private readonly db: DatabaseSync;
   private readonly claimStatement: StatementSync;
+  private readonly renewStatement: StatementSync;
   private readonly releaseStatement: StatementSync;
   private readonly pruneStatement: StatementSync;
 
@@ -29,6 +37,7 @@ export class StoreLeases {
     this.claimStatement = this.db.prepare(
       'INSERT INTO leases (key, owner, until) VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET owner = excluded.owner, until = excluded.until WHERE leases.until <= ?',
     );
+    this.renewStatement = this.db.prepare('UPDATE leases SET until = ? WHERE key = ? AND owner = ?');
     this.releaseStatement = this.db.prepare('DELETE FROM leases WHERE key = ? AND owner = ?');
     this.pruneStatement = this.db.prepare('DELETE FROM leases WHERE until <= ?');
   }
@@ -36,6 +45,11 @@ export class StoreLeases {
   /** Takes `key` for `ms` unless another holder's lease on it is still running; true when taken. */
   claim(key: string, ms: number, now = Date.now()): boolean {
     return Number(this.claimStatement.run(key, this.owner, now + ms, now).changes) === 1;
+  }
+
+  /** Extends this process's lease on `key` to `now + ms`; false when it no longer holds it. */
+  renew(key: string, ms: number, now = Date.now()): boolean {
+    return Number(this.renewStatement.run(now + ms, key, this.owner).changes) === 1;
   }
 
   /** Gives `key` back (only if this process holds it). */
@@ -48,7 +62,46 @@ export class StoreLeases {
     this.pruneStatement.run(now);
   }
 
+  /**
+   * Deletes the leases held by processes of this machine that have exited (a crashed runtime, including
+   * this one's previous incarnation), so their work is picked up at once instead of when the lease lapses.
+   * Leases of other machines, of live processes, and of unrecognised holders are left to expire. Returns
+   * how many were released.
+   */
+  releaseDeadHolders(): number {
+    const machine = machineId();
+    const holders = this.db.prepare('SELECT DISTINCT owner FROM leases').all() as { owner: string }[];
+    const remove = this.db.prepare('DELETE FROM leases WHERE owner = ?');
+    let released = 0;
+    for (const { owner } of holders) {
+      const [ownerMachine, pidText] = owner.split('|');
+      const pid = Number(pidText);
+      if (ownerMachine !== machine || !Number.isInteger(pid) || pid <= 0 || pid === process.pid || isAlive(pid)) continue;
+      released += Number(remove.run(owner).changes);
+    }
+    return released;
+  }
+
   close(): void {
     this.db.close();
+  }
+}
+
+/** The PID namespace of this process on Linux (e.g. `pid:[4026531836]`), else the host name. */
+function machineId(): string {
+  try {
+    return `${hostname()}:${readlinkSync('/proc/self/ns/pid')}`;
+  } catch {
+    return hostname();
+  }
+}
+
+/** Whether a process with this PID exists (EPERM: it exists but belongs to someone else). */
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
