@@ -640,7 +640,12 @@ export class Runtime {
     const ms = this.options.leaseMs ?? 5000;
     if (!this.leases.claim(key, ms)) return false;
     const heartbeat = setInterval(() => {
-      if (!this.leases.renew(key, ms)) this.logger.warn({ lease: key }, 'lost a claim while its work was running (another runtime may repeat it)');
+      try {
+        if (!this.leases.renew(key, ms)) this.logger.warn({ lease: key }, 'lost a claim while its work was running (another runtime may repeat it)');
+      } catch (error) {
+        // A busy store must not crash the process from a timer; the next beat tries again.
+        this.logger.warn({ lease: key, err: error }, 'could not renew a claim');
+      }
     }, Math.max(1, Math.floor(ms / 3)));
     heartbeat.unref();
     try {
