@@ -44,8 +44,8 @@ export interface BundleResult {
 
 /**
  * Bundles a plugin's source into ONE self-contained ESM file that runs in a bare V8 isolate: platform
- * `neutral`, target es2022, every dependency inlined (the SDK too). The isolate has no Node APIs, so
- * an import of a Node built-in (`fs`, `net`, `node:*`) that survives tree shaking fails the bundle with
+ * `browser` (browser builds of dependencies), target es2022, every dependency inlined (the SDK too).
+ * The isolate has no Node APIs, so an import of a Node built-in (`fs`, `net`, `node:*`) that survives tree shaking fails the bundle with
  * ERR_PLUGIN_LOAD naming the import and the file that made it, as does any import that cannot be resolved.
  *
  * @example
@@ -82,10 +82,12 @@ export async function bundlePlugin(dir: string, entryFile: string, options: { po
       bundle: true,
       write: false,
       metafile: true,
-      platform: 'neutral',
+      // Browser builds of dependencies avoid Node APIs, which the isolate does not have: platform
+      // `browser` picks the `browser` entry points and conditions and also applies the file-level
+      // `browser` maps in package.json (the AWS SDK swaps its Node runtime config for the browser one).
+      platform: 'browser',
       format: 'esm',
       target: 'es2022',
-      // Browser builds of dependencies avoid Node APIs, which the isolate does not have.
       mainFields: ['browser', 'module', 'main'],
       conditions: ['browser'],
       resolveExtensions: ['.ts', '.mts', '.js', '.mjs', '.json'],

@@ -15,14 +15,14 @@ describe('package', () => {
   });
 
   it('bundles to one ESM file with no Node built-ins, as the runtime isolate needs', async () => {
-    // Same settings as a platform-neutral pack; the SDK stays external here because its main entry
+    // Same settings as `plugline pack` (platform browser, so the SDK's browser runtime config is used); the SDK stays external here because its main entry
     // reads its own package.json with node:fs (only `definePlugin`/`RetryError` reach a plugin).
     const result = await build({
       entryPoints: [fileURLToPath(new URL('./index.ts', import.meta.url))],
       bundle: true,
       write: false,
       metafile: true,
-      platform: 'neutral',
+      platform: 'browser',
       format: 'esm',
       mainFields: ['browser', 'module', 'main'],
       conditions: ['browser'],

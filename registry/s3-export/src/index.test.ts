@@ -8,7 +8,7 @@ import { type PluginEvent, isRetryError } from '@plugline/sdk';
 import { createEvent, createMeta, runChain } from '@plugline/sdk/testing';
 import S3rver from 's3rver';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import plugin, { groupByDay, objectKey, objectUrl, parseS3Error } from './index.js';
+import plugin, { groupByDay, objectKey, parseS3Error } from './index.js';
 
 // A real S3-compatible server (s3rver; its account is S3RVER/S3RVER), behind a small proxy that can answer 503 SlowDown to inject a failure.
 let s3: S3rver;
@@ -127,8 +127,7 @@ describe('s3-export', () => {
   });
 
   it('fails permanently on an unknown access key, without leaking the secret', async () => {
-    // s3rver checks the access key but not SigV4 signatures themselves; sigv4.test.ts checks signing
-    // against the example in the AWS documentation.
+    // s3rver checks the access key but not SigV4 signatures themselves (the AWS SDK signs the requests).
     const attempt = exportBatch([createEvent()], { ...baseConfig(), accessKeyId: 'UNKNOWNKEY', secretAccessKey: 'not-the-secret', prefix: 'run4/' });
     await expect(attempt).rejects.toThrow(/answered HTTP 403 InvalidAccessKeyId/);
     await expect(attempt).rejects.not.toSatisfy(isRetryError);
@@ -149,14 +148,19 @@ describe('s3-export', () => {
     await expect(exportBatch([createEvent()], { ...baseConfig(), endpoint: deadEndpoint })).rejects.toSatisfy(isRetryError);
   });
 
-  it('builds path-style and virtual-hosted URLs with encoded keys', () => {
-    const key = 'a b/2026/01/01/x+y.jsonl.gz';
-    expect(objectUrl({ bucket: 'events', key, region: 'eu-west-1', forcePathStyle: false }).href).toBe(
-      'https://events.s3.eu-west-1.amazonaws.com/a%20b/2026/01/01/x%2By.jsonl.gz',
-    );
-    expect(objectUrl({ bucket: 'events', key, region: 'x', endpoint: 'http://localhost:9000/', forcePathStyle: true }).href).toBe(
-      'http://localhost:9000/events/a%20b/2026/01/01/x%2By.jsonl.gz',
-    );
+  it('builds path-style and virtual-hosted URLs with encoded keys', async () => {
+    const urls: string[] = [];
+    const recordingFetch = (async (url: string | URL | Request) => {
+      urls.push(String(url));
+      return new Response(null, { status: 200 });
+    }) as typeof fetch;
+    const events = [createEvent({ timestamp: '2026-01-01T00:00:00.000Z' })];
+    const config = { ...baseConfig(), prefix: 'a b+c/' };
+    await plugin.exportEvents!(events, createMeta({ config: { ...config, endpoint: undefined, region: 'eu-west-1', forcePathStyle: false }, fetch: recordingFetch }) as never);
+    await plugin.exportEvents!(events, createMeta({ config: { ...config, endpoint: 'http://localhost:9000/' }, fetch: recordingFetch }) as never);
+    expect(urls).toHaveLength(2);
+    expect(urls[0]).toMatch(/^https:\/\/events\.s3\.eu-west-1\.amazonaws\.com\/a%20b%2Bc\/2026\/01\/01\/20260101T000000Z-[0-9a-f]{16}\.jsonl\.gz(\?x-id=PutObject)?$/);
+    expect(urls[1]).toMatch(/^http:\/\/localhost:9000\/events\/a%20b%2Bc\/2026\/01\/01\/20260101T000000Z-[0-9a-f]{16}\.jsonl\.gz(\?x-id=PutObject)?$/);
   });
 
   it('keys the same events the same way, and puts undated events on the export day', () => {

@@ -1,6 +1,12 @@
+import { Sha256 } from '@aws-crypto/sha256-js';
+import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { type PluginEvent, RetryError, definePlugin } from '@plugline/sdk';
+import { sha256 } from '@noble/hashes/sha2.js';
+import { bytesToHex } from '@noble/hashes/utils.js';
 import { gzipSync, strToU8 } from 'fflate';
-import { type AwsCredentials, encodeRfc3986, hashPayload, signRequest } from './sigv4.js';
+import { S3AnswerError, sandboxFetchHandler } from './fetch-handler.js';
+
+export { parseS3Error } from './fetch-handler.js';
 
 const pad = (n: number) => String(n).padStart(2, '0');
 
@@ -28,7 +34,7 @@ export function groupByDay(events: readonly PluginEvent[], now: Date): Map<strin
  * The same events always get the same key, so a retried batch overwrites instead of duplicating.
  */
 export function objectKey(prefix: string, day: string, events: readonly PluginEvent[], now: Date): string {
-  const digest = hashPayload(events.map((event) => event.uuid).join('\n')).slice(0, 16);
+  const digest = bytesToHex(sha256(strToU8(events.map((event) => event.uuid).join('\n')))).slice(0, 16);
   const first = eventDay(events[0]!, now)
     .toISOString()
     .replace(/[-:]/g, '')
@@ -41,32 +47,29 @@ export function encodeJsonLines(events: readonly PluginEvent[]): Uint8Array {
   return gzipSync(strToU8(`${events.map((event) => JSON.stringify(event)).join('\n')}\n`));
 }
 
-/** Where to PUT an object: path style (`endpoint/bucket/key`) or virtual-hosted (`bucket.host/key`). */
-export function objectUrl(options: { bucket: string; key: string; region: string; endpoint?: string | undefined; forcePathStyle: boolean }): URL {
-  const base = new URL(options.endpoint ?? `https://s3.${options.region}.amazonaws.com`);
-  const path = options.key.split('/').map(encodeRfc3986).join('/');
-  if (options.forcePathStyle) return new URL(`${base.protocol}//${base.host}/${encodeRfc3986(options.bucket)}/${path}`);
-  return new URL(`${base.protocol}//${options.bucket}.${base.host}/${path}`);
-}
-
 const retryableCodes = new Set(['SlowDown', 'Throttling', 'ThrottlingException', 'RequestLimitExceeded', 'TooManyRequests', 'RequestTimeout', 'ServiceUnavailable', 'InternalError']);
-
-/** Reads `<Code>` and `<Message>` from an S3 XML error body. */
-export function parseS3Error(body: string): { code?: string; message?: string } {
-  const code = /<Code>([^<]*)<\/Code>/.exec(body)?.[1];
-  const message = /<Message>([^<]*)<\/Message>/.exec(body)?.[1];
-  return { ...(code ? { code } : {}), ...(message ? { message } : {}) };
-}
 
 /** Should the runtime retry after this S3 answer? 5xx, 429 and throttling codes. */
 export const isRetryableS3Answer = (status: number, code: string | undefined): boolean =>
   status >= 500 || status === 429 || (code !== undefined && retryableCodes.has(code));
 
 /**
+ * Turns a failed PutObject into the error the runtime acts on: an S3 answer keeps its status, code and
+ * message (`RetryError` when retryable), a request that got no answer (network failure) is retried.
+ */
+export function describeFailure(where: string, error: unknown): Error {
+  if (error instanceof S3AnswerError) {
+    const reason = `${where} answered HTTP ${error.status}${error.code ? ` ${error.code}` : ''}${error.s3Message ? `: ${error.s3Message}` : ''}`;
+    return isRetryableS3Answer(error.status, error.code) ? new RetryError(reason) : new Error(reason);
+  }
+  return new RetryError(`${where} failed: ${(error as Error).message}`);
+}
+
+/**
  * Exports each batch of stored events to an S3 bucket (or an S3-compatible store) as gzip-compressed
  * JSON Lines, one object per UTC day of the events, keyed `<prefix>YYYY/MM/DD/...jsonl.gz`. Requests
- * are signed with AWS Signature Version 4 and sent with the host's fetch, so the plugin runs in a bare
- * V8 isolate. 5xx, 429 and throttling answers and network failures throw `RetryError` (the runtime
+ * are made with the AWS SDK v3 (`S3Client`, `PutObjectCommand`) over the host's fetch, so the plugin
+ * runs in a bare V8 isolate. 5xx, 429 and throttling answers and network failures throw `RetryError` (the runtime
  * retries with backoff); errors such as a wrong key or a missing bucket are permanent.
  */
 export default definePlugin({
@@ -103,41 +106,63 @@ export default definePlugin({
     },
   },
   async exportEvents(events, { config, fetch, logger, metrics }) {
-    const credentials: AwsCredentials = {
-      accessKeyId: config.accessKeyId,
-      secretAccessKey: config.secretAccessKey,
-      sessionToken: config.sessionToken,
+    const client = new S3Client({
+      region: config.region,
+      ...(config.endpoint ? { endpoint: config.endpoint } : {}),
+      forcePathStyle: config.forcePathStyle,
+      credentials: {
+        accessKeyId: config.accessKeyId,
+        secretAccessKey: config.secretAccessKey,
+        ...(config.sessionToken ? { sessionToken: config.sessionToken } : {}),
+      },
+      // The sandbox has no timers, so the SDK does not retry: RetryError hands retries to the runtime.
+      maxAttempts: 1,
+      // The sandbox has no crypto.subtle, Request, AbortController or streams: pure-JS hashing, and
+      // requests go through meta.fetch (host-bridged).
+      sha256: Sha256,
+      requestHandler: sandboxFetchHandler(fetch),
+      streamCollector: async (body: unknown) => (body instanceof Uint8Array ? body : new Uint8Array()),
+      // Checksums only where S3 requires them (not for PutObject); the gzip body is hashed for SigV4 anyway.
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+      responseChecksumValidation: 'WHEN_REQUIRED',
+    });
+    // With one attempt the SDK's retry middleware has nothing to do, and on an error it checks the body
+    // against `ReadableStream`, which the sandbox does not have: a pass-through takes its place (other
+    // middleware is positioned relative to its name).
+    client.middlewareStack.add((next) => (args) => next(args), {
+      name: 'retryMiddleware',
+      step: 'finalizeRequest',
+      priority: 'high',
+      tags: ['RETRY'],
+      override: true,
+    });
+    // PutObjectCommand brings a middleware that re-wraps every 2xx body in a ReadableStream (to find
+    // errors S3 hides in 200 answers to CopyObject and CompleteMultipartUpload, not PutObject). The
+    // sandbox has no ReadableStream, and a command's middleware joins the client's at send time, so it
+    // is dropped from the joined stack.
+    const joinStacks = client.middlewareStack.concat.bind(client.middlewareStack);
+    client.middlewareStack.concat = (from) => {
+      const joined = joinStacks(from);
+      joined.remove('throw200ExceptionsMiddleware');
+      return joined;
     };
     const now = new Date();
-    for (const [day, group] of groupByDay(events, now)) {
-      const key = objectKey(config.prefix, day, group, now);
-      const url = objectUrl({ ...config, key });
-      const body = encodeJsonLines(group);
-      const headers = signRequest({
-        method: 'PUT',
-        url,
-        headers: { 'content-type': 'application/x-ndjson', 'content-encoding': 'gzip' },
-        payloadHash: hashPayload(body),
-        credentials,
-        region: config.region,
-        date: new Date(),
-      });
-      // fetch sets Host from the URL (the same value that was signed).
-      delete headers.host;
-      const where = `PUT s3://${config.bucket}/${key}`;
-      let response: Response;
-      try {
-        response = await fetch(url.href, { method: 'PUT', headers, body });
-      } catch (error) {
-        throw new RetryError(`${where} failed: ${(error as Error).message}`);
+    try {
+      for (const [day, group] of groupByDay(events, now)) {
+        const key = objectKey(config.prefix, day, group, now);
+        const body = encodeJsonLines(group);
+        try {
+          await client.send(
+            new PutObjectCommand({ Bucket: config.bucket, Key: key, Body: body, ContentType: 'application/x-ndjson', ContentEncoding: 'gzip' }),
+          );
+        } catch (error) {
+          throw describeFailure(`PUT s3://${config.bucket}/${key}`, error);
+        }
+        metrics.increment('objects_written');
+        logger.debug('wrote an object', { key, events: group.length, bytes: body.byteLength });
       }
-      if (!response.ok) {
-        const { code, message } = parseS3Error(await response.text().catch(() => ''));
-        const reason = `${where} answered HTTP ${response.status}${code ? ` ${code}` : ''}${message ? `: ${message}` : ''}`;
-        throw isRetryableS3Answer(response.status, code) ? new RetryError(reason) : new Error(reason);
-      }
-      metrics.increment('objects_written');
-      logger.debug('wrote an object', { key, events: group.length, bytes: body.byteLength });
+    } finally {
+      client.destroy();
     }
     metrics.increment('events_exported', events.length);
   },
