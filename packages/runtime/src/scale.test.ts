@@ -279,12 +279,14 @@ describe.skipIf(!natsUrl || !redisUrl)('scale-out: NATS workers and Redis state 
       workerA.kill('SIGSTOP');
       await new Promise((resolve) => setTimeout(resolve, 3_000));
       workerA.kill('SIGCONT');
+      // Whether a held at least one unacked event at the moment of the freeze depends on timing, so the
+      // count is reported, not asserted; the stored-but-unacked case is asserted deterministically in
+      // @plugline/scale's workers.test.ts, and every guarantee is asserted on the final store below.
       let zombieDuplicates = 0;
       for (let i = 0; i < 100 && zombieDuplicates === 0; i++) {
         await new Promise((resolve) => setTimeout(resolve, 20));
         zombieDuplicates = await metricOf(workerA, 'plugline_events_duplicate_total');
       }
-      expect(zombieDuplicates).toBeGreaterThan(0);
 
       // Midway, SIGKILL worker a (it is in the middle of batches: stored, unacked, or neither) and restart it.
       while (count() < TOTAL / 2) await new Promise((resolve) => setTimeout(resolve, 20));
