@@ -4,20 +4,17 @@ import { type Server, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { packPlugin } from '@plugline/cli';
-import { type RunningRegistry, startRegistry } from '@plugline/registry';
-import { RegistryClient } from '@plugline/registry/client';
+import type { RunningRegistry } from '@plugline/registry';
 import { type RunningRuntime, addPlugin, readProject, startRuntime, writeProject } from '@plugline/runtime';
 import type { PluginEvent } from '@plugline/sdk';
 import pg from 'pg';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { registryWithPlugins, waitFor } from './harness.js';
 
 // The plugins the other e2e test does not cover, in the same real setting: schema-enforcer (ajv's
 // generated code in the isolate), first-time-event (runtime storage), currency-normalizer (a config
 // attachment), webhook-export (HMAC over the host fetch) and postgres-export (the postgres capability).
-const registryDir = fileURLToPath(new URL('../../', import.meta.url));
 const chain = ['schema-enforcer', 'first-time-event', 'currency-normalizer', 'webhook-export', 'postgres-export'] as const;
 const adminToken = 'e2e-admin-token-fedcba9876543210';
 const secret = 'whsec_e2e';
@@ -33,24 +30,11 @@ const admin = new pg.Pool({ connectionString: databaseUrl, max: 1 });
 const deliveries: { status: number; signatureValid: boolean; events: PluginEvent[] }[] = [];
 let failNext = 1;
 
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
 
 beforeAll(async () => {
   root = await mkdtemp(path.join(tmpdir(), 'plugline-plugins-e2e-'));
-  registry = await startRegistry({ port: 0, dataDir: path.join(root, 'registry'), adminToken, logger: silent });
-  const client = new RegistryClient({ url: registry.url, token: adminToken });
-  for (const name of chain) {
-    const packed = await packPlugin(path.join(registryDir, name), { outDir: path.join(root, 'tarballs'), writeBundle: false });
-    await client.publish(packed.tarball, { name: packed.manifest.name, version: packed.manifest.version });
-  }
+  // Packed by the CLI exactly as `plugline pack` does (one ESM bundle per plugin), then published.
+  registry = await registryWithPlugins({ root, names: chain, adminToken, logger: silent });
 
   // A webhook endpoint that verifies the signature and answers 503 once.
   receiver = createServer((request, response) => {

@@ -3,18 +3,15 @@ import { type Server, createServer, get, request as httpRequest } from 'node:htt
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
-import { packPlugin } from '@plugline/cli';
-import { type RunningRegistry, startRegistry } from '@plugline/registry';
-import { RegistryClient } from '@plugline/registry/client';
+import type { RunningRegistry } from '@plugline/registry';
 import { type RunningRuntime, addPlugin, startRuntime } from '@plugline/runtime';
 import type { PluginEvent } from '@plugline/sdk';
 import { pino } from 'pino';
 import S3rver from 's3rver';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { registryWithPlugins, waitFor } from './harness.js';
 
-const registryDir = fileURLToPath(new URL('../../', import.meta.url));
 const chain = ['geoip', 'labeler', 'hello-world', 'property-filter', 's3-export'] as const;
 const adminToken = 'e2e-admin-token-0123456789abcdef';
 const silent = pino({ level: 'silent' });
@@ -42,25 +39,11 @@ function getRaw(urlPath: string): Promise<Buffer> {
 const listKeys = async (prefix: string) =>
   [...(await getRaw(`/events/?list-type=2&prefix=${encodeURIComponent(prefix)}`)).toString('utf8').matchAll(/<Key>([^<]*)<\/Key>/g)].map((match) => match[1]!);
 
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
 
 beforeAll(async () => {
   root = await mkdtemp(path.join(tmpdir(), 'plugline-plugins-e2e-'));
-  registry = await startRegistry({ port: 0, dataDir: path.join(root, 'registry'), adminToken, logger: silent });
   // Packed by the CLI exactly as `plugline pack` does (one ESM bundle per plugin), then published.
-  const client = new RegistryClient({ url: registry.url, token: adminToken });
-  for (const name of chain) {
-    const packed = await packPlugin(path.join(registryDir, name), { outDir: path.join(root, 'tarballs'), writeBundle: false });
-    await client.publish(packed.tarball, { name: packed.manifest.name, version: packed.manifest.version });
-  }
+  registry = await registryWithPlugins({ root, names: chain, adminToken, logger: silent });
 
   s3 = new S3rver({ port: 0, address: '127.0.0.1', silent: true, directory: path.join(root, 's3'), configureBuckets: [{ name: 'events', configs: [] }] });
   s3Port = ((await s3.run()) as AddressInfo).port;

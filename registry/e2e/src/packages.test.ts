@@ -1,12 +1,11 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { bundlePlugin } from '@plugline/cli';
 import { type AnyPlugin, validateManifest } from '@plugline/sdk';
 import { describe, expect, it } from 'vitest';
+import { registryDir } from './harness.js';
 
 // Every official plugin folder: `registry/<name>/` with a plugin.json and a src/index.ts.
-const registryDir = fileURLToPath(new URL('../../', import.meta.url));
 const pluginDirs = readdirSync(registryDir)
   .map((name) => join(registryDir, name))
   .filter((dir) => existsSync(join(dir, 'plugin.json')) && existsSync(join(dir, 'src/index.ts')));
