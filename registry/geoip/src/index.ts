@@ -18,6 +18,9 @@ export const geoIpProperties = [
 
 type GeoIpProperty = (typeof geoIpProperties)[number];
 
+/** `$geoip_x` → `$initial_geoip_x`, computed once. */
+const initialKeys = Object.fromEntries(geoIpProperties.map((key) => [key, key.replace('$geoip_', '$initial_geoip_')])) as Record<GeoIpProperty, string>;
+
 /** Turns a host GeoIP answer into `$geoip_*` properties, leaving out what the database does not know. */
 export function toGeoIpProperties(location: GeoIpLocation): Partial<Record<GeoIpProperty, string | number>> {
   const subdivision = location.subdivisions?.[0];
@@ -79,11 +82,22 @@ export default definePlugin({
       return event;
     }
     const found = toGeoIpProperties(location);
-    Object.assign(event.properties, found);
-    if (config.setPersonProperties) {
-      event.$set = { ...event.$set, ...found };
-      const initial = Object.fromEntries(Object.entries(found).map(([key, value]) => [key.replace('$geoip_', '$initial_geoip_'), value]));
-      event.$set_once = { ...event.$set_once, ...initial };
+    const { properties } = event;
+    // Plain loops over the found keys: this runs for every event, and spreads plus
+    // Object.entries/fromEntries cost more than the lookup itself.
+    const set: Record<string, unknown> | undefined = config.setPersonProperties ? { ...event.$set } : undefined;
+    const setOnce: Record<string, unknown> | undefined = set ? { ...event.$set_once } : undefined;
+    for (const key in found) {
+      const value = found[key as GeoIpProperty];
+      properties[key] = value;
+      if (set && setOnce) {
+        set[key] = value;
+        setOnce[initialKeys[key as GeoIpProperty]] = value;
+      }
+    }
+    if (set && setOnce) {
+      event.$set = set;
+      event.$set_once = setOnce;
     }
     metrics.increment('ip_located');
     return event;
