@@ -41,5 +41,7 @@ describe('locateIp', () => {
     expect(locateIp('8.8.8.8')).toMatchObject({ country: { isoCode: 'US', names: { en: 'United States' } }, location: { latitude: expect.any(Number), longitude: expect.any(Number) } });
     expect(locateIp('127.0.0.1')).toBeNull();
     expect(locateIp('not an ip')).toBeNull();
+    // A range geoip-lite knows nothing about (country '', coordinates null) is unknown, not a location of nulls.
+    expect(locateIp('67.43.156.1')).toBeNull();
   });
 });

@@ -133,7 +133,7 @@ export class MemoryCache {
 }
 
 interface GeoipLite {
-  lookup(ip: string): { country: string; region: string; city: string; ll: [number, number]; timezone: string; area: number; eu: string } | null;
+  lookup(ip: string): { country: string; region: string; city: string; ll: [number | null, number | null]; timezone: string; area: number; eu: string } | null;
 }
 let geoip: GeoipLite | undefined;
 
@@ -161,11 +161,14 @@ function countryName(isoCode: string): string {
 export function locateIp(ip: string): GeoIpLocation | null {
   geoip ??= require('geoip-lite') as GeoipLite;
   const hit = geoip.lookup(ip);
-  if (!hit) return null;
-  const location: GeoIpLocation = {
-    country: { isoCode: hit.country, names: { en: countryName(hit.country) } },
-    location: { latitude: hit.ll[0], longitude: hit.ll[1], accuracyRadius: hit.area, ...(hit.timezone ? { timeZone: hit.timezone } : {}) },
-  };
+  // geoip-lite answers some ranges with an empty record (country '', coordinates null): unknown, so
+  // null, as MaxMind does, rather than a location whose fields are empty strings and nulls.
+  if (!hit || (!hit.country && typeof hit.ll[0] !== 'number')) return null;
+  const location: GeoIpLocation = {};
+  if (hit.country) location.country = { isoCode: hit.country, names: { en: countryName(hit.country) } };
+  if (typeof hit.ll[0] === 'number' && typeof hit.ll[1] === 'number') {
+    location.location = { latitude: hit.ll[0], longitude: hit.ll[1], accuracyRadius: hit.area, ...(hit.timezone ? { timeZone: hit.timezone } : {}) };
+  }
   if (hit.city) location.city = { names: { en: hit.city } };
   if (hit.region) location.subdivisions = [{ isoCode: hit.region }];
   return location;
