@@ -1,6 +1,7 @@
-import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
+import { Ajv2020, type AnySchemaObject, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
-import semver from 'semver';
+import { formats } from './formats.js';
+import { validateManifestShape, validateSchemaDraft2020 } from './generated/validators.js';
 import type { ConfigSchema } from './plugin.js';
 
 // ajv-formats is CommonJS with a `default` property; under NodeNext the default import is the module object.
@@ -80,17 +81,33 @@ export const manifestSchema = {
   },
 } as const;
 
+// The two fixed schemas are precompiled at build time (scripts/generate-validators.mjs writes
+// generated/validators.ts): plugin.json's, and the JSON Schema 2020-12 meta-schema that ajv checks every
+// schema against before compiling it. Compiling them took ~100 ms in each new process (the meta-schema
+// once per ajv instance); now only a plugin's own config schema is compiled at run time.
+const precompiledManifest = validateManifestShape as unknown as ValidateFunction<PluginManifest>;
+const precompiledMetaSchema = validateSchemaDraft2020 as unknown as ValidateFunction<AnySchemaObject>;
+const metaSchemaId = 'https://json-schema.org/draft/2020-12/schema';
+
+/** A new ajv instance with the SDK's options and formats, whose meta-schema check is the precompiled one. */
+function createAjv(options: { useDefaults?: boolean } = {}): Ajv2020 {
+  const ajv = new Ajv2020({ allErrors: true, strict: false, ...options });
+  addFormats(ajv);
+  ajv.addFormat('semver', formats.semver);
+  ajv.addFormat('semver-range', formats['semver-range']);
+  // ajv compiles a schema's `validate` on first use unless it has one: `validateSchema`, and `compile`
+  // (which checks the schema first), find the meta-schema here and run the precompiled function.
+  const meta = ajv.schemas[metaSchemaId];
+  if (meta) meta.validate = precompiledMetaSchema;
+  return ajv;
+}
+
 let ajvInstance: Ajv2020 | undefined;
 
 /** The shared ajv instance (draft 2020-12, formats, `semver` and `semver-range` formats). */
 export function getAjv(): Ajv2020 {
-  if (ajvInstance) return ajvInstance;
-  const ajv = new Ajv2020({ allErrors: true, strict: false });
-  addFormats(ajv);
-  ajv.addFormat('semver', (value: string) => semver.valid(value) !== null);
-  ajv.addFormat('semver-range', (value: string) => semver.validRange(value) !== null);
-  ajvInstance = ajv;
-  return ajv;
+  ajvInstance ??= createAjv();
+  return ajvInstance;
 }
 
 /** Turns ajv errors into `path: message` strings, e.g. `config.apiKey: must be string`. */
@@ -115,8 +132,6 @@ export function formatAjvErrors(errors: readonly ErrorObject[] | null | undefine
   });
 }
 
-let manifestValidator: ValidateFunction | undefined;
-
 /**
  * Validates a `plugin.json`: its shape (against {@link manifestSchema}) and that `config` is itself a
  * valid JSON Schema. Returns `{ value, errors }` and never throws.
@@ -128,8 +143,7 @@ let manifestValidator: ValidateFunction | undefined;
  * ```
  */
 export function validateManifest(input: unknown): ValidationResult<PluginManifest> {
-  manifestValidator ??= getAjv().compile(manifestSchema);
-  if (!manifestValidator(input)) return { value: undefined, errors: formatAjvErrors(manifestValidator.errors) };
+  if (!precompiledManifest(input)) return { value: undefined, errors: formatAjvErrors(precompiledManifest.errors) };
   const manifest = input as PluginManifest;
   const schemaErrors = validateConfigSchema(manifest.config).errors.map((error) => `config: ${error}`);
   if (schemaErrors.length > 0) return { value: undefined, errors: schemaErrors };
@@ -199,11 +213,8 @@ let configAjvInstance: Ajv2020 | undefined;
 
 // Config validation applies defaults, so it has its own instance (useDefaults changes compiled code).
 function configAjv(): Ajv2020 {
-  if (configAjvInstance) return configAjvInstance;
-  const ajv = new Ajv2020({ allErrors: true, strict: false, useDefaults: true });
-  addFormats(ajv);
-  configAjvInstance = ajv;
-  return ajv;
+  configAjvInstance ??= createAjv({ useDefaults: true });
+  return configAjvInstance;
 }
 
 /** The config keys a schema marks `writeOnly: true` (secrets), at the top level. */
