@@ -1,5 +1,5 @@
 import { type PluginEvent, PluginError, invalidEventReason } from '@plugline/sdk';
-import { type BatchOutcome, type PluginSandbox, type SandboxCrash, batchEventsJson } from './sandbox/sandbox.js';
+import { type BatchOutcome, type PluginSandbox, type SandboxCrash, batchEventsJson, toLineBatch } from './sandbox/sandbox.js';
 
 /** One sandboxed plugin of the chain. */
 export interface SandboxedStep {
@@ -42,7 +42,7 @@ export async function runSandboxedChain(steps: readonly SandboxedStep[], input: 
   const failed: string[][] = input.map(() => []);
   const droppedBy: (string | undefined)[] = input.map(() => undefined);
   const failures: SandboxedChainFailure[] = [];
-  let json = JSON.stringify(input);
+  let json = toLineBatch(input);
   for (const step of steps) {
     const label = `${step.name} (${step.version})`;
     let result: { outcomes: BatchOutcome[]; output: string } | undefined;
@@ -115,9 +115,9 @@ async function rerunWithout(step: SandboxedStep, json: string, skip: number, cou
   const events = JSON.parse(batchEventsJson(json)) as (PluginEvent | null)[];
   const held = events[skip] ?? null;
   events[skip] = null;
-  const again = await step.sandbox.processBatch(JSON.stringify(events), count);
+  const again = await step.sandbox.processBatch(toLineBatch(events), count);
   const output = JSON.parse(batchEventsJson(again.output)) as (PluginEvent | null)[];
   output[skip] = held;
   again.outcomes[skip] = 0;
-  return { outcomes: again.outcomes, output: JSON.stringify(output) };
+  return { outcomes: again.outcomes, output: `${JSON.stringify(again.outcomes)}${toLineBatch(output)}` };
 }

@@ -550,28 +550,39 @@ const step = {
 };
 const invalidEventReason = $1.invalidEventReason;
 
-function settle(events, outcomes, index, identity, output, restore) {
-  if (output === null || output === undefined) { events[index] = null; outcomes[index] = 2; return; }
+/** The output line of one event the plugin handled: its JSON, or the input line when the result is unusable. */
+function settle(lines, out, outcomes, index, identity, output) {
+  if (output === null || output === undefined) { out[index] = 'null'; outcomes[index] = 2; return; }
   const problem = invalidEventReason(output, identity);
-  if (problem) { outcomes[index] = { message: problem, errorName: 'InvalidResult' }; restore(index); return; }
-  events[index] = output;
+  if (problem) { outcomes[index] = { message: problem, errorName: 'InvalidResult' }; out[index] = lines[index + 1]; return; }
+  let text;
+  try {
+    text = jsonStringify(output);
+  } catch (error) {
+    text = undefined;
+  }
+  if (typeof text !== 'string') {
+    outcomes[index] = { message: 'returned an event that is not JSON-serialisable', errorName: 'InvalidResult' };
+    out[index] = lines[index + 1];
+    return;
+  }
+  out[index] = text;
   outcomes[index] = 1;
 }
 
 /**
  * Runs processEvent over the batch with the SDK driver's semantics for one step (the event as it was
- * before on a throw or an invalid result; null drops) but no copy per event: the plugin gets the
- * parsed event itself, and an event it broke is restored from the batch's JSON (parsed again at most
- * once per batch). A synchronous hook costs no promise per event. A hook that returns a promise (async
- * hooks) is settled when it resolves, up to WINDOW events in flight so that awaited fetches and storage
- * calls overlap; the loop resumes as soon as one of them settles.
+ * before on a throw or an invalid result; null drops). Events arrive one JSON line each (lines[0] is
+ * the previous step's outcomes) and are parsed one at a time, so only the events in flight are alive
+ * at once: a whole parsed batch would outgrow the isolate's young generation and be promoted and
+ * collected as old objects, which cost more than the JSON itself. An event the plugin broke is
+ * restored by keeping its input line. A synchronous hook costs no promise per event. A hook that
+ * returns a promise (async hooks) is settled when it resolves, up to WINDOW events in flight so that
+ * awaited fetches and storage calls overlap; the loop resumes as soon as one of them settles.
  */
-function processEvents(events, outcomes, eventsText) {
-  let pristine = null;
-  const restore = (index) => {
-    pristine ??= jsonParse(eventsText);
-    events[index] = pristine[index];
-  };
+function processEvents(lines, outcomes) {
+  const count = outcomes.length;
+  const out = new Array(count);
   let inFlight = 0;
   let wake = null;
   const settled = () => {
@@ -582,39 +593,40 @@ function processEvents(events, outcomes, eventsText) {
   // Runs events from index "from" until the end, or until WINDOW promises are in flight; returns where it stopped.
   const runFrom = (from) => {
     progress[1] = 1;
-    for (let index = from; index < events.length; index++) {
+    for (let index = from; index < count; index++) {
       progress[0] = index;
-      const event = events[index];
-      if (event === null || typeof event !== 'object') { events[index] = null; continue; }
+      const line = lines[index + 1];
+      const event = line === 'null' ? null : jsonParse(line);
+      if (event === null || typeof event !== 'object') { out[index] = 'null'; continue; }
       const identity = { uuid: event.uuid, team_id: event.team_id };
       let output;
       try {
         output = plugin.processEvent(event, meta);
       } catch (error) {
         outcomes[index] = describe(error);
-        restore(index);
+        out[index] = line;
         continue;
       }
       if (output !== null && typeof output === 'object' && typeof output.then === 'function') {
         inFlight += 1;
         PromiseResolve(output).then(
-          (value) => settle(events, outcomes, index, identity, value, restore),
-          (error) => { outcomes[index] = describe(error); restore(index); },
+          (value) => settle(lines, out, outcomes, index, identity, value),
+          (error) => { outcomes[index] = describe(error); out[index] = line; },
         ).then(settled);
         if (inFlight >= WINDOW) { progress[1] = 0; return index + 1; }
         continue;
       }
-      settle(events, outcomes, index, identity, output, restore);
+      settle(lines, out, outcomes, index, identity, output);
     }
     // Continuations of awaited events run after this: a plugin stuck there is not this index's fault.
     progress[1] = 0;
-    return events.length;
+    return count;
   };
-  const finish = () => jsonStringify(outcomes) + '\n' + jsonStringify(events);
+  const finish = () => jsonStringify(outcomes) + '\n' + out.join('\n');
   let next = runFrom(0);
   if (inFlight === 0) return finish();
   return (async () => {
-    while (next < events.length) {
+    while (next < count) {
       await waitForSlot();
       next = runFrom(next);
     }
@@ -657,18 +669,25 @@ return {
   callHook: (hook, argsJson) => handOver(callHook(hook, argsJson)),
 };
 /**
- * Input: JSON array of events (null = already dropped upstream). Output: outcomes JSON, a newline,
- * then the events JSON. Outcome per index: 0 skipped, 1 succeeded, 2 dropped, or a failure object.
+ * Input: a line batch ("<outcomes>\n<event JSON>\n<event JSON>...", "null" for an event dropped
+ * upstream; see the host's toLineBatch), or a plain JSON array of events. Output: a line batch with
+ * this plugin's outcomes. Outcome per index: 0 skipped, 1 succeeded, 2 dropped, or a failure object.
  */
 function processBatch(input) {
-  // The input is either plain events JSON or a previous plugin's output, "<outcomes>\n<events>":
-  // passing that whole string on avoids a host-side slice, which is slow to copy into an isolate.
-  const newline = input.indexOf('\n');
-  const eventsText = newline < 0 ? input : input.slice(newline + 1);
-  const events = jsonParse(eventsText);
-  const outcomes = new Array(events.length).fill(0);
-  if (!step.processEvent) return jsonStringify(outcomes) + '\n' + jsonStringify(events);
-  return processEvents(events, outcomes, eventsText);
+  let lines;
+  if (input.indexOf('\n') < 0) {
+    // A plain JSON array (tests, direct callers): one line per event.
+    const events = jsonParse(input);
+    lines = [''];
+    for (let index = 0; index < events.length; index++) lines.push(jsonStringify(events[index] ?? null));
+  } else {
+    lines = input.split('\n');
+    // "<outcomes>\n" alone is a batch of no events.
+    if (lines.length === 2 && lines[1] === '') lines.pop();
+  }
+  const outcomes = new Array(lines.length - 1).fill(0);
+  if (!step.processEvent) return jsonStringify(outcomes) + '\n' + lines.slice(1).join('\n');
+  return processEvents(lines, outcomes);
 }
 /** onEvent for each event of the batch; returns a JSON array of failures (index, message, name). */
 async function onEventBatch(input) {

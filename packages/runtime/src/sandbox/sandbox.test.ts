@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { MemoryCache, createSandboxHost } from './host.js';
-import { PluginSandbox, batchEventsJson } from './sandbox.js';
+import { PluginSandbox, batchEventsJson, toLineBatch } from './sandbox.js';
 
 const logs: { level: string; message: string }[] = [];
 const storage = new Map<string, unknown>();
@@ -151,6 +151,35 @@ describe('PluginSandbox', () => {
     expect(events[0].properties).toEqual({ n: 0, later: true });
     expect(events[2]).toEqual(event(2));
     expect(events[4]).toBeNull();
+  });
+
+  it('fails only the event whose result is not JSON (BigInt, cycle), keeping it as it was', async () => {
+    const s = sandbox(`export default { processEvent(e) {
+      if (e.properties.n === 1) { e.properties.big = 10n; return e; }
+      if (e.properties.n === 2) { e.properties.self = e; return e; }
+      e.properties.ok = true; return e;
+    } }`);
+    await s.start();
+    const { outcomes, output } = await s.processBatch(toLineBatch([event(0), event(1), event(2), event(3)]), 4);
+    const notJson = { message: 'returned an event that is not JSON-serialisable', errorName: 'InvalidResult' };
+    expect(outcomes).toEqual([1, notJson, notJson, 1]);
+    const events = JSON.parse(batchEventsJson(output));
+    expect(events[0].properties).toEqual({ n: 0, ok: true });
+    expect(events[1]).toEqual(event(1));
+    expect(events[2]).toEqual(event(2));
+    expect(events[3].properties).toEqual({ n: 3, ok: true });
+  });
+
+  it('passes a line batch from one plugin to the next, an empty batch included', async () => {
+    const first = sandbox(`export default { processEvent(e) { if (e.properties.n === 1) return null; e.properties.a = 1; return e; } }`);
+    const second = sandbox(`export default { processEvent(e) { e.properties.b = 2; return e; } }`);
+    const one = await first.processBatch(toLineBatch([event(0), event(1), event(2)]), 3);
+    const two = await second.processBatch(one.output, 3);
+    expect(two.outcomes).toEqual([1, 0, 1]);
+    expect(JSON.parse(batchEventsJson(two.output)).map((e: { properties: unknown } | null) => e?.properties ?? null)).toEqual([{ n: 0, a: 1, b: 2 }, null, { n: 2, a: 1, b: 2 }]);
+    const empty = await second.processBatch(toLineBatch([]), 0);
+    expect(empty.outcomes).toEqual([]);
+    expect(JSON.parse(batchEventsJson(empty.output))).toEqual([]);
   });
 
   it('provides the documented globals and bridges meta to the host', async () => {

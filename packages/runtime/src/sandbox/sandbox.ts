@@ -51,10 +51,20 @@ export interface OnEventFailure {
   errorName: string;
 }
 
-/** The events JSON inside a {@link PluginSandbox.processBatch} input or output. */
+/**
+ * A batch in the form {@link PluginSandbox.processBatch} passes between plugins: a first line (the
+ * previous plugin's outcomes; empty here), then one line of JSON per event, `null` for an event already
+ * dropped. JSON never contains a raw newline, so the lines split exactly.
+ */
+export function toLineBatch(events: readonly unknown[]): string {
+  return `\n${events.map((event) => JSON.stringify(event ?? null)).join('\n')}`;
+}
+
+/** The events of a {@link PluginSandbox.processBatch} input or output, as one JSON array. */
 export function batchEventsJson(batch: string): string {
   const newline = batch.indexOf('\n');
-  return newline < 0 ? batch : batch.slice(newline + 1);
+  if (newline < 0) return batch;
+  return `[${batch.slice(newline + 1).replaceAll('\n', ',')}]`;
 }
 
 // V8 code cache per tarball integrity: recreating an isolate (after a crash or a config change)
@@ -200,9 +210,10 @@ export class PluginSandbox {
 
   /**
    * Runs `processEvent` over a batch in one crossing. `input` is a JSON array of events (`null` for
-   * events already dropped), or the `output` of another plugin's `processBatch`, passed on as is.
-   * Returns per-index outcomes and `output` ("<outcomes>\n<events JSON>"): give it to the next plugin
-   * unchanged, and read the events with {@link batchEventsJson}.
+   * events already dropped), a {@link toLineBatch}, or the `output` of another plugin's `processBatch`,
+   * passed on as is. Returns per-index outcomes and `output` ("<outcomes>\n<event>\n<event>...", one
+   * JSON line per event): give it to the next plugin unchanged, and read the events with
+   * {@link batchEventsJson}.
    */
   async processBatch(input: string, eventCount = 1): Promise<{ outcomes: BatchOutcome[]; output: string }> {
     // One batch at a time per sandbox (the isolate runs one call at a time anyway): a batch that crashes
