@@ -8,6 +8,9 @@ import { log, msSince, removeDir, round, summarize, tempDir } from './util.mjs';
 
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 const cliBin = path.join(repoRoot, 'packages/cli/dist/cli.js');
+// Optional: another build of the binary (e.g. of an earlier commit) timed in the same rounds, to compare
+// before and after under the same machine load.
+const baselineCliBin = process.env.PLUGLINE_BASELINE_CLI;
 
 /** Runs a command to completion; returns its wall time in ms (throws on a non-zero exit). */
 function timed(command, args, options) {
@@ -34,9 +37,13 @@ function versionOf(command, args = ['--version']) {
  * `rounds` alternating cold installs of `name@^1`, each into a new empty folder with an empty cache:
  * the `plugline` binary (resolve, download, verify, extract, validate, write plugins.json + lockfile),
  * the runtime's `installPlugin` in this process (same work, no process start), and `npm install`.
+ * Each round also times `node -e 0`, the floor for anything that starts a Node process here.
+ * "Cold" means an empty plugin cache and install folder; Node's own compile cache (V8 code cache of
+ * the CLI's modules in the OS temp folder, which the binary enables) is warm after round 0, as it is
+ * for anyone who has run `plugline` before. npm keeps its own caches of its code likewise.
  */
 export async function installBench({ pluglineUrl, verdaccioUrl, name, rounds }) {
-  const runs = { cli: [], inProcess: [], npm: [] };
+  const runs = { nodeStart: [], cli: [], baselineCli: [], inProcess: [], npm: [] };
   const base = await tempDir('install');
   const emptyNpmrc = path.join(base, 'empty-npmrc');
   await writeFile(emptyNpmrc, '');
@@ -46,7 +53,11 @@ export async function installBench({ pluglineUrl, verdaccioUrl, name, rounds }) 
     for (let round_ = 0; round_ <= rounds; round_++) {
       const dir = path.join(base, `round-${round_}`);
       await mkdir(path.join(dir, 'npm-project'), { recursive: true });
+      const nodeStart = await timed(process.execPath, ['-e', '0'], { env, cwd: dir });
       const cli = await timed(process.execPath, [cliBin, 'install', `${name}@^1`, '--dir', path.join(dir, 'runtime'), '--registry', pluglineUrl], { env, cwd: dir });
+      const baseline = baselineCliBin
+        ? await timed(process.execPath, [baselineCliBin, 'install', `${name}@^1`, '--dir', path.join(dir, 'baseline-runtime'), '--registry', pluglineUrl], { env, cwd: dir })
+        : undefined;
       const start = process.hrtime.bigint();
       await installPlugin({ registryUrl: pluglineUrl, spec: `${name}@^1`, cacheDir: path.join(dir, 'cache') });
       const inProcess = msSince(start);
@@ -57,14 +68,17 @@ export async function installBench({ pluglineUrl, verdaccioUrl, name, rounds }) 
       );
       // Round 0 is a warm-up (disk cache of both tools' own files), not recorded.
       if (round_ === 0) continue;
+      runs.nodeStart.push(nodeStart.ms);
       runs.cli.push(cli.ms);
+      if (baseline) runs.baselineCli.push(baseline.ms);
       runs.inProcess.push(inProcess);
       runs.npm.push(npm.ms);
-      log(`section 3: round ${round_}: plugline CLI ${Math.round(cli.ms)} ms, installPlugin ${Math.round(inProcess)} ms, npm ${Math.round(npm.ms)} ms`);
+      log(`section 3: round ${round_}: node -e 0 ${Math.round(nodeStart.ms)} ms, plugline CLI ${Math.round(cli.ms)} ms${baseline ? ` (baseline ${Math.round(baseline.ms)} ms)` : ''}, installPlugin ${Math.round(inProcess)} ms, npm ${Math.round(npm.ms)} ms`);
     }
   } finally {
     await removeDir(base);
   }
+  const nodeStart = summarize(runs.nodeStart.map((ms) => round(ms, 1)));
   const cli = summarize(runs.cli.map((ms) => round(ms, 1)));
   const inProcess = summarize(runs.inProcess.map((ms) => round(ms, 1)));
   const npm = summarize(runs.npm.map((ms) => round(ms, 1)));
@@ -73,7 +87,10 @@ export async function installBench({ pluglineUrl, verdaccioUrl, name, rounds }) 
   return {
     package: `${name}@^1`,
     npmVersion: await versionOf('npm'),
+    // `node -e 0`: starting Node itself, which the CLI cannot go below.
+    nodeStartMs: nodeStart,
     pluglineCliMs: cli,
+    ...(baselineCliBin ? { baselineCli: baselineCliBin, baselineCliMs: summarize(runs.baselineCli.map((ms) => round(ms, 1))) } : {}),
     installPluginMs: inProcess,
     npmMs: npm,
     speedup: { cliVsNpm: cliRatio, installPluginVsNpm: inProcessRatio },

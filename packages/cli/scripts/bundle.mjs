@@ -1,0 +1,79 @@
+#!/usr/bin/env node
+// Bundles the `plugline` binary after tsc: dist/cli.js becomes a small entry that enables Node's compile
+// cache and then imports dist/cli-program-<hash>.js, one file holding the program and everything its commands
+// load up front (commander, the SDK with ajv, semver, the registry client, @plugline/runtime/install
+// with tar). Starting the CLI then reads two files instead of resolving and loading ~180 modules, which
+// was ~50 ms of a cold `plugline install`. The heavy commands' modules (init, pack, dev, quickstart:
+// esbuild, the registry server, the runtime) stay tsc's own files in dist/, imported when they run.
+// The library entry (dist/index.js) is tsc's output and is not affected.
+import { chmodSync, readdirSync, rmSync } from 'node:fs';
+import { createRequire, isBuiltin } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import * as esbuild from 'esbuild';
+
+const root = fileURLToPath(new URL('../', import.meta.url));
+// Imported by program.ts with `await import('./x.js')` when their command runs: kept as separate files.
+const lazyModules = /^\.\/(init|pack|dev|quickstart)\.js$/;
+// Built-ins that a dependency requires up front but the install path never uses: loaded on first use.
+// node:child_process (commander's executable subcommands) is ~37 internal modules.
+const lazyBuiltins = new Set(['child_process']);
+
+/** The source of the module standing for built-in `name` in the bundle. */
+function builtinModule(name) {
+  const id = JSON.stringify(`node:${name}`);
+  if (!lazyBuiltins.has(name)) return `module.exports = process.getBuiltinModule(${id});`;
+  // An object with a getter per export: the module loads when one is first read.
+  const keys = Object.keys(createRequire(import.meta.url)(`node:${name}`));
+  const getters = keys.map((key) => `  get ${JSON.stringify(key)}() { return load()[${JSON.stringify(key)}]; },`);
+  return `let loaded;\nconst load = () => (loaded ??= process.getBuiltinModule(${id}));\nmodule.exports = {\n${getters.join('\n')}\n};`;
+}
+
+// The chunks of the previous build (their names carry a content hash).
+for (const file of readdirSync(new URL('dist/', `file://${root}`))) {
+  if (/^cli-.+\.js(\.map)?$/.test(file)) rmSync(new URL(`dist/${file}`, `file://${root}`));
+}
+
+await esbuild.build({
+  absWorkingDir: root,
+  entryPoints: { cli: 'src/cli.ts' },
+  outdir: 'dist',
+  bundle: true,
+  splitting: true,
+  format: 'esm',
+  platform: 'node',
+  target: 'node24',
+  // The chunks (dist/cli-program-<hash>.js, ...) sit next to dist/cli.js, so `import.meta.url`-relative
+  // paths (../package.json) stay what they are in tsc's output.
+  chunkNames: 'cli-[name]-[hash]',
+  sourcemap: true,
+  legalComments: 'none',
+  logLevel: 'warning',
+  // CommonJS dependencies (commander, ajv, semver) `require` Node built-ins.
+  banner: { js: "import { createRequire as __pluglineCreateRequire } from 'node:module';\nconst require = __pluglineCreateRequire(import.meta.url);" },
+  // Native or heavy packages are never bundled (none is on the startup path).
+  external: ['esbuild', 'isolated-vm', 'pino'],
+  plugins: [
+    {
+      // Node built-ins come from process.getBuiltinModule(), not ES imports: an ES import builds the
+      // module's ESM facade, which reads every export (and so runs lazy getters such as node:util's and
+      // node:crypto's webcrypto); ~13 ms for the ~16 built-ins of the install path.
+      name: 'plugline-builtins',
+      setup(build) {
+        build.onResolve({ filter: /^[a-z_:/]+$/ }, (args) =>
+          isBuiltin(args.path) ? { path: args.path.replace(/^node:/, ''), namespace: 'node-builtin' } : undefined,
+        );
+        build.onLoad({ filter: /.*/, namespace: 'node-builtin' }, (args) => ({
+          contents: builtinModule(args.path),
+          loader: 'js',
+        }));
+      },
+    },
+    {
+      name: 'plugline-lazy-commands',
+      setup(build) {
+        build.onResolve({ filter: lazyModules }, (args) => ({ path: args.path, external: true }));
+      },
+    },
+  ],
+});
+chmodSync(new URL('dist/cli.js', `file://${root}`), 0o755);
