@@ -5,7 +5,7 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { packPlugin } from '@plugline/cli';
 import { RegistryClient } from '@plugline/registry/client';
-import { checkConfig, createSandboxHost, installPlugin, locateIp, MemoryCache, PluginSandbox } from '@plugline/runtime';
+import { batchEventsJson, checkConfig, createSandboxHost, installPlugin, locateIp, MemoryCache, PluginSandbox, toLineBatch } from '@plugline/runtime';
 import { runProcessEventChain } from '@plugline/sdk';
 import { createMeta } from '@plugline/sdk/testing';
 import { log, median, percentile, round, runFor, summarize } from './util.mjs';
@@ -81,7 +81,7 @@ export async function installChain({ registryUrl, token, workDir, cacheDir }) {
 }
 
 /** A sandbox of an installed plugin with an in-memory host (no logs kept), started and set up. */
-async function startSandbox(plugin, config) {
+export async function startSandbox(plugin, config, limits = {}) {
   const storage = new Map();
   const sandbox = new PluginSandbox({
     name: plugin.name,
@@ -90,6 +90,7 @@ async function startSandbox(plugin, config) {
     code: plugin.code,
     config: checkConfig(plugin, config),
     capabilities: plugin.manifest.capabilities ?? [],
+    ...limits,
     host: createSandboxHost({
       sink: { log() {}, metric() {} },
       storage: { get: (key) => storage.get(key) ?? null, set: (key, value) => void storage.set(key, value), del: (key) => void storage.delete(key) },
@@ -104,7 +105,7 @@ async function startSandbox(plugin, config) {
 }
 
 /** The same bundle the sandbox runs, imported into this process, with a host-equivalent meta. */
-async function directStep(plugin, config) {
+export async function directStep(plugin, config) {
   const module = await import(pathToFileURL(path.join(plugin.dir, plugin.manifest.main)).href);
   const definition = module.default && typeof module.default === 'object' ? module.default : module;
   const meta = createMeta({ config: checkConfig(plugin, config), geoip: { locate: async (ip) => locateIp(ip) } });
@@ -114,7 +115,7 @@ async function directStep(plugin, config) {
 
 let sandboxedChainDriver;
 /** The runtime's own sandboxed chain driver, else (older runtime builds) an equivalent loop. */
-async function chainDriver() {
+export async function chainDriver() {
   if (sandboxedChainDriver) return sandboxedChainDriver;
   const runtime = await import('@plugline/runtime');
   if (typeof runtime.runSandboxedChain === 'function') {
@@ -124,8 +125,8 @@ async function chainDriver() {
       source: 'bench loop over PluginSandbox.processBatch',
       run: async (steps, input) => {
         let json = JSON.stringify(input);
-        for (const step of steps) json = (await step.sandbox.processBatch(json)).eventsJson;
-        return { events: JSON.parse(json) };
+        for (const step of steps) json = (await step.sandbox.processBatch(json)).output;
+        return { events: JSON.parse(batchEventsJson(json)) };
       },
     };
   }
@@ -133,7 +134,7 @@ async function chainDriver() {
 }
 
 /** Runs a batch through sandboxes (`kind: 'sandboxed'`) or direct steps; checks the output once. */
-function makeRunner(kind, steps, driver) {
+export function makeRunner(kind, steps, driver) {
   if (kind === 'sandboxed') {
     const sandboxSteps = steps.map((sandbox) => ({ name: sandbox.name, version: sandbox.version, sandbox }));
     return async (batch) => {
@@ -186,8 +187,57 @@ async function hostCallCosts(events, options) {
   return rows;
 }
 
+/**
+ * The floor of the one-isolate-per-plugin design: an isolate can only receive events as a string and
+ * must parse them, and the next one needs them serialised again. Times, in this process's V8,
+ * JSON.parse of each step's real input and JSON.stringify of its real output (plus the host's
+ * stringify of the batch and parse of the chain's output), per event. The sum bounds what any runtime
+ * that copies events into one isolate per plugin as JSON can reach here, even with free plugins.
+ */
+async function jsonCopyFloor(sandboxes, events) {
+  const timeMicrosPerEvent = (work) => {
+    for (let index = 0; index < 20; index++) work();
+    const samples = [];
+    for (let round_ = 0; round_ < 7; round_++) {
+      const start = process.hrtime.bigint();
+      for (let index = 0; index < 20; index++) work();
+      samples.push(Number(process.hrtime.bigint() - start) / 1000 / 20 / events.length);
+    }
+    return median(samples);
+  };
+  const steps = [];
+  let text = toLineBatch(events);
+  const hostStringify = timeMicrosPerEvent(() => JSON.stringify(events));
+  for (const sandbox of sandboxes) {
+    const input = batchEventsJson(text);
+    text = (await sandbox.processBatch(text, events.length)).output;
+    const output = JSON.parse(batchEventsJson(text));
+    steps.push({
+      plugin: sandbox.name,
+      inputBytesPerEvent: Math.round(input.length / events.length),
+      outputBytesPerEvent: Math.round(JSON.stringify(output).length / events.length),
+      parseMicros: round(timeMicrosPerEvent(() => JSON.parse(input)), 2),
+      stringifyMicros: round(timeMicrosPerEvent(() => JSON.stringify(output)), 2),
+    });
+  }
+  const finalText = batchEventsJson(text);
+  const hostParse = timeMicrosPerEvent(() => JSON.parse(finalText));
+  const total = hostStringify + hostParse + steps.reduce((sum, step) => sum + step.parseMicros + step.stringifyMicros, 0);
+  // Even one isolate for the whole chain copies the batch in once and out once.
+  const single = hostStringify + steps[0].parseMicros + steps.at(-1).stringifyMicros + hostParse;
+  return {
+    steps,
+    hostStringifyMicros: round(hostStringify, 2),
+    hostParseMicros: round(hostParse, 2),
+    microsPerEvent: round(total, 2),
+    maxEventsPerSecond: Math.round(1e6 / total),
+    singleIsolateMicrosPerEvent: round(single, 2),
+    singleIsolateMaxEventsPerSecond: Math.round(1e6 / single),
+  };
+}
+
 /** events/s over `rounds` rounds of `seconds` each, with a warm-up; plus CPU cores used. */
-async function throughput(run, batch, { rounds, seconds, warmupSeconds }) {
+export async function throughput(run, batch, { rounds, seconds, warmupSeconds }) {
   await runFor(warmupSeconds * 1000, () => run(batch));
   const rates = [];
   const cores = [];
@@ -276,6 +326,8 @@ export async function runtimeBench({ installed, batchSize, rounds, seconds, warm
   const bareResult = await throughput(bareRun, events, options);
   log(`section 1: direct (bare calls) ${bareResult.eventsPerSecond.median} events/s (${bareResult.cpuCoresUsed} cores busy)`);
   const hostCalls = await hostCallCosts(events, options);
+  const jsonFloor = await jsonCopyFloor(sandboxes, events);
+  log(`section 1: JSON copy floor ${jsonFloor.microsPerEvent} µs/event = at most ${jsonFloor.maxEventsPerSecond} events/s with one isolate per plugin`);
 
   const memory = [];
   for (const sandbox of sandboxes) {
@@ -342,6 +394,7 @@ export async function runtimeBench({ installed, batchSize, rounds, seconds, warm
       addedP99VsBare: round(latencySandboxed.p99 - latencyBare.p99, 1),
     },
     hostCalls,
+    jsonFloor,
     memory: {
       perPlugin: memory,
       averageTotalHeapMB: round(memory.reduce((sum, item) => sum + item.totalHeapMB, 0) / memory.length, 2),
