@@ -6,8 +6,9 @@
 // was ~50 ms of a cold `plugline install`. The heavy commands' modules (init, pack, dev, quickstart:
 // esbuild, the registry server, the runtime) stay tsc's own files in dist/, imported when they run.
 // The library entry (dist/index.js) is tsc's output and is not affected.
+import { execFileSync } from 'node:child_process';
 import { chmodSync, readdirSync, rmSync } from 'node:fs';
-import { createRequire, isBuiltin } from 'node:module';
+import { isBuiltin } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
 
@@ -18,14 +19,29 @@ const lazyModules = /^\.\/(init|pack|dev|quickstart)\.js$/;
 // node:child_process (commander's executable subcommands) is ~37 internal modules.
 const lazyBuiltins = new Set(['child_process']);
 
-/** The source of the module standing for built-in `name` in the bundle. */
+/**
+ * The own properties of built-in `name` as a fresh process has them, `[key, isPlainValue]`: a lazy
+ * getter (node:util's TextDecoder, node:fs's promises) turns into a plain value once read, which this
+ * build process may well have done.
+ */
+function builtinProperties(name) {
+  const script = `const m = require(${JSON.stringify(`node:${name}`)}); console.log(JSON.stringify(Object.getOwnPropertyNames(m).map((key) => [key, 'value' in Object.getOwnPropertyDescriptor(m, key)])))`;
+  return JSON.parse(execFileSync(process.execPath, ['-e', script], { encoding: 'utf8' }));
+}
+
+/** The source (and loader) of the module standing for built-in `name` in the bundle. */
 function builtinModule(name) {
   const id = JSON.stringify(`node:${name}`);
-  if (!lazyBuiltins.has(name)) return `module.exports = process.getBuiltinModule(${id});`;
-  // An object with a getter per export: the module loads when one is first read.
-  const keys = Object.keys(createRequire(import.meta.url)(`node:${name}`));
-  const getters = keys.map((key) => `  get ${JSON.stringify(key)}() { return load()[${JSON.stringify(key)}]; },`);
-  return `let loaded;\nconst load = () => (loaded ??= process.getBuiltinModule(${id}));\nmodule.exports = {\n${getters.join('\n')}\n};`;
+  const properties = builtinProperties(name);
+  if (lazyBuiltins.has(name)) {
+    // An object with a getter per export: the module loads when one is first read.
+    const getters = properties.map(([key]) => `  get ${JSON.stringify(key)}() { return load()[${JSON.stringify(key)}]; },`);
+    return { loader: 'js', contents: `let loaded;\nconst load = () => (loaded ??= process.getBuiltinModule(${id}));\nmodule.exports = {\n${getters.join('\n')}\n};` };
+  }
+  // An ES module: the built-in as default export and its plain (non-getter) properties as named
+  // exports, bound once. A CommonJS-style shim would have every import copy all properties as getters.
+  const names = properties.filter(([key, plain]) => plain && /^[A-Za-z_$][\w$]*$/.test(key) && key !== 'default').map(([key]) => key);
+  return { loader: 'js', contents: `const m = process.getBuiltinModule(${id});\nexport default m;\nexport const { ${names.join(', ')} } = m;` };
 }
 
 // The chunks of the previous build (their names carry a content hash).
@@ -62,10 +78,7 @@ await esbuild.build({
         build.onResolve({ filter: /^[a-z_:/]+$/ }, (args) =>
           isBuiltin(args.path) ? { path: args.path.replace(/^node:/, ''), namespace: 'node-builtin' } : undefined,
         );
-        build.onLoad({ filter: /.*/, namespace: 'node-builtin' }, (args) => ({
-          contents: builtinModule(args.path),
-          loader: 'js',
-        }));
+        build.onLoad({ filter: /.*/, namespace: 'node-builtin' }, (args) => builtinModule(args.path));
       },
     },
     {
