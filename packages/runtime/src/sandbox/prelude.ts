@@ -50,7 +50,17 @@ function callSync(op, payload) {
 }
 async function callAsync(op, payload) {
   const text = await ReflectApply(applyMethod, hostAsyncRef, [undefined, [op, jsonStringify(payload === undefined ? null : payload)], asyncOptions]);
-  return text === undefined || text === null ? undefined : jsonParse(text);
+  return text === undefined || text === null ? undefined : jsonParse(throwIfHostError(text));
+}
+// A failed host call answers "!{name, message, code}" (see the host's hostErrorAnswer): thrown here as
+// an Error of this realm, with the code the host saw (ECONNREFUSED, a SQLSTATE...).
+function throwIfHostError(text) {
+  if (typeof text !== 'string' || text.charCodeAt(0) !== 33) return text;
+  const failure = jsonParse(text.slice(1));
+  const error = new Error(String(failure.message));
+  if (typeof failure.name === 'string' && failure.name !== 'Error') error.name = failure.name;
+  if (failure.code !== undefined) error.code = failure.code;
+  throw error;
 }
 // --- buffered fire-and-forget services (see the header comment)
 const MAX_PENDING_LOGS = 256;
@@ -429,6 +439,7 @@ async function locate(ip) {
   } else {
     text = await ReflectApply(applyMethod, hostAsyncRef, [undefined, ['geoip', jsonStringify([ip])], asyncOptions]);
     if (typeof text !== 'string') text = 'null';
+    throwIfHostError(text);
     if (ReflectApply(mapSize, geoipCache, []) >= GEOIP_CACHE_SIZE) ReflectApply(mapDelete, geoipCache, [ReflectApply(mapKeys, geoipCache, []).next().value]);
     ReflectApply(mapSet, geoipCache, [ip, text]);
   }

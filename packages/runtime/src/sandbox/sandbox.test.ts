@@ -1,3 +1,4 @@
+import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MemoryCache, createSandboxHost } from './host.js';
 import { PluginSandbox, batchEventsJson, toLineBatch } from './sandbox.js';
@@ -180,6 +181,35 @@ describe('PluginSandbox', () => {
     const empty = await second.processBatch(toLineBatch([]), 0);
     expect(empty.outcomes).toEqual([]);
     expect(JSON.parse(batchEventsJson(empty.output))).toEqual([]);
+  });
+
+  it('gives a failed host call to the plugin as an Error with the code the host saw', async () => {
+    // A port nothing listens on: the host's fetch fails with ECONNREFUSED on the error's cause.
+    const server = net.createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as net.AddressInfo;
+    await new Promise((resolve) => server.close(resolve));
+    const coded = createSandboxHost({ sink: { log: () => {}, metric: () => {} }, storage: { get: () => null, set: () => {}, del: () => {} }, cache: new MemoryCache(), postgres: false });
+    const failing = {
+      ...coded,
+      async: (op: string, payload: unknown) =>
+        op === 'storage.get' ? Promise.reject(Object.assign(new Error('relation "x" does not exist'), { code: '42P01' })) : coded.async(op, payload),
+    };
+    const s = sandbox(
+      `export default { async processEvent(e, { storage }) {
+        const seen = (error) => ({ name: error.name, message: error.message, code: error.code, realm: error instanceof Error });
+        e.properties.fetch = await fetch('http://127.0.0.1:${port}/').then(() => 'ok', seen);
+        e.properties.storage = await storage.get('k').then(() => 'ok', seen);
+        return e;
+      } }`,
+      { host: failing },
+    );
+    await s.start();
+    const { outcomes, output } = await s.processBatch(JSON.stringify([event(0)]));
+    expect(outcomes).toEqual([1]);
+    const { properties } = JSON.parse(batchEventsJson(output))[0];
+    expect(properties.fetch).toEqual({ name: 'TypeError', message: 'fetch failed', code: 'ECONNREFUSED', realm: true });
+    expect(properties.storage).toEqual({ name: 'Error', message: 'relation "x" does not exist', code: '42P01', realm: true });
   });
 
   it('provides the documented globals and bridges meta to the host', async () => {

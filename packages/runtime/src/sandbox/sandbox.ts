@@ -67,6 +67,20 @@ export function batchEventsJson(batch: string): string {
   return `[${batch.slice(newline + 1).replaceAll('\n', ',')}]`;
 }
 
+/**
+ * A failed host service call as the isolate receives it: "!" and the error's name, message and code as
+ * JSON (an answer that is JSON never starts with "!"). The prelude throws it again as an Error with
+ * that `code`, so a plugin can tell a refused connection (ECONNREFUSED) or a SQLSTATE from a bug; an
+ * error thrown across isolated-vm would keep only its message.
+ */
+export function hostErrorAnswer(error: unknown): string {
+  const failure = error instanceof Error ? error : new Error(String(error));
+  const cause = (failure as { cause?: unknown }).cause;
+  // fetch (undici) says "fetch failed" and keeps the socket's code on its cause.
+  const code = (failure as { code?: unknown }).code ?? (cause instanceof Error ? (cause as { code?: unknown }).code : undefined);
+  return `!${JSON.stringify({ name: failure.name, message: failure.message, ...(typeof code === 'string' || typeof code === 'number' ? { code } : {}) })}`;
+}
+
 // V8 code cache per tarball integrity: recreating an isolate (after a crash or a config change)
 // skips parsing the plugin bundle again.
 const codeCache = new Map<string, ivm.ExternalCopy<ArrayBuffer>>();
@@ -144,8 +158,12 @@ export class PluginSandbox {
       });
       const hostAsync = new ivm.Reference(async (op: unknown, payload: unknown) => {
         if (typeof op !== 'string' || typeof payload !== 'string') throw new TypeError('bad host call');
-        const value = await options.host.async(op, JSON.parse(payload));
-        return value === undefined ? undefined : JSON.stringify(value);
+        try {
+          const value = await options.host.async(op, JSON.parse(payload));
+          return value === undefined ? undefined : JSON.stringify(value);
+        } catch (error) {
+          return hostErrorAnswer(error);
+        }
       });
       const init = JSON.stringify({
         name: options.name,
