@@ -3,7 +3,7 @@
 import { resolve } from 'node:path';
 import { pino } from 'pino';
 import { startRuntime } from './server.js';
-import { sourceFromEnv } from './source.js';
+import { leaseMsFromEnv, sourceFromEnv } from './source.js';
 
 const logger = pino({ name: 'plugline-runtime', level: process.env.LOG_LEVEL ?? 'info' });
 const dir = resolve(process.env.PLUGLINE_RUNTIME_DIR ?? './.plugline/runtime');
@@ -15,6 +15,7 @@ const redisUrl = process.env.REDIS_URL;
 try {
   // `--source nats [--worker|--capture] [--nats-url <url>]` or PLUGLINE_SOURCE=nats + PLUGLINE_NATS_URL.
   const source = sourceFromEnv(process.env, process.argv.slice(2));
+  const leaseMs = leaseMsFromEnv(process.env);
   const running = await startRuntime({
     dir,
     port,
@@ -24,6 +25,7 @@ try {
     ...(registryUrl ? { registryUrl } : {}),
     ...(dataDir ? { dataDir } : {}),
     ...(redisUrl ? { redisUrl } : {}),
+    ...(leaseMs ? { leaseMs } : {}),
   });
   const stop = async (signal: string) => {
     logger.info({ signal }, 'shutting down');

@@ -15,7 +15,7 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addPlugin } from './project.js';
 import { startRuntime } from './server.js';
-import { sourceFromEnv } from './source.js';
+import { leaseMsFromEnv, sourceFromEnv } from './source.js';
 import { startTestRegistry } from './test/helpers.js';
 import { StoreLeases } from './state-leases.js';
 
@@ -133,6 +133,11 @@ describe('runtimes sharing one data directory (no NATS needed)', () => {
 });
 
 describe('the runtime source flags', () => {
+  it('reads PLUGLINE_LEASE_MS, rejecting what is not a whole number of at least 100 ms', () => {
+    expect(leaseMsFromEnv({})).toBeUndefined();
+    expect(leaseMsFromEnv({ PLUGLINE_LEASE_MS: '2000' })).toBe(2000);
+    for (const bad of ['abc', '50', '1.5', '-1']) expect(() => leaseMsFromEnv({ PLUGLINE_LEASE_MS: bad })).toThrow(expect.objectContaining({ code: 'ERR_USAGE' }));
+  });
   it('reads --source nats, --worker and the env, and rejects bad usage with ERR_USAGE', () => {
     expect(sourceFromEnv({}, [])).toEqual({ kind: 'inline' });
     expect(sourceFromEnv({ PLUGLINE_NATS_URL: 'nats://x:4222', PLUGLINE_NATS_PARTITIONS: '64' }, ['--source', 'nats', '--worker'])).toEqual({

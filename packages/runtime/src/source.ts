@@ -154,3 +154,15 @@ export function sourceFromEnv(env: NodeJS.ProcessEnv, argv: readonly string[]): 
     ...(ackWaitMs !== undefined ? { ackWaitMs } : {}),
   };
 }
+
+/**
+ * `PLUGLINE_LEASE_MS`: how long a runtime's claim on an export batch, job or scheduled period lasts
+ * without a heartbeat (see `RuntimeOptions.leaseMs`). Undefined when unset; at least 100 ms.
+ */
+export function leaseMsFromEnv(env: NodeJS.ProcessEnv): number | undefined {
+  const raw = env.PLUGLINE_LEASE_MS;
+  if (raw === undefined || raw === '') return undefined;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 100) throw new PluglineError('ERR_USAGE', `PLUGLINE_LEASE_MS must be an integer of at least 100 (ms), got "${raw}"`);
+  return value;
+}
