@@ -12,6 +12,7 @@
 //   node scripts/generate-validators.mjs           write the file
 //   node scripts/generate-validators.mjs --stdout  print it (what the up-to-date test compares)
 import { readFileSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { Ajv2020, _ } from 'ajv/dist/2020.js';
 import standaloneCode from 'ajv/dist/standalone/index.js';
@@ -63,7 +64,7 @@ ${body.replace(/^"use strict";\n?/, '')}
 }
 
 function ajvVersion() {
-  return JSON.parse(readFileSync(new URL('../../../node_modules/ajv/package.json', import.meta.url), 'utf8')).version;
+  return JSON.parse(readFileSync(createRequire(import.meta.url).resolve('ajv/package.json'), 'utf8')).version;
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
