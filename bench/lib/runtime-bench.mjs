@@ -5,7 +5,7 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { packPlugin } from '@plugline/cli';
 import { RegistryClient } from '@plugline/registry/client';
-import { batchEventsJson, checkConfig, createSandboxHost, installPlugin, locateIp, MemoryCache, PluginSandbox, toLineBatch } from '@plugline/runtime';
+import { checkConfig, createSandboxHost, installPlugin, locateIp, MemoryCache, PluginSandbox, parseLineBatch, toLineBatch } from '@plugline/runtime';
 import { runProcessEventChain } from '@plugline/sdk';
 import { createMeta } from '@plugline/sdk/testing';
 import { log, median, percentile, round, runFor, summarize } from './util.mjs';
@@ -124,9 +124,9 @@ export async function chainDriver() {
     sandboxedChainDriver = {
       source: 'bench loop over PluginSandbox.processBatch',
       run: async (steps, input) => {
-        let json = JSON.stringify(input);
-        for (const step of steps) json = (await step.sandbox.processBatch(json)).output;
-        return { events: JSON.parse(batchEventsJson(json)) };
+        let batch = toLineBatch(input);
+        for (const step of steps) batch = (await step.sandbox.processBatch(batch, input.length)).output;
+        return { events: parseLineBatch(batch) };
       },
     };
   }
@@ -188,11 +188,12 @@ async function hostCallCosts(events, options) {
 }
 
 /**
- * The floor of the one-isolate-per-plugin design: an isolate can only receive events as a string and
- * must parse them, and the next one needs them serialised again. Times, in this process's V8,
- * JSON.parse of each step's real input and JSON.stringify of its real output (plus the host's
- * stringify of the batch and parse of the chain's output), per event. The sum bounds what any runtime
- * that copies events into one isolate per plugin as JSON can reach here, even with free plugins.
+ * The floor of the one-isolate-per-plugin design: an isolate can only receive events as text and must
+ * parse them, and the next one needs them serialised again. Times, in this process's V8, JSON.parse of
+ * each step's real input events and JSON.stringify of its real output events, one event at a time as
+ * the runtime does (plus the host's stringify of the batch and parse of the chain's output), per
+ * event. The sum bounds what any runtime that copies events into one isolate per plugin as JSON can
+ * reach here, even with plugins that cost nothing.
  */
 async function jsonCopyFloor(sandboxes, events) {
   const timeMicrosPerEvent = (work) => {
@@ -205,23 +206,30 @@ async function jsonCopyFloor(sandboxes, events) {
     }
     return median(samples);
   };
+  const parseEach = (lines) => () => {
+    for (const line of lines) JSON.parse(line);
+  };
+  const stringifyEach = (values) => () => {
+    for (const value of values) JSON.stringify(value);
+  };
   const steps = [];
-  let text = toLineBatch(events);
-  const hostStringify = timeMicrosPerEvent(() => JSON.stringify(events));
+  let batch = toLineBatch(events);
+  const hostStringify = timeMicrosPerEvent(stringifyEach(events));
   for (const sandbox of sandboxes) {
-    const input = batchEventsJson(text);
-    text = (await sandbox.processBatch(text, events.length)).output;
-    const output = JSON.parse(batchEventsJson(text));
+    const inputLines = parseLineBatch(batch).map((event) => JSON.stringify(event));
+    batch = (await sandbox.processBatch(batch, events.length)).output;
+    const output = parseLineBatch(batch);
+    const outputBytes = output.reduce((sum, event) => sum + JSON.stringify(event).length, 0);
     steps.push({
       plugin: sandbox.name,
-      inputBytesPerEvent: Math.round(input.length / events.length),
-      outputBytesPerEvent: Math.round(JSON.stringify(output).length / events.length),
-      parseMicros: round(timeMicrosPerEvent(() => JSON.parse(input)), 2),
-      stringifyMicros: round(timeMicrosPerEvent(() => JSON.stringify(output)), 2),
+      inputBytesPerEvent: Math.round(inputLines.reduce((sum, line) => sum + line.length, 0) / events.length),
+      outputBytesPerEvent: Math.round(outputBytes / events.length),
+      parseMicros: round(timeMicrosPerEvent(parseEach(inputLines)), 2),
+      stringifyMicros: round(timeMicrosPerEvent(stringifyEach(output)), 2),
     });
   }
-  const finalText = batchEventsJson(text);
-  const hostParse = timeMicrosPerEvent(() => JSON.parse(finalText));
+  const finalLines = parseLineBatch(batch).map((event) => JSON.stringify(event));
+  const hostParse = timeMicrosPerEvent(parseEach(finalLines));
   const total = hostStringify + hostParse + steps.reduce((sum, step) => sum + step.parseMicros + step.stringifyMicros, 0);
   // Even one isolate for the whole chain copies the batch in once and out once.
   const single = hostStringify + steps[0].parseMicros + steps.at(-1).stringifyMicros + hostParse;

@@ -17,7 +17,7 @@ export {
   type PluginStorageBackend,
   type SandboxHostOptions,
 } from './sandbox/host.js';
-export { type BatchOutcome, batchEventsJson, PluginSandbox, type SandboxHost, type SandboxLimits, type SandboxOptions, toLineBatch } from './sandbox/sandbox.js';
+export { type BatchOutcome, batchEventsJson, type LineBatch, PluginSandbox, parseLineBatch, type SandboxHost, type SandboxLimits, type SandboxOptions, toLineBatch } from './sandbox/sandbox.js';
 export { createRuntimeApp, type RunningRuntime, type StartRuntimeOptions, startRuntime } from './server.js';
 export { type DeadLetter, type EventQuery, type ExportBatch, RuntimeStore } from './store.js';
 export {

@@ -9,7 +9,7 @@ import { bundlePlugin, packPlugin } from '@plugline/cli';
 import { type RunningRegistry, startRegistry } from '@plugline/registry';
 import { RegistryClient } from '@plugline/registry/client';
 import { packPlugin as packRawTarball } from '@plugline/registry/testing';
-import { MemoryCache, PluginSandbox, type RunningRuntime, addPlugin, createSandboxHost, installPlugin, startRuntime } from '@plugline/runtime';
+import { MemoryCache, PluginSandbox, batchEventsJson, type RunningRuntime, addPlugin, createSandboxHost, installPlugin, startRuntime } from '@plugline/runtime';
 import type { PluginEvent } from '@plugline/sdk';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -197,7 +197,7 @@ describe('packing and publishing PostHog plugins', () => {
       await sandbox.start();
       expect(sandbox.hooks.has('processEvent')).toBe(true);
       const { output } = await sandbox.processBatch(JSON.stringify([{ uuid: 'c1', event: 'e', distinct_id: 'd', properties: {}, timestamp: '2026-01-01T00:00:00.000Z' }]));
-      expect(output).toContain('"label":"cjs"');
+      expect(batchEventsJson(output)).toContain('"label":"cjs"');
     } finally {
       sandbox.dispose();
     }

@@ -528,9 +528,14 @@ const { meta, name, version } = internals;
 const jsonParse = JSON.parse;
 const jsonStringify = JSON.stringify;
 const PromiseAll = Promise.all.bind(Promise);
+const ArrayIsArray = Array.isArray;
 const PromiseCtor = Promise;
 const PromiseResolve = Promise.resolve.bind(Promise);
 const WINDOW = 256;
+// Events cross in chunks of about this many characters rather than as one string: a string past
+// ~128 KB goes to V8's large-object space, whose pages are mapped fresh for each allocation, and those
+// page faults cost more than the JSON itself.
+const CHUNK_CHARS = 32768;
 const hooks = ['setupPlugin', 'teardownPlugin', 'processEvent', 'onEvent', 'exportEvents', 'runEveryMinute', 'runEveryHour', 'runEveryDay', 'getSettings'];
 // PostHog's metrics export ({ name: 'sum' | 'max' | 'min' }): meta.metrics[name].increment / .max / .min,
 // into the same per-plugin metrics as meta.metrics.increment(name).
@@ -633,7 +638,7 @@ function processEvents(lines, outcomes) {
     progress[1] = 0;
     return count;
   };
-  const finish = () => jsonStringify(outcomes) + '\n' + out.join('\n');
+  const finish = () => toChunks(jsonStringify(outcomes), out);
   let next = runFrom(0);
   if (inFlight === 0) return finish();
   return (async () => {
@@ -653,11 +658,12 @@ function describe(error) {
   return { message: String(error), errorName: typeof error };
 }
 // Every hook call hands the logs and metrics it buffered to the host with its result, in the same
-// crossing: [result, buffered JSON] when there are some, the bare result otherwise.
+// crossing: [result, buffered JSON or null] when there are some or the result is itself an array
+// (a batch), the bare result otherwise.
 const takeBuffered = internals.takeBuffered;
 function withBuffered(result) {
   const buffered = takeBuffered();
-  return buffered === null ? result : [result, buffered];
+  return buffered === null && !ArrayIsArray(result) ? result : [result, buffered];
 }
 function handOver(result) {
   return result !== null && typeof result === 'object' && typeof result.then === 'function' ? result.then(withBuffered) : withBuffered(result);
@@ -680,25 +686,37 @@ return {
   callHook: (hook, argsJson) => handOver(callHook(hook, argsJson)),
 };
 /**
- * Input: a line batch ("<outcomes>\n<event JSON>\n<event JSON>...", "null" for an event dropped
- * upstream; see the host's toLineBatch), or a plain JSON array of events. Output: a line batch with
- * this plugin's outcomes. Outcome per index: 0 skipped, 1 succeeded, 2 dropped, or a failure object.
+ * Input: a batch as the host's toLineBatch makes it, [outcomes JSON, chunk, chunk...], each chunk being
+ * event JSON lines joined by newlines ("null" for an event dropped upstream); or a plain JSON array of
+ * events. Output: a batch in the same form, with this plugin's outcomes first. Outcome per index:
+ * 0 skipped, 1 succeeded, 2 dropped, or a failure object.
  */
 function processBatch(input) {
-  let lines;
-  if (input.indexOf('\n') < 0) {
+  const lines = [''];
+  if (typeof input === 'string') {
     // A plain JSON array (tests, direct callers): one line per event.
     const events = jsonParse(input);
-    lines = [''];
     for (let index = 0; index < events.length; index++) lines.push(jsonStringify(events[index] ?? null));
   } else {
-    lines = input.split('\n');
-    // "<outcomes>\n" alone is a batch of no events.
-    if (lines.length === 2 && lines[1] === '') lines.pop();
+    for (let chunk = 1; chunk < input.length; chunk++) {
+      const part = input[chunk].split('\n');
+      for (let index = 0; index < part.length; index++) lines.push(part[index]);
+    }
   }
   const outcomes = new Array(lines.length - 1).fill(0);
-  if (!step.processEvent) return jsonStringify(outcomes) + '\n' + lines.slice(1).join('\n');
+  if (!step.processEvent) return toChunks(jsonStringify(outcomes), lines.slice(1));
   return processEvents(lines, outcomes);
+}
+/** [head, chunk, chunk...]: the lines joined by newlines into chunks of about CHUNK_CHARS. */
+function toChunks(head, lines) {
+  const chunks = [head];
+  let chunk = null;
+  for (let index = 0; index < lines.length; index++) {
+    chunk = chunk === null ? lines[index] : chunk + '\n' + lines[index];
+    if (chunk.length >= CHUNK_CHARS) { chunks.push(chunk); chunk = null; }
+  }
+  if (chunk !== null) chunks.push(chunk);
+  return chunks;
 }
 /** onEvent for each event of the batch; returns a JSON array of failures (index, message, name). */
 async function onEventBatch(input) {

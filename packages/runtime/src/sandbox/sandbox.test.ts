@@ -1,5 +1,6 @@
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
+import { runSandboxedChain } from '../chain.js';
 import { MemoryCache, createSandboxHost } from './host.js';
 import { PluginSandbox, batchEventsJson, toLineBatch } from './sandbox.js';
 
@@ -210,6 +211,33 @@ describe('PluginSandbox', () => {
     const { properties } = JSON.parse(batchEventsJson(output))[0];
     expect(properties.fetch).toEqual({ name: 'TypeError', message: 'fetch failed', code: 'ECONNREFUSED', realm: true });
     expect(properties.storage).toEqual({ name: 'Error', message: 'relation "x" does not exist', code: '42P01', realm: true });
+  });
+
+  it('runs a big batch through the chain in slices, keeping order and each failure at its own index', async () => {
+    const first = sandbox(`export default { processEvent(e) {
+      if (e.properties.n === 300) throw new Error('bad 300');
+      if (e.properties.n === 550) return null;
+      e.properties.first = true; return e;
+    } }`);
+    const second = sandbox(`export default { processEvent(e) { if (e.properties.n === 999) throw new Error('bad 999'); e.properties.second = e.properties.n; return e; } }`);
+    const input = Array.from({ length: 1000 }, (_, n) => event(n));
+    const { events, droppedBy, failures } = await runSandboxedChain(
+      [
+        { name: 'first', version: '1.0.0', sandbox: first },
+        { name: 'second', version: '1.0.0', sandbox: second },
+      ],
+      input,
+    );
+    expect(events).toHaveLength(1000);
+    expect(events.map((e) => e?.uuid ?? null)).toEqual(input.map((e, n) => (n === 550 ? null : e.uuid)));
+    expect(droppedBy[550]).toBe('first (1.0.0)');
+    expect(failures.map((failure) => [failure.step.name, failure.index, failure.error.message])).toEqual([
+      ['first', 300, 'first@1.0.0 processEvent: Error: bad 300'],
+      ['second', 999, 'second@1.0.0 processEvent: Error: bad 999'],
+    ]);
+    expect(events[300]!.properties).toEqual({ n: 300, second: 300, $plugins_succeeded: ['second (1.0.0)'], $plugins_failed: ['first (1.0.0)'] });
+    expect(events[999]!.properties).toEqual({ n: 999, first: true, $plugins_succeeded: ['first (1.0.0)'], $plugins_failed: ['second (1.0.0)'] });
+    expect(events[1]!.properties).toEqual({ n: 1, first: true, second: 1, $plugins_succeeded: ['first (1.0.0)', 'second (1.0.0)'] });
   });
 
   it('provides the documented globals and bridges meta to the host', async () => {

@@ -52,19 +52,46 @@ export interface OnEventFailure {
 }
 
 /**
- * A batch in the form {@link PluginSandbox.processBatch} passes between plugins: a first line (the
- * previous plugin's outcomes; empty here), then one line of JSON per event, `null` for an event already
- * dropped. JSON never contains a raw newline, so the lines split exactly.
+ * A batch as {@link PluginSandbox.processBatch} passes it between plugins: `[outcomes JSON, chunk,
+ * chunk...]`, each chunk being one JSON line per event (`null` for an event already dropped) joined by
+ * newlines. JSON never contains a raw newline, so the lines split exactly. Chunks stay small (about
+ * 32K characters) because V8 maps a fresh large-object page for every string past ~128 KB, and those
+ * page faults cost more than the JSON.
  */
-export function toLineBatch(events: readonly unknown[]): string {
-  return `\n${events.map((event) => JSON.stringify(event ?? null)).join('\n')}`;
+export type LineBatch = string[];
+
+const CHUNK_CHARS = 32_768;
+
+/** The {@link LineBatch} of some events (outcomes empty), for {@link PluginSandbox.processBatch}. */
+export function toLineBatch(events: readonly unknown[]): LineBatch {
+  const batch: LineBatch = [''];
+  let chunk: string | undefined;
+  for (const event of events) {
+    const line = JSON.stringify(event ?? null);
+    chunk = chunk === undefined ? line : `${chunk}\n${line}`;
+    if (chunk.length >= CHUNK_CHARS) {
+      batch.push(chunk);
+      chunk = undefined;
+    }
+  }
+  if (chunk !== undefined) batch.push(chunk);
+  return batch;
 }
 
-/** The events of a {@link PluginSandbox.processBatch} input or output, as one JSON array. */
-export function batchEventsJson(batch: string): string {
-  const newline = batch.indexOf('\n');
-  if (newline < 0) return batch;
-  return `[${batch.slice(newline + 1).replaceAll('\n', ',')}]`;
+/** The events of a {@link LineBatch} (or of a plain JSON array string), parsed. */
+export function parseLineBatch(batch: LineBatch | string): unknown[] {
+  if (typeof batch === 'string') return JSON.parse(batch) as unknown[];
+  const events: unknown[] = [];
+  for (let index = 1; index < batch.length; index++) {
+    const parsed = JSON.parse(`[${batch[index]!.replaceAll('\n', ',')}]`) as unknown[];
+    for (const event of parsed) events.push(event);
+  }
+  return events;
+}
+
+/** The events of a {@link LineBatch} as one JSON array string. */
+export function batchEventsJson(batch: LineBatch | string): string {
+  return typeof batch === 'string' ? batch : JSON.stringify(parseLineBatch(batch));
 }
 
 /**
@@ -229,11 +256,10 @@ export class PluginSandbox {
   /**
    * Runs `processEvent` over a batch in one crossing. `input` is a JSON array of events (`null` for
    * events already dropped), a {@link toLineBatch}, or the `output` of another plugin's `processBatch`,
-   * passed on as is. Returns per-index outcomes and `output` ("<outcomes>\n<event>\n<event>...", one
-   * JSON line per event): give it to the next plugin unchanged, and read the events with
-   * {@link batchEventsJson}.
+   * passed on as is. Returns per-index outcomes and `output` (a {@link LineBatch}): give it to the
+   * next plugin unchanged, and read the events with {@link parseLineBatch}.
    */
-  async processBatch(input: string, eventCount = 1): Promise<{ outcomes: BatchOutcome[]; output: string }> {
+  async processBatch(input: LineBatch | string, eventCount = 1): Promise<{ outcomes: BatchOutcome[]; output: LineBatch }> {
     // One batch at a time per sandbox (the isolate runs one call at a time anyway): a batch that crashes
     // the isolate must not take the next one down with it, and the progress cell names one batch's event.
     const previous = this.batchLock;
@@ -249,12 +275,12 @@ export class PluginSandbox {
     }
   }
 
-  private async processBatchNow(input: string, eventCount: number): Promise<{ outcomes: BatchOutcome[]; output: string }> {
+  private async processBatchNow(input: LineBatch | string, eventCount: number): Promise<{ outcomes: BatchOutcome[]; output: LineBatch }> {
     const progress = new Int32Array(this.progress);
     progress[1] = 0;
-    let output: string;
+    let output: LineBatch;
     try {
-      output = (await this.invoke('processEvent', 'processBatch', [input], eventCount)) as string;
+      output = (await this.invoke('processEvent', 'processBatch', [input], eventCount)) as LineBatch;
     } catch (error) {
       // Stopped in the middle of the sync path: name the event that was running.
       if (error instanceof PluginError && progress[1] === 1 && (error.code === 'ERR_PLUGIN_TIMEOUT' || error.code === 'ERR_PLUGIN_MEMORY')) {
@@ -262,8 +288,8 @@ export class PluginSandbox {
       }
       throw error;
     }
-    const newline = output.indexOf('\n');
-    return { outcomes: JSON.parse(output.slice(0, newline)) as BatchOutcome[], output };
+    if (!Array.isArray(output) || typeof output[0] !== 'string') throw new PluginError({ plugin: this.name, version: this.version, hook: 'processEvent', message: 'the sandbox returned a malformed batch' });
+    return { outcomes: JSON.parse(output[0]) as BatchOutcome[], output };
   }
 
   /** Runs `onEvent` for each event of a batch in one crossing; returns the failures. */
@@ -293,7 +319,7 @@ export class PluginSandbox {
     return this.isolate && !this.isolate.isDisposed ? this.isolate.getHeapStatistics() : undefined;
   }
 
-  private async invoke(hook: HookName, fn: 'processBatch' | 'onEventBatch' | 'callHook', args: string[], eventCount = 0): Promise<unknown> {
+  private async invoke(hook: HookName, fn: 'processBatch' | 'onEventBatch' | 'callHook', args: (string | LineBatch)[], eventCount = 0): Promise<unknown> {
     if (this.disposed) throw new PluginError({ plugin: this.name, version: this.version, hook, code: 'ERR_PLUGIN_DISABLED', message: 'the plugin was unloaded' });
     if (!this.functions || !this.isolate || this.isolate.isDisposed) {
       const restarting = this.isolate !== undefined;
@@ -311,7 +337,7 @@ export class PluginSandbox {
     });
     let result: unknown;
     try {
-      result = await Promise.race([reference.apply(undefined, args, { timeout, result: { promise: true, copy: true } }), wall]);
+      result = await Promise.race([reference.apply(undefined, args, { timeout, arguments: { copy: true }, result: { promise: true, copy: true } }), wall]);
     } catch (error) {
       const failure = this.classify(error, hook, isolate, timeout);
       // Lines logged before the failure still reach the host, unless the isolate was thrown away.
@@ -320,7 +346,8 @@ export class PluginSandbox {
     } finally {
       clearTimeout(timer);
     }
-    // [result, buffered logs and metrics JSON] when the call buffered some (see the runner's handOver).
+    // [result, buffered logs and metrics JSON or null] when the call buffered some or the result is a
+    // batch (see the runner's withBuffered).
     if (!Array.isArray(result)) return result;
     const [value, buffered] = result as [unknown, unknown];
     if (typeof buffered === 'string') this.options.host.sync('buffered', JSON.parse(buffered));
