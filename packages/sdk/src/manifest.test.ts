@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { manifestSchema, validateManifest } from './manifest.js';
+import { type ConfigSchema, manifestSchema, validateConfig, validateManifest } from './manifest.js';
 
 const valid = {
   name: '@acme/geoip',
@@ -12,6 +12,20 @@ const valid = {
 };
 
 describe('validateManifest', () => {
+  it('validates manifests whose config schemas share an $id, again and again in one process', () => {
+    const manifest = (extra: Record<string, unknown>) => ({
+      name: 'with-id',
+      version: '1.0.0',
+      main: 'index.js',
+      sdk: '^0.1.0',
+      config: { $id: 'https://example.com/plugin-config', type: 'object', properties: { n: { type: 'integer', default: 1 } }, ...extra },
+    });
+    for (let round = 0; round < 3; round++) expect(validateManifest(manifest({ title: `round ${round}` })).errors).toEqual([]);
+    // Two different schema objects with one $id each compile for config validation too.
+    expect(validateConfig(manifest({}).config as ConfigSchema, {}).value).toEqual({ n: 1 });
+    expect(validateConfig(manifest({ description: 'other' }).config as ConfigSchema, { n: 2 }).value).toEqual({ n: 2 });
+  });
+
   it('accepts a valid manifest and returns it', () => {
     expect(validateManifest(valid)).toEqual({ value: valid, errors: [] });
   });

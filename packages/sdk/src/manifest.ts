@@ -91,7 +91,9 @@ const metaSchemaId = 'https://json-schema.org/draft/2020-12/schema';
 
 /** A new ajv instance with the SDK's options and formats, whose meta-schema check is the precompiled one. */
 function createAjv(options: { useDefaults?: boolean } = {}): Ajv2020 {
-  const ajv = new Ajv2020({ allErrors: true, strict: false, ...options });
+  // addUsedSchema false: a plugin's config schema with an `$id` must not be registered by compile, or
+  // the next plugin (or the same one loaded again) with that `$id` fails with "already exists".
+  const ajv = new Ajv2020({ allErrors: true, strict: false, addUsedSchema: false, ...options });
   addFormats(ajv);
   ajv.addFormat('semver', formats.semver);
   ajv.addFormat('semver-range', formats['semver-range']);
