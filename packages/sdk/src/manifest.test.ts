@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { type ConfigSchema, manifestSchema, validateConfig, validateManifest } from './manifest.js';
+import { manifestSchema, validateConfig, validateManifest } from './manifest.js';
+import type { ConfigSchema } from './plugin.js';
 
 const valid = {
   name: '@acme/geoip',
