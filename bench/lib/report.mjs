@@ -69,7 +69,14 @@ export function markdownReport(results) {
     lines.push('| Tool | ms | npm / this |', '|---|---|---|');
     lines.push(`| \`plugline install\` (CLI process) | ${range(inst.pluglineCliMs, 1)} | **${fmt(inst.speedup.cliVsNpm, 2)}** |`);
     lines.push(`| runtime \`installPlugin\` (in process) | ${range(inst.installPluginMs, 1)} | ${fmt(inst.speedup.installPluginVsNpm, 2)} |`);
-    lines.push(`| \`npm install\` from Verdaccio | ${range(inst.npmMs, 1)} | 1 |`, '');
+    if (inst.baselineCliMs) lines.push(`| baseline \`plugline\` binary (\`${inst.baselineCli}\`) | ${range(inst.baselineCliMs, 1)} | ${fmt(inst.npmMs.median / inst.baselineCliMs.median, 2)} |`);
+    lines.push(`| \`npm install\` from Verdaccio | ${range(inst.npmMs, 1)} | 1 |`);
+    if (inst.nodeStartMs) {
+      lines.push(`| \`node -e 0\` (starting Node, nothing else) | ${range(inst.nodeStartMs, 1)} | ${fmt(inst.npmMs.median / inst.nodeStartMs.median, 2)} |`, '');
+      const budget = inst.npmMs.median / 5;
+      lines.push(`For 5× npm, \`plugline install\` would have to finish within ${fmt(budget, 0)} ms: ${fmt(budget - inst.nodeStartMs.median, 0)} ms after Node itself has started, for loading the CLI and the whole install; it takes ${fmt(inst.pluglineCliMs.median - inst.nodeStartMs.median, 0)} ms.`);
+    }
+    lines.push('');
   }
   const sc = results.scaling;
   if (sc?.registry) {
