@@ -30,6 +30,9 @@ export function markdownReport(results) {
     lines.push(`| Direct, in process, SDK chain driver (same copy-per-step semantics) | ${range(rt.direct.eventsPerSecond)} | ${rt.direct.cpuCoresUsed} |`);
     lines.push(`| Direct, in process, bare calls (the limit) | ${range(rt.bare.eventsPerSecond)} | ${rt.bare.cpuCoresUsed} |`);
     lines.push('', `Sandboxed / direct (SDK driver): **${fmt(rt.ratio, 3)}**; sandboxed / bare calls: **${fmt(rt.ratioVsBare, 3)}**.`, '');
+    if (rt.baseline) {
+      lines.push(`Against a baseline build of the runtime (\`${rt.baseline.entry}\`), the same plugins and batches, alternating rounds in this process: this build ${range(rt.baseline.current)} events/s, the baseline ${range(rt.baseline.baseline)} events/s: **${fmt(rt.baseline.speedup, 2)}×**.`, '');
+    }
     const l = rt.latencyMicros;
     lines.push('Per-event latency (one event through the whole chain, µs):', '', '| Mode | p50 | p99 |', '|---|---|---|');
     lines.push(`| Sandboxed | ${fmt(l.sandboxed.p50, 1)} | ${fmt(l.sandboxed.p99, 1)} |`, `| Direct (SDK driver) | ${fmt(l.direct.p50, 1)} | ${fmt(l.direct.p99, 1)} |`, `| Bare calls | ${fmt(l.bare.p50, 1)} | ${fmt(l.bare.p99, 1)} |`);

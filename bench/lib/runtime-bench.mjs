@@ -244,6 +244,51 @@ async function jsonCopyFloor(sandboxes, events) {
   };
 }
 
+/**
+ * Before/after on one machine in one process: `PLUGLINE_BASELINE_RUNTIME` names another build of
+ * @plugline/runtime (its dist/index.js); the same five plugins run through its sandbox and chain driver
+ * and through this build's, alternating rounds so both see the same load.
+ */
+async function baselineRuntime(entry, installed, current, events, { rounds, seconds, warmupSeconds }) {
+  const other = await import(pathToFileURL(path.resolve(entry)).href);
+  const steps = [];
+  for (const { name, config } of chainPlugins) {
+    const plugin = installed[name];
+    const storage = new Map();
+    const sandbox = new other.PluginSandbox({
+      name: plugin.name,
+      version: plugin.version,
+      integrity: `${plugin.integrity}-baseline`,
+      code: plugin.code,
+      config: other.checkConfig(plugin, config),
+      capabilities: plugin.manifest.capabilities ?? [],
+      host: other.createSandboxHost({
+        sink: { log() {}, metric() {} },
+        storage: { get: (key) => storage.get(key) ?? null, set: (key, value) => void storage.set(key, value), del: (key) => void storage.delete(key) },
+        cache: new other.MemoryCache(),
+        postgres: false,
+      }),
+    });
+    await sandbox.start();
+    await sandbox.callHook('setupPlugin');
+    steps.push({ name: sandbox.name, version: sandbox.version, sandbox });
+  }
+  const runBaseline = async (batch) => (await other.runSandboxedChain(steps, batch)).events;
+  const rates = { current: [], baseline: [] };
+  await runFor(warmupSeconds * 1000, () => runBaseline(events));
+  for (let round_ = 0; round_ < rounds; round_++) {
+    for (const [label, run] of [['current', current], ['baseline', runBaseline]]) {
+      const { iterations, seconds: elapsed } = await runFor(seconds * 1000, () => run(events));
+      rates[label].push(Math.round((iterations * events.length) / elapsed));
+    }
+  }
+  for (const { sandbox } of steps) sandbox.dispose();
+  const result = { entry, current: summarize(rates.current), baseline: summarize(rates.baseline) };
+  result.speedup = round(result.current.median / result.baseline.median, 2);
+  log(`section 1: this build ${result.current.median} events/s vs baseline ${result.baseline.median} events/s (${result.speedup}x), alternating rounds`);
+  return result;
+}
+
 /** events/s over `rounds` rounds of `seconds` each, with a warm-up; plus CPU cores used. */
 export async function throughput(run, batch, { rounds, seconds, warmupSeconds }) {
   await runFor(warmupSeconds * 1000, () => run(batch));
@@ -320,6 +365,7 @@ export async function runtimeBench({ installed, batchSize, rounds, seconds, warm
   const options = { rounds, seconds, warmupSeconds };
   const sandboxedResult = await throughput(sandboxed, events, options);
   log(`section 1: sandboxed ${sandboxedResult.eventsPerSecond.median} events/s (${sandboxedResult.cpuCoresUsed} cores busy)`);
+  const baseline = process.env.PLUGLINE_BASELINE_RUNTIME ? await baselineRuntime(process.env.PLUGLINE_BASELINE_RUNTIME, installed, sandboxed, events, options) : undefined;
   // Two batches in flight, as Runtime.ingest pipelines them: each isolate works on its own thread, so
   // batch n+1 can be in one plugin while batch n is in the next (this can use more than one core).
   const pipelined = async (batch) => {
@@ -388,6 +434,7 @@ export async function runtimeBench({ installed, batchSize, rounds, seconds, warm
     outputsEqual: equal,
     sandboxed: sandboxedResult,
     sandboxedPipelined: pipelinedResult,
+    ...(baseline ? { baseline } : {}),
     direct: directResult,
     bare: bareResult,
     ratio,
