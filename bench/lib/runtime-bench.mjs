@@ -250,7 +250,9 @@ async function jsonCopyFloor(sandboxes, events) {
  * and through this build's, alternating rounds so both see the same load.
  */
 async function baselineRuntime(entry, installed, current, events, { rounds, seconds, warmupSeconds }) {
-  const other = await import(pathToFileURL(path.resolve(entry)).href);
+  // Relative to where `npm run bench` was started (npm runs the script in bench/).
+  const resolved = path.resolve(process.env.INIT_CWD ?? process.cwd(), entry);
+  const other = await import(pathToFileURL(resolved).href);
   const steps = [];
   for (const { name, config } of chainPlugins) {
     const plugin = installed[name];
@@ -283,7 +285,7 @@ async function baselineRuntime(entry, installed, current, events, { rounds, seco
     }
   }
   for (const { sandbox } of steps) sandbox.dispose();
-  const result = { entry, current: summarize(rates.current), baseline: summarize(rates.baseline) };
+  const result = { entry: path.relative(repoRoot, resolved), current: summarize(rates.current), baseline: summarize(rates.baseline) };
   result.speedup = round(result.current.median / result.baseline.median, 2);
   log(`section 1: this build ${result.current.median} events/s vs baseline ${result.baseline.median} events/s (${result.speedup}x), alternating rounds`);
   return result;
