@@ -1,7 +1,7 @@
 // The typed HTTP client of the registry. Imports no server code (no express, no mongodb) so the
 // runtime and CLI can load it cheaply.
 import { createHash } from 'node:crypto';
-import { type ErrorCode, errorCatalogue, PluglineError } from '@plugline/sdk';
+import { errorFromAnswer, PluglineError } from '@plugline/sdk';
 import type {
   ApiTokenScope,
   CreatedToken,
@@ -182,25 +182,5 @@ export class RegistryClient {
 /** Turns an error answer into a `PluglineError` with the server's code (or `ERR_REGISTRY_RESPONSE`). */
 async function errorFromResponse(response: Response, method: string, path: string): Promise<PluglineError> {
   const text = await response.text().catch(() => '');
-  let body: { error?: { code?: unknown; message?: unknown; details?: unknown } } | undefined;
-  try {
-    body = JSON.parse(text) as typeof body;
-  } catch {
-    body = undefined;
-  }
-  const code = body?.error?.code;
-  const message = typeof body?.error?.message === 'string' ? body.error.message : undefined;
-  const details = body?.error?.details;
-  const detailOptions =
-    Array.isArray(details) || (typeof details === 'object' && details !== null)
-      ? { details: details as readonly string[] | Record<string, unknown> }
-      : {};
-  if (typeof code === 'string' && Object.hasOwn(errorCatalogue, code)) {
-    return new PluglineError(code as ErrorCode, message, detailOptions);
-  }
-  return new PluglineError(
-    'ERR_REGISTRY_RESPONSE',
-    `${method} ${path} answered HTTP ${response.status}${message ? `: ${message}` : text ? `: ${text.slice(0, 200)}` : ''}`,
-    detailOptions,
-  );
+  return errorFromAnswer(response.status, text, `${method} ${path}`);
 }

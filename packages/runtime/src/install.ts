@@ -5,7 +5,7 @@ import type { IncomingMessage, RequestOptions } from 'node:http';
 import { dirname, join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import type { VersionDocument } from '@plugline/registry/client';
-import { type ErrorCode, errorCatalogue, type PluginManifest, PluglineError, SDK_VERSION, convertPostHogManifest, isPostHogManifest, validateManifest } from '@plugline/sdk';
+import { errorFromAnswer, type PluginManifest, PluglineError, SDK_VERSION, convertPostHogManifest, isPostHogManifest, validateManifest } from '@plugline/sdk';
 import semver from 'semver';
 import { Parser, type ReadEntry } from 'tar';
 
@@ -189,22 +189,7 @@ async function resolveVersion(registryUrl: string, name: string, spec: string): 
       throw new PluglineError('ERR_REGISTRY_RESPONSE', `GET ${path} answered invalid JSON: ${(error as Error).message}`);
     }
   }
-  let parsed: { error?: { code?: unknown; message?: unknown; details?: unknown } } | undefined;
-  try {
-    parsed = JSON.parse(text) as typeof parsed;
-  } catch {
-    parsed = undefined;
-  }
-  const code = parsed?.error?.code;
-  const message = typeof parsed?.error?.message === 'string' ? parsed.error.message : undefined;
-  const details = parsed?.error?.details;
-  const detailOptions = typeof details === 'object' && details !== null ? { details: details as readonly string[] | Record<string, unknown> } : {};
-  if (typeof code === 'string' && Object.hasOwn(errorCatalogue, code)) throw new PluglineError(code as ErrorCode, message, detailOptions);
-  throw new PluglineError(
-    'ERR_REGISTRY_RESPONSE',
-    `GET ${path} answered HTTP ${status}${message ? `: ${message}` : text ? `: ${text.slice(0, 200)}` : ''}`,
-    detailOptions,
-  );
+  throw errorFromAnswer(status, text, `GET ${path}`);
 }
 
 async function downloadTarball(url: string, maxBytes: number): Promise<Buffer> {

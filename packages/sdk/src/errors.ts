@@ -129,6 +129,31 @@ export class PluginError extends PluglineError {
   }
 }
 
+/**
+ * The {@link PluglineError} a Plugline server's error answer (`{ "error": { code, message, details } }`)
+ * stands for, keeping its code, message and details; when the body is not such an answer (or its code
+ * is unknown), `ERR_REGISTRY_RESPONSE` naming the request, the status and the message or start of the body.
+ *
+ * @example
+ * ```ts
+ * throw errorFromAnswer(400, '{"error":{"code":"ERR_CONFIG_INVALID","message":"bad"}}', 'PUT /api/plugins/x/config');
+ * ```
+ */
+export function errorFromAnswer(status: number, text: string, request: string): PluglineError {
+  let body: { error?: { code?: unknown; message?: unknown; details?: unknown } } | undefined;
+  try {
+    body = JSON.parse(text) as typeof body;
+  } catch {
+    body = undefined;
+  }
+  const code = body?.error?.code;
+  const message = typeof body?.error?.message === 'string' ? body.error.message : undefined;
+  const details = body?.error?.details;
+  const options = typeof details === 'object' && details !== null ? { details: details as readonly string[] | Record<string, unknown> } : {};
+  if (typeof code === 'string' && Object.hasOwn(errorCatalogue, code)) return new PluglineError(code as ErrorCode, message, options);
+  return new PluglineError('ERR_REGISTRY_RESPONSE', `${request} answered HTTP ${status}${message ? `: ${message}` : text ? `: ${text.slice(0, 200)}` : ''}`, options);
+}
+
 /** Is this a {@link PluglineError} (also across realms, where `instanceof` fails)? */
 export function isPluglineError(error: unknown): error is PluglineError {
   return (

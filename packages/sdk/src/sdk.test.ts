@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import {
+  errorFromAnswer,
   PluginError,
   PluglineError,
   RetryError,
@@ -16,6 +17,17 @@ import utmTagger from './examples/utm-tagger.js';
 import { createEvent, createMemoryCache, createMeta, runChain } from './testing.js';
 
 describe('errors', () => {
+  it('turns a server error answer into its coded PluglineError, else ERR_REGISTRY_RESPONSE', () => {
+    const coded = errorFromAnswer(400, JSON.stringify({ error: { code: 'ERR_CONFIG_INVALID', message: 'config is invalid', details: ['n: must be integer'] } }), 'PUT /x');
+    expect(coded).toMatchObject({ code: 'ERR_CONFIG_INVALID', message: 'config is invalid', status: 400, details: ['n: must be integer'] });
+    expect(errorFromAnswer(502, JSON.stringify({ error: { code: 'ERR_MADE_UP', message: 'nope' } }), 'GET /y')).toMatchObject({
+      code: 'ERR_REGISTRY_RESPONSE',
+      message: 'GET /y answered HTTP 502: nope',
+    });
+    expect(errorFromAnswer(500, '<html>oops</html>', 'GET /z').message).toBe('GET /z answered HTTP 500: <html>oops</html>');
+    expect(errorFromAnswer(503, '', 'GET /z').message).toBe('GET /z answered HTTP 503');
+  });
+
   it('gives every code an HTTP status and a message', () => {
     for (const [code, entry] of Object.entries(errorCatalogue)) {
       expect(code).toMatch(/^ERR_[A-Z_]+$/);
