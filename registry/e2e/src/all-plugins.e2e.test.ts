@@ -5,12 +5,12 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { RunningRegistry } from '@plugline/registry';
-import { type RunningRuntime, addPlugin, readProject, startRuntime, writeProject } from '@plugline/runtime';
+import { type RunningRuntime, addPlugin, readProject, writeProject } from '@plugline/runtime';
 import type { PluginEvent } from '@plugline/sdk';
 import pg from 'pg';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { registryWithPlugins, waitFor } from './harness.js';
+import { registryWithPlugins, startTestRuntime, waitFor } from './harness.js';
 
 // The plugins the other e2e test does not cover, in the same real setting: schema-enforcer (ajv's
 // generated code in the isolate), first-time-event (runtime storage), currency-normalizer (a config
@@ -67,15 +67,7 @@ beforeAll(async () => {
   normalizer.attachments = { rates: { content_type: 'text/csv', file_name: 'rates.csv', contents: 'currency,rate\nEUR,0.8\nGBP,0.5\n' } };
   await writeProject(runtimeDir, project);
 
-  runtime = await startRuntime({
-    dir: runtimeDir,
-    port: 0,
-    registryUrl: registry.url,
-    logger: silent,
-    schedule: false,
-    exportTickMs: 25,
-    exports: { maxEvents: 10, maxAgeMs: 100, backoffBaseMs: 50, backoffMaxMs: 200, maxAttempts: 4 },
-  });
+  runtime = await startTestRuntime({ dir: runtimeDir, registryUrl: registry.url, logger: silent, maxEvents: 10 });
 });
 
 afterAll(async () => {

@@ -5,12 +5,12 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import type { RunningRegistry } from '@plugline/registry';
-import { type RunningRuntime, addPlugin, startRuntime } from '@plugline/runtime';
+import { type RunningRuntime, addPlugin } from '@plugline/runtime';
 import type { PluginEvent } from '@plugline/sdk';
 import { pino } from 'pino';
 import S3rver from 's3rver';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { registryWithPlugins, waitFor } from './harness.js';
+import { registryWithPlugins, startTestRuntime, waitFor } from './harness.js';
 
 const chain = ['geoip', 'labeler', 'hello-world', 'property-filter', 's3-export'] as const;
 const adminToken = 'e2e-admin-token-0123456789abcdef';
@@ -74,15 +74,7 @@ beforeAll(async () => {
     's3-export': { bucket: 'events', accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER', endpoint, forcePathStyle: true, prefix: 'e2e/' },
   };
   for (const name of chain) await addPlugin(runtimeDir, { name, spec: 'latest', config: configs[name], registryUrl: registry.url });
-  runtime = await startRuntime({
-    dir: runtimeDir,
-    port: 0,
-    registryUrl: registry.url,
-    logger: silent,
-    schedule: false,
-    exportTickMs: 25,
-    exports: { maxEvents: 2, maxAgeMs: 100, backoffBaseMs: 50, backoffMaxMs: 200, maxAttempts: 4 },
-  });
+  runtime = await startTestRuntime({ dir: runtimeDir, registryUrl: registry.url, logger: silent, maxEvents: 2 });
 });
 
 afterAll(async () => {

@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { packPlugin } from '@plugline/cli';
 import { type RunningRegistry, startRegistry } from '@plugline/registry';
 import { RegistryClient } from '@plugline/registry/client';
+import { type RunningRuntime, startRuntime } from '@plugline/runtime';
 import type { Logger } from 'pino';
 
 /** The folder holding the official plugins (`registry/<name>/`). */
@@ -31,4 +32,20 @@ export async function waitFor<T>(what: string, probe: () => Promise<T | undefine
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
+}
+
+/**
+ * Starts the runtime of `dir` for an end-to-end test: port 0, no scheduled hooks, and export timings
+ * short enough that a retried batch lands within a test (flush at `maxEvents` or after 100 ms).
+ */
+export function startTestRuntime(options: { dir: string; registryUrl: string; logger: Logger; maxEvents: number }): Promise<RunningRuntime> {
+  return startRuntime({
+    dir: options.dir,
+    port: 0,
+    registryUrl: options.registryUrl,
+    logger: options.logger,
+    schedule: false,
+    exportTickMs: 25,
+    exports: { maxEvents: options.maxEvents, maxAgeMs: 100, backoffBaseMs: 50, backoffMaxMs: 200, maxAttempts: 4 },
+  });
 }
