@@ -12,7 +12,7 @@
 // This script imports @plugline/runtime and @plugline/registry from the workspace at run time only:
 // @plugline/scale does not depend on them (the runtime depends on scale).
 import { spawn } from 'node:child_process';
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,6 +25,7 @@ import { addPlugin } from '@plugline/runtime';
 import { connect } from 'nats';
 import { pino } from 'pino';
 import { createNatsEventQueue } from '../dist/index.js';
+import { makeEvents as makeEventsFor } from './events.mjs';
 
 const natsUrl = process.env.PLUGLINE_NATS_URL ?? 'nats://127.0.0.1:4222';
 const total = Number(process.env.BENCH_EVENTS ?? 50_000);
@@ -35,20 +36,7 @@ const pluginCount = Number(process.env.BENCH_PLUGINS ?? 1);
 const runtimeMain = fileURLToPath(new URL('../../runtime/dist/main.js', import.meta.url));
 
 function makeEvents() {
-  const events = [];
-  const perPerson = Math.ceil(total / people);
-  for (let seq = 0; seq < perPerson && events.length < total; seq++) {
-    for (let person = 0; person < people && events.length < total; person++) {
-      events.push({
-        uuid: randomUUID(),
-        event: '$pageview',
-        distinct_id: `person-${person}`,
-        properties: { seq, $current_url: 'https://example.com/pricing', $browser: 'Firefox' },
-        timestamp: new Date().toISOString(),
-      });
-    }
-  }
-  return events;
+  return makeEventsFor(total, people);
 }
 
 function startWorker(env) {

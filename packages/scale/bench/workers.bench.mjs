@@ -7,12 +7,13 @@
 //      BENCH_KILL=1: instead, the issue's crash scenario at full size: two workers, one SIGKILLed mid-batch
 //      halfway through and restarted; reports lost, duplicated and out-of-order (after dedupe) events.
 import { spawn } from 'node:child_process';
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { availableParallelism, cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { connect } from 'nats';
 import { createNatsEventQueue } from '../dist/index.js';
+import { makeEvents as makeEventsFor } from './events.mjs';
 
 const natsUrl = process.env.PLUGLINE_NATS_URL ?? 'nats://127.0.0.1:4222';
 const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -23,20 +24,7 @@ const workerCounts = (process.env.BENCH_WORKERS ?? '1,2,4').split(',').map(Numbe
 const workerScript = fileURLToPath(new URL('./sink-worker.mjs', import.meta.url));
 
 function makeEvents() {
-  const events = [];
-  const perPerson = Math.ceil(total / people);
-  for (let seq = 0; seq < perPerson && events.length < total; seq++) {
-    for (let person = 0; person < people && events.length < total; person++) {
-      events.push({
-        uuid: randomUUID(),
-        event: '$pageview',
-        distinct_id: `person-${person}`,
-        properties: { seq, $current_url: 'https://example.com/pricing', $browser: 'Firefox' },
-        timestamp: new Date().toISOString(),
-      });
-    }
-  }
-  return events;
+  return makeEventsFor(total, people);
 }
 
 function startWorker(config) {
