@@ -53,6 +53,7 @@ let registry: Awaited<ReturnType<typeof startTestRegistry>>;
 let secretServer: Server;
 let secretUrl: string;
 let secretHits = 0;
+let loopHits = 0;
 let redirector: Server;
 let redirectUrl: string;
 
@@ -72,7 +73,8 @@ beforeAll(async () => {
   secretUrl = await listen(secretServer);
   // Redirects to the secret service, or to itself forever (/loop).
   redirector = createServer((req, res) => {
-    const location = req.url === '/loop' ? '/loop' : `${secretUrl}/via-redirect`;
+    if (req.url === '/loop') loopHits += 1;
+    const location = req.url === '/loop' ? '/loop' : req.url === '/to-file' ? 'file:///etc/passwd' : `${secretUrl}/via-redirect`;
     res.writeHead(302, { location }).end();
   });
   redirectUrl = await listen(redirector);
@@ -189,12 +191,20 @@ describe('granted hosts open exactly what they name', () => {
     await addPlugin(only, { name: 'granted-prober', registryUrl: registry.url, grants: [redirectGrant] });
     const second = await start(only);
     const hits = secretHits;
-    const results = await probe(second, [{ url: `${redirectUrl}/` }, { url: `${redirectUrl}/loop` }, { url: `${secretUrl}/direct` }, { url: `${redirectUrl.replace('127.0.0.1', 'localhost')}/` }]);
+    const results = await probe(second, [
+      { url: `${redirectUrl}/` },
+      { url: `${redirectUrl}/loop` },
+      { url: `${secretUrl}/direct` },
+      { url: `${redirectUrl.replace('127.0.0.1', 'localhost')}/` },
+      { url: `${redirectUrl}/to-file` },
+    ]);
     expect(results[0]).toMatchObject({ code: 'ERR_EGRESS_DENIED', message: expect.stringContaining(`127.0.0.1:${new URL(secretUrl).port}`) });
     expect(results[1]).toMatchObject({ code: 'ERR_EGRESS_REDIRECTS', message: expect.stringContaining('more than 5 redirects') });
+    expect(loopHits).toBe(6); // the request and 5 redirects followed, no more
     expect(results[2]).toMatchObject({ code: 'ERR_EGRESS_DENIED' });
     // An IP grant names the address: `localhost` resolving to it on the granted port is the same service.
     expect(results[3]!.code).toBe('ERR_EGRESS_DENIED'); // ... but the redirect it answers still goes to the ungranted port.
+    expect(results[4]).toMatchObject({ code: 'ERR_EGRESS_DENIED', message: expect.stringContaining('file: URL') });
     expect(secretHits).toBe(hits);
 
     const granted = await tempDir();
@@ -221,6 +231,18 @@ describe('granted hosts open exactly what they name', () => {
     await running.runtime.flushExports();
     await waitFor(() => receiver.received.length > 0);
     expect(attacker.received).toEqual([]);
+  });
+});
+
+describe('egress "granted" (an allowlist set in plugins.json)', () => {
+  it('only granted hosts are reachable, and a refusal names the grant as ERR_CAPABILITY_DENIED', async () => {
+    const dir = await tempDir();
+    await addPlugin(dir, { name: 'granted-prober', registryUrl: registry.url, grants: [`net:${new URL(secretUrl).host}`] });
+    await writeProject(dir, { ...(await readProject(dir)), egress: 'granted' });
+    const running = await start(dir);
+    const results = await probe(running, [{ url: `${secretUrl}/` }, { url: `${redirectUrl}/` }]);
+    expect(results[0]).toEqual({ status: 200, body: 'internal secret' });
+    expect(results[1]).toMatchObject({ code: 'ERR_CAPABILITY_DENIED', message: expect.stringContaining(`grant it with --allow-net 127.0.0.1:${new URL(redirectUrl).port}`) });
   });
 });
 
