@@ -148,7 +148,8 @@ export function pluginPage(data: PluginPageData): string {
   const tagsByVersion = new Map<string, string[]>();
   for (const [tag, version] of Object.entries(plugin.distTags)) tagsByVersion.set(version, [...(tagsByVersion.get(version) ?? []), tag]);
   const sorted = [...versions].sort((a, b) => semver.rcompare(a.version, b.version));
-  const install = `plugline install ${plugin.name}@${current.version}`;
+  // The install command grants what this version requests (the operator's decision, shown up front).
+  const install = `plugline install ${plugin.name}@${current.version}${manifest.capabilities?.length ? ` ${grantFlags(manifest.capabilities)}` : ''}`;
   const series = lastDays(downloads.daily, 30, now);
   const last30 = series.reduce((sum, point) => sum + point.count, 0);
   const homepage = safeHomepage(manifest.homepage);
