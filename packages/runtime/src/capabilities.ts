@@ -9,12 +9,12 @@ export function requestedCapabilities(manifest: Pick<PluginManifest, 'capabiliti
   }
 }
 
-/** The operator's grants of one `plugins.json` entry (canonical); `ERR_CAPABILITY_DENIED` for a malformed one. */
+/** The operator's grants of one `plugins.json` entry (canonical); `ERR_BAD_REQUEST` for a malformed one. */
 export function parseGrants(grants: readonly string[] | undefined, plugin: string): PluginCapability[] {
   try {
     return normalizeCapabilities(grants ?? []);
   } catch (error) {
-    throw new PluglineError('ERR_CAPABILITY_DENIED', `${plugin}: plugins.json grants: ${(error as Error).message}`);
+    throw new PluglineError('ERR_BAD_REQUEST', `${plugin}: grants: ${(error as Error).message}`);
   }
 }
 

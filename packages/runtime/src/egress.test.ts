@@ -299,10 +299,25 @@ describe('capabilities: requested by the plugin, granted by the operator', () =>
     await post(`${running.url}/capture`, { event: 'after-upgrade', distinct_id: 'u' });
     expect(running.runtime.queryEvents({ event: 'after-upgrade' })[0]!.properties).toMatchObject({ label: 'one' });
     expect(running.runtime.queryEvents({ event: 'after-upgrade' })[0]!.properties.upgrader).toBeUndefined();
+
+    // Granted through the management API: it starts at once, and the grant is saved to plugins.json.
+    const bad = await fetch(`${running.url}/api/plugins/upgrader/grants`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ grants: ['disk'] }) });
+    expect(bad.status).toBe(400);
+    expect(((await bad.json()) as { error: { code: string } }).error.code).toBe('ERR_BAD_REQUEST');
+    const partial = await fetch(`${running.url}/api/plugins/upgrader/grants`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ grants: ['postgres'] }) });
+    expect(await partial.json()).toEqual({ name: 'upgrader', version: '2.0.0', granted: ['postgres'], status: 'error' });
+    const put = await fetch(`${running.url}/api/plugins/upgrader/grants`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ grants: ['postgres', 'net:api.example.com'] }),
+    });
+    expect(await put.json()).toEqual({ name: 'upgrader', version: '2.0.0', granted: ['postgres', 'net:api.example.com'], status: 'running' });
+    expect(running.runtime.describePlugins()[1]).toMatchObject({ name: 'upgrader', status: 'running', granted: ['postgres', 'net:api.example.com'] });
+    await post(`${running.url}/capture`, { event: 'granted', distinct_id: 'u' });
+    expect(running.runtime.queryEvents({ event: 'granted' })[0]!.properties.upgrader).toBe(2);
     await running.close();
 
-    // Granted: it starts.
-    await addPlugin(dir, { name: 'upgrader', spec: '^2.0.0', registryUrl: registry.url, grants: ['postgres', 'net:api.example.com'] });
+    // The grant is in plugins.json: a restart starts it too.
     const granted = await start(dir);
     expect(granted.runtime.describePlugins()[1]).toMatchObject({ name: 'upgrader', version: '2.0.0', status: 'running', granted: ['postgres', 'net:api.example.com'] });
   });

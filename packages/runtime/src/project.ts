@@ -229,6 +229,20 @@ export async function addPlugin(
   return { name: installed.name, version: installed.version, integrity: installed.integrity, config: redactConfig(installed.manifest.config, config), requested: requestedCapabilities(installed.manifest), granted: grants };
 }
 
+/**
+ * Replaces the capabilities granted to an installed plugin (`postgres`, `net:host[:port]`) in
+ * plugins.json; `ERR_BAD_REQUEST` for a malformed one, `ERR_PLUGIN_NOT_INSTALLED`. A running runtime
+ * applies them through `PUT /api/plugins/:name/grants` (or `Runtime.setPluginGrants`).
+ */
+export async function setPluginGrants(dir: string, name: string, grants: readonly string[]): Promise<string[]> {
+  const project = await readProject(dir);
+  const entry = project.plugins.find((existing) => existing.name === name);
+  if (!entry) throw new PluglineError('ERR_PLUGIN_NOT_INSTALLED', `${name} is not installed`);
+  entry.grants = parseGrants(grants, name);
+  await writeProject(dir, project);
+  return entry.grants;
+}
+
 /** Removes a plugin from the chain and the lockfile; `ERR_PLUGIN_NOT_INSTALLED` if it is not there. */
 export async function removePlugin(dir: string, name: string): Promise<void> {
   const project = await readProject(dir);

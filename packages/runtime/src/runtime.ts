@@ -13,7 +13,7 @@ import { requestedCapabilities, ungrantedError } from './capabilities.js';
 import { runSandboxedChain } from './chain.js';
 import type { InstalledPlugin } from './install.js';
 import { type RuntimeMetrics, createRuntimeMetrics } from './metrics.js';
-import { type PluginEntry, checkConfig, installProject, projectPaths, readProject, setPluginConfig } from './project.js';
+import { type PluginEntry, checkConfig, installProject, projectPaths, readProject, setPluginConfig, setPluginGrants } from './project.js';
 import { defaultSetupRetryDelaysMs, setupWithRetries, splitAttachments } from './posthog.js';
 import { type EgressMode, pluginPermissions } from './sandbox/egress.js';
 import { MemoryCache, type PluginStorageBackend, closePostgresPools, createSandboxHost } from './sandbox/host.js';
@@ -758,6 +758,22 @@ export class Runtime {
     this.track(this.retire(current));
     this.logger.info({ plugin: name, config: redacted }, 'plugin config changed');
     return { name, version: current.version, config: redacted };
+  }
+
+  /**
+   * Replaces a plugin's granted capabilities (saved to plugins.json) and reloads it with them, as a
+   * config change does: a plugin left in `error` for want of a grant starts once it is granted.
+   */
+  async setPluginGrants(name: string, grants: readonly string[]): Promise<{ name: string; version: string; granted: string[]; status: string }> {
+    const current = this.instances.find((instance) => instance.name === name);
+    if (!current) throw new PluglineError('ERR_PLUGIN_NOT_INSTALLED', `${name} is not installed`);
+    const granted = await setPluginGrants(this.dir, name, grants);
+    const entry = (await readProject(this.dir)).plugins.find((candidate) => candidate.name === name)!;
+    const next = await this.loadInstance(entry, current.installed);
+    this.instances = this.instances.map((instance) => (instance === current ? next : instance));
+    this.track(this.retire(current));
+    this.logger.info({ plugin: name, granted }, 'plugin grants changed');
+    return { name, version: current.version, granted, status: next.status };
   }
 
   private async retire(instance: PluginInstance): Promise<void> {
