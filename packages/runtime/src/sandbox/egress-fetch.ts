@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { PluglineError, isPluglineError } from '@plugline/sdk';
 import { parseIntoClientConfig } from 'pg-connection-string';
 import { Agent, buildConnector, type Dispatcher, fetch as undiciFetch } from 'undici';
@@ -96,6 +97,8 @@ export async function checkedPostgresConfig(policy: EgressPolicy, connectionStri
   if (host.startsWith('/')) throw new PluglineError('ERR_EGRESS_DENIED', 'postgres over a Unix socket is refused by the egress policy: use host:port');
   const port = Number(config.port ?? 5432) || 5432;
   const { address } = await policy.resolve(host, port);
-  const ssl = config.ssl && typeof config.ssl === 'object' ? { ...config.ssl, servername: host } : config.ssl === true ? { servername: host } : config.ssl;
+  // TLS checks the certificate against the name, not the address connected to (SNI needs a name).
+  const servername = isIP(host) === 0 ? { servername: host } : {};
+  const ssl = config.ssl && typeof config.ssl === 'object' ? { ...config.ssl, ...servername } : config.ssl === true ? servername : config.ssl;
   return { key: `${connectionString}\n${address}`, config: { ...config, host: address, port, ...(ssl === undefined ? {} : { ssl }) } };
 }

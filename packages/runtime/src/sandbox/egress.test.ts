@@ -128,6 +128,9 @@ describe('postgres connections', () => {
     expect(checked.config).toMatchObject({ host: '127.0.0.1', port: 5432, database: 'db', user: 'u' });
     await expect(checkedPostgresConfig(pluginPermissions('p', ['postgres']).egress, 'postgres://u@127.0.0.1:5432/db')).rejects.toMatchObject({ code: 'ERR_EGRESS_DENIED' });
     await expect(checkedPostgresConfig(open.egress, 'postgres://u@127.0.0.1:6543/db')).rejects.toMatchObject({ code: 'ERR_EGRESS_DENIED' });
+    // TLS keeps the name for the certificate check while the socket goes to the checked address.
+    const named = await checkedPostgresConfig(pluginPermissions('p', ['net:localhost']).egress, 'postgres://u@localhost/db?sslmode=verify-full');
+    expect(named.config).toMatchObject({ host: expect.stringMatching(/^(127\.0\.0\.1|::1)$/), ssl: expect.objectContaining({ servername: 'localhost' }) });
     await expect(checkedPostgresConfig(open.egress, 'postgres://u@localhost/db')).resolves.toMatchObject({ config: { host: expect.stringMatching(/^(127\.0\.0\.1|::1)$/) } });
     await expect(checkedPostgresConfig(open.egress, 'postgresql:///db?host=/var/run/postgresql')).rejects.toMatchObject({ code: 'ERR_EGRESS_DENIED', message: expect.stringContaining('Unix socket') });
   });
