@@ -128,5 +128,7 @@ describe('capabilities: info shows the requests, install grants them', () => {
     expect(JSON.parse(installed.stdout)).toMatchObject({ requested: ['postgres', 'net:api.hubapi.com'], granted: ['net:api.hubapi.com', 'net:127.0.0.1:5432', 'postgres'] });
     const project = JSON.parse(await readFile(path.join(runtimeDir, 'plugins.json'), 'utf8')) as { plugins: { grants: string[] }[] };
     expect(project.plugins[0]!.grants).toEqual(['net:api.hubapi.com', 'net:127.0.0.1:5432', 'postgres']);
+    const listed = await runCli(['list', '--dir', runtimeDir], { env });
+    expect(listed.stdout).toMatch(/cli-caps .*net:api\.hubapi\.com net:127\.0\.0\.1:5432 postgres/);
   });
 });

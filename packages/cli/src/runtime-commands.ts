@@ -97,13 +97,21 @@ export function registerRuntimeCommands(program: Command, out: Output): void {
 
   program
     .command('list')
-    .description("list a runtime's chain in order: versions, enabled, configs (secrets masked)")
+    .description("list a runtime's chain in order: versions, enabled, granted capabilities, configs (secrets masked)")
     .option(...dirOption)
     .action(async (options: { dir?: string }) => {
       const dir = path.resolve(options.dir ?? defaultRuntimeDir());
       const plugins = await (await runtime()).listPlugins(dir);
-      const rows = plugins.map((plugin, index) => [String(index + 1), plugin.name, plugin.spec, plugin.version ?? '(not installed)', plugin.enabled ? 'yes' : 'no', JSON.stringify(plugin.config)]);
-      result(out, plugins.length > 0 ? table(['#', 'name', 'spec', 'version', 'enabled', 'config'], rows) : `no plugins in ${dir}`, plugins);
+      const rows = plugins.map((plugin, index) => [
+        String(index + 1),
+        plugin.name,
+        plugin.spec,
+        plugin.version ?? '(not installed)',
+        plugin.enabled ? 'yes' : 'no',
+        plugin.granted.join(' ') || '-',
+        JSON.stringify(plugin.config),
+      ]);
+      result(out, plugins.length > 0 ? table(['#', 'name', 'spec', 'version', 'enabled', 'granted', 'config'], rows) : `no plugins in ${dir}`, plugins);
     });
 
   program

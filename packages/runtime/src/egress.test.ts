@@ -102,6 +102,18 @@ async function start(dir: string) {
   return running;
 }
 
+/** Names other than localhost that this machine resolves to loopback (its host name, /etc/hosts aliases). */
+async function loopbackNames(): Promise<string[]> {
+  const { lookup } = await import('node:dns/promises');
+  const { hostname } = await import('node:os');
+  const names: string[] = [];
+  for (const name of new Set([hostname(), 'vm', 'runsc', 'localhost.localdomain', 'ip6-localhost'])) {
+    const addresses = await lookup(name, { all: true }).catch(() => []);
+    if (addresses.length > 0 && addresses.every((entry) => entry.address.startsWith('127.') || entry.address === '::1')) names.push(name);
+  }
+  return names;
+}
+
 type Result = { status?: number; body?: string; code?: string; message?: string };
 
 /** Sends one event with `targets` through the chain and returns what each plugin's probes saw. */
@@ -133,7 +145,8 @@ describe('egress policy: a plugin fetch reaches public addresses only, unless gr
       `http://0177.0.0.1:${port}/`,
       `http://[::ffff:127.0.0.1]:${port}/`,
       `http://[::1]:${port}/`,
-      `http://vm:${port}/`, // /etc/hosts: 127.0.0.1 (a DNS name resolving to loopback)
+      // Names the system resolver answers with a loopback address (/etc/hosts), e.g. the machine's own name.
+      ...(await loopbackNames()).map((name) => `http://${name}:${port}/`),
     ].map((url) => ({ url }));
     const results = await probe(running, targets);
     expect(results).toHaveLength(targets.length);
