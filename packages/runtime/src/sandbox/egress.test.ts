@@ -135,7 +135,9 @@ describe('postgres connections', () => {
     await expect(checkedPostgresConfig(open.egress, 'postgresql:///db?host=/var/run/postgresql')).rejects.toMatchObject({ code: 'ERR_EGRESS_DENIED', message: expect.stringContaining('Unix socket') });
   });
 
-  it('a malformed grant is a coded error', () => {
+  it('a malformed grant or egress mode is a coded error', () => {
     expect(() => pluginPermissions('p', ['net:'])).toThrow(expect.objectContaining({ code: 'ERR_CAPABILITY_DENIED' }));
+    expect(() => pluginPermissions('p', [], 'grantd' as never)).toThrow(expect.objectContaining({ code: 'ERR_BAD_REQUEST', message: expect.stringContaining('"grantd"') }));
+    expect(pluginPermissions('p', [], 'granted').egress.mode).toBe('granted');
   });
 });

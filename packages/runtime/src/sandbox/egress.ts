@@ -166,6 +166,8 @@ export interface PluginPermissions {
 
 /** The permissions of a plugin from its `plugins.json` grants and the egress mode (`public` by default). */
 export function pluginPermissions(name: string, grants: readonly string[] | undefined, mode: EgressMode = 'public'): PluginPermissions {
+  // A typo must not open anything: an unknown mode is an error, not the default.
+  if (mode !== 'public' && mode !== 'granted') throw new PluglineError('ERR_BAD_REQUEST', `egress must be "public" or "granted", got ${JSON.stringify(mode)}`);
   let granted: PluginCapability[];
   try {
     granted = normalizeCapabilities(grants ?? []);
