@@ -353,5 +353,9 @@ describe('what runs is what was verified', () => {
     const stored = running.runtime.queryEvents({ event: 'x' })[0]!;
     expect(stored.properties.tampered).toBeUndefined();
     expect(stored.properties.trail).toEqual(['last']);
+    // Granting it something through the management API does not bring the unverified code back.
+    const put = await fetch(`${running.url}/api/plugins/first/grants`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ grants: ['postgres'] }) });
+    expect(await put.json()).toMatchObject({ name: 'first', status: 'error' });
+    expect(running.runtime.describePlugins()[0]).toMatchObject({ name: 'first', status: 'error', hooks: [] });
   });
 });

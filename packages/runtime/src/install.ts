@@ -34,6 +34,8 @@ export interface InstalledPlugin {
   dir: string;
   /** The source of `manifest.main`. */
   code: string;
+  /** Set on a stand-in for a plugin whose code could not be loaded ({@link unavailablePlugin}): why. */
+  unavailable?: PluglineError;
 }
 
 /** Options of {@link installPlugin}. */
@@ -141,10 +143,14 @@ export async function loadCachedPlugin(
  * the chain entry visible (status `error`) and runs nothing; its config schema marks every key secret so
  * nothing of the config is shown.
  */
-export function unavailablePlugin(entry: { name: string; config: Record<string, unknown> }, pin: { version: string; integrity: string; resolved: string }): InstalledPlugin {
+export function unavailablePlugin(
+  entry: { name: string; config: Record<string, unknown> },
+  pin: { version: string; integrity: string; resolved: string },
+  reason: PluglineError,
+): InstalledPlugin {
   const properties = Object.fromEntries(Object.keys(entry.config).map((key) => [key, { writeOnly: true }]));
   const manifest: PluginManifest = { name: entry.name, version: pin.version, main: 'index.js', sdk: '*', config: { type: 'object', properties } as PluginManifest['config'] };
-  return { name: entry.name, version: pin.version, integrity: pin.integrity, resolved: pin.resolved, manifest, dir: '', code: '' };
+  return { name: entry.name, version: pin.version, integrity: pin.integrity, resolved: pin.resolved, manifest, dir: '', code: '', unavailable: reason };
 }
 
 // Installing talks HTTP with node:http(s), not the global fetch: the first fetch in a process loads

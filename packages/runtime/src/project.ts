@@ -140,7 +140,7 @@ export async function installProject(
         // Cached code that is not what was verified fails that plugin only (the others still start).
         const code = (error as PluglineError).code;
         if (code !== 'ERR_PLUGIN_INTEGRITY' && code !== 'ERR_TARBALL_INTEGRITY') throw error;
-        result.push({ entry, installed: unavailablePlugin(entry, pin), failure: error as PluglineError });
+        result.push({ entry, installed: unavailablePlugin(entry, pin, error as PluglineError), failure: error as PluglineError });
         continue;
       }
     } else {

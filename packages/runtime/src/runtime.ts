@@ -282,7 +282,7 @@ export class Runtime {
     let permissions: ReturnType<typeof pluginPermissions>;
     try {
       // Code that is not what was verified, or requests the operator has not granted: not started.
-      if (failure) throw failure;
+      if (failure ?? installed.unavailable) throw failure ?? installed.unavailable;
       const ungranted = ungrantedError(installed, entry.grants);
       if (ungranted) throw ungranted;
       permissions = pluginPermissions(installed.name, entry.grants, this.options.egress ?? (await readProject(this.dir)).egress);
