@@ -1,4 +1,4 @@
-import { type ConfigSchema, type JsonSchema, PluglineError } from '@plugline/sdk';
+import { type ConfigSchema, type JsonSchema, PluglineError, grantFlags } from '@plugline/sdk';
 import { RegistryClient } from '@plugline/registry/client';
 import type { Command } from 'commander';
 import semver from 'semver';
@@ -169,6 +169,10 @@ export function registerRegistryCommands(program: Command, out: Output): void {
         `${name}@${version.version}${version.manifest.description ? ` - ${version.manifest.description}` : ''}`,
         ...(version.deprecated ? [`DEPRECATED: ${version.deprecated}`] : []),
         `sdk: ${version.manifest.sdk}   integrity: ${version.integrity}`,
+        // What the plugin requests: the operator grants it at install (plugline install --allow-*).
+        version.manifest.capabilities?.length
+          ? `requests: ${version.manifest.capabilities.join(', ')}   (grant with: plugline install ${name} ${grantFlags(version.manifest.capabilities)})`
+          : 'requests: no capabilities (fetch to public addresses only)',
         ...(plugin.keywords.length > 0 ? [`keywords: ${plugin.keywords.join(', ')}`] : []),
         `maintainers: ${plugin.maintainers.join(', ') || '-'}   downloads: ${plugin.downloads.total}`,
         '',

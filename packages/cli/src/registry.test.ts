@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { type RunningRegistry, startRegistry } from '@plugline/registry';
 import { RegistryClient } from '@plugline/registry/client';
@@ -102,5 +102,33 @@ describe('registry commands against a real registry', () => {
     const unreachable = await runCli(['search', 'x', '--registry', 'http://127.0.0.1:9'], { env });
     expect(unreachable.code).toBe(1);
     expect(unreachable.stderr).toMatch(/^error ERR_REGISTRY_UNREACHABLE: .+\n$/);
+  });
+});
+
+describe('capabilities: info shows the requests, install grants them', () => {
+  it('refuses to install a plugin that requests ungranted capabilities, naming the flags; installs it with them', async () => {
+    const login = await runCli(['login', '--registry', registry.url, '--token', adminToken], { env });
+    expect(login.code).toBe(0);
+    const dir = await writePluginFolder(path.join(root, 'caps'), { manifest: helloManifest({ name: 'cli-caps', capabilities: ['postgres', 'net:api.hubapi.com'] }) });
+    expect((await runCli(['publish', dir, '--quiet'], { env })).code).toBe(0);
+
+    const info = await runCli(['info', 'cli-caps'], { env });
+    expect(info.stdout).toContain('requests: postgres, net:api.hubapi.com   (grant with: plugline install cli-caps --allow-postgres --allow-net api.hubapi.com)');
+
+    const runtimeDir = path.join(root, 'caps-runtime');
+    const refused = await runCli(['install', 'cli-caps', '--dir', runtimeDir], { env });
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/^error ERR_CAPABILITY_DENIED: cli-caps@1\.0\.0 requests postgres, net:api\.hubapi\.com, not granted: grant with plugline install cli-caps --allow-postgres --allow-net api\.hubapi\.com/m);
+    expect(existsSync(path.join(runtimeDir, 'plugins.json'))).toBe(false);
+    const bad = await runCli(['install', 'cli-caps', '--dir', runtimeDir, '--allow-net', 'not a host'], { env });
+    expect(bad.stderr).toMatch(/^error ERR_USAGE: --allow-net needs host\[:port\]/m);
+
+    const installed = await runCli(['install', 'cli-caps', '--dir', runtimeDir, '--allow-net', 'api.hubapi.com', '--allow-net', '127.0.0.1:5432', '--allow-postgres', '--json'], { env });
+    expect(installed.code).toBe(0);
+    expect(JSON.parse(installed.stdout)).toMatchObject({ requested: ['postgres', 'net:api.hubapi.com'], granted: ['net:api.hubapi.com', 'net:127.0.0.1:5432', 'postgres'] });
+    const project = JSON.parse(await readFile(path.join(runtimeDir, 'plugins.json'), 'utf8')) as { plugins: { grants: string[] }[] };
+    expect(project.plugins[0]!.grants).toEqual(['net:api.hubapi.com', 'net:127.0.0.1:5432', 'postgres']);
+    const listed = await runCli(['list', '--dir', runtimeDir], { env });
+    expect(listed.stdout).toMatch(/cli-caps .*net:api\.hubapi\.com net:127\.0\.0\.1:5432 postgres/);
   });
 });

@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { PluglineError } from '@plugline/sdk';
+import { PluglineError, parseCapability } from '@plugline/sdk';
 import type { Command } from 'commander';
 import { resolveRegistry } from './config.js';
 import { type Output, progress, readConfigObject, result, table } from './output.js';
@@ -34,6 +34,21 @@ export function applyConfigChanges(config: Record<string, unknown>, sets: readon
   return next;
 }
 
+const collect = (value: string, previous: string[]) => [...previous, value];
+
+/**
+ * The capability grants of `--allow-net <host[:port]>` (repeatable) and `--allow-postgres`, as
+ * `plugins.json` stores them (`net:api.hubapi.com`, `postgres`); `ERR_USAGE` for a malformed host.
+ */
+export function grantsFromFlags(options: { allowNet?: readonly string[]; allowPostgres?: boolean }): string[] {
+  const grants = (options.allowNet ?? []).map((host) => {
+    const grant = `net:${host.replace(/^[a-z][a-z0-9+.-]*:\/\//i, '').replace(/\/.*$/, '')}`;
+    if (!parseCapability(grant)) throw new PluglineError('ERR_USAGE', `--allow-net needs host[:port] (a name, *.suffix, an IPv4 address or [IPv6]), got "${host}"`);
+    return grant;
+  });
+  return options.allowPostgres ? [...grants, 'postgres'] : grants;
+}
+
 // Loaded on use, and only the install entry point: the full runtime brings isolated-vm, Express and
 // prom-client, which editing a chain never needs.
 const runtime = () => import('@plugline/runtime/install');
@@ -50,7 +65,9 @@ export function registerRuntimeCommands(program: Command, out: Output): void {
     .option('--config <file>', 'a JSON file with the plugin config (validated against its schema)')
     .option('--registry <url>', 'the registry (default: plugins.json, then the one you logged in to)')
     .option('--disabled', 'add it disabled')
-    .action(async (target: string, options: { dir?: string; config?: string; registry?: string; disabled?: boolean }) => {
+    .option('--allow-net <host[:port]>', 'grant the net capability for a host (repeatable; *.suffix, an IP, [IPv6]; a private address only when named)', collect, [])
+    .option('--allow-postgres', 'grant the postgres capability (meta.postgres.query)')
+    .action(async (target: string, options: { dir?: string; config?: string; registry?: string; disabled?: boolean; allowNet: string[]; allowPostgres?: boolean }) => {
       const dir = path.resolve(options.dir ?? defaultRuntimeDir());
       const { name, spec } = parseNameSpec(target);
       const config = options.config ? await readConfigObject(options.config) : {};
@@ -58,8 +75,13 @@ export function registerRuntimeCommands(program: Command, out: Output): void {
       const project = await readProject(dir);
       const registryUrl = options.registry || !project.registry ? (await resolveRegistry(options)).url : project.registry;
       progress(out, `installing ${name}@${spec} from ${registryUrl} (download, verify integrity, unpack)`);
-      const installed = await addPlugin(dir, { name, spec, config, registryUrl, ...(options.disabled ? { enabled: false } : {}) });
-      result(out, `installed ${installed.name}@${installed.version} in ${dir}\nintegrity: ${installed.integrity}\nconfig: ${JSON.stringify(installed.config)}`, { ...installed, dir });
+      const grants = grantsFromFlags(options);
+      const installed = await addPlugin(dir, { name, spec, config, registryUrl, grants, ...(options.disabled ? { enabled: false } : {}) });
+      result(
+        out,
+        `installed ${installed.name}@${installed.version} in ${dir}\nintegrity: ${installed.integrity}\nrequests: ${installed.requested.join(', ') || '(nothing)'}\ngranted: ${installed.granted.join(', ') || '(nothing)'}\nconfig: ${JSON.stringify(installed.config)}`,
+        { ...installed, dir },
+      );
     });
 
   program
@@ -75,13 +97,21 @@ export function registerRuntimeCommands(program: Command, out: Output): void {
 
   program
     .command('list')
-    .description("list a runtime's chain in order: versions, enabled, configs (secrets masked)")
+    .description("list a runtime's chain in order: versions, enabled, granted capabilities, configs (secrets masked)")
     .option(...dirOption)
     .action(async (options: { dir?: string }) => {
       const dir = path.resolve(options.dir ?? defaultRuntimeDir());
       const plugins = await (await runtime()).listPlugins(dir);
-      const rows = plugins.map((plugin, index) => [String(index + 1), plugin.name, plugin.spec, plugin.version ?? '(not installed)', plugin.enabled ? 'yes' : 'no', JSON.stringify(plugin.config)]);
-      result(out, plugins.length > 0 ? table(['#', 'name', 'spec', 'version', 'enabled', 'config'], rows) : `no plugins in ${dir}`, plugins);
+      const rows = plugins.map((plugin, index) => [
+        String(index + 1),
+        plugin.name,
+        plugin.spec,
+        plugin.version ?? '(not installed)',
+        plugin.enabled ? 'yes' : 'no',
+        plugin.granted.join(' ') || '-',
+        JSON.stringify(plugin.config),
+      ]);
+      result(out, plugins.length > 0 ? table(['#', 'name', 'spec', 'version', 'enabled', 'granted', 'config'], rows) : `no plugins in ${dir}`, plugins);
     });
 
   program

@@ -8,6 +8,9 @@ export { decodeCaptureBody, parseCapturePayload, type ParsedCapture } from './ca
 export * from './installer.js';
 export { createRuntimeMetrics, type RuntimeMetrics } from './metrics.js';
 export { type ExportSettings, type IngestResult, type PluginErrorRecord, type PluginLogLine, Runtime, type RuntimeOptions } from './runtime.js';
+// The egress policy (for host services that open connections on a plugin's behalf).
+export { type EgressDecision, type EgressMode, EgressPolicy, type EgressPolicyOptions, classifyAddress, isPublicAddress, pluginPermissions } from './sandbox/egress.js';
+export { checkedPostgresConfig, createEgressAgent, egressFetch, maxRedirects } from './sandbox/egress-fetch.js';
 export {
   MemoryCache,
   createSandboxHost,

@@ -34,6 +34,8 @@ export interface InstalledPlugin {
   dir: string;
   /** The source of `manifest.main`. */
   code: string;
+  /** Set on a stand-in for a plugin whose code could not be loaded ({@link unavailablePlugin}): why. */
+  unavailable?: PluglineError;
 }
 
 /** Options of {@link installPlugin}. */
@@ -117,7 +119,38 @@ export async function loadCachedPlugin(
   }
   const dir = join(cacheDir, key);
   if (!existsSync(join(dir, 'plugin.json'))) return unpackToCache(cacheDir, bytes, pin, { ...defaultInstallLimits, ...limits });
-  return readPackage(dir, pin);
+  // What runs is what was verified: the manifest and code come from the verified tarball's bytes, and
+  // every file unpacked from it must still be byte-for-byte what it holds (an edited index.js fails here).
+  const files = await readTarball(bytes, { ...defaultInstallLimits, ...limits });
+  const { root, manifest } = packageFromFiles(files, pin);
+  for (const [path, content] of files) {
+    if (!path.startsWith(root)) continue;
+    const relative = path.slice(root.length);
+    const onDisk = await readFile(join(dir, relative)).catch(() => undefined);
+    if (!onDisk?.equals(content)) {
+      throw new PluglineError(
+        'ERR_PLUGIN_INTEGRITY',
+        `${pin.name}@${pin.version}: cache/${key}/${relative} ${onDisk ? 'differs from' : 'is missing from'} the verified tarball (${pin.integrity}); delete cache/${key}/ to unpack it again from the verified tarball`,
+      );
+    }
+  }
+  const code = files.get(`${root}${manifest.main}`)!.toString('utf8');
+  return { name: pin.name, version: pin.version, integrity: pin.integrity, resolved: pin.resolved, manifest, dir, code };
+}
+
+/**
+ * A stand-in for a pinned plugin whose code could not be loaded (e.g. `ERR_PLUGIN_INTEGRITY`): it keeps
+ * the chain entry visible (status `error`) and runs nothing; its config schema marks every key secret so
+ * nothing of the config is shown.
+ */
+export function unavailablePlugin(
+  entry: { name: string; config: Record<string, unknown> },
+  pin: { version: string; integrity: string; resolved: string },
+  reason: PluglineError,
+): InstalledPlugin {
+  const properties = Object.fromEntries(Object.keys(entry.config).map((key) => [key, { writeOnly: true }]));
+  const manifest: PluginManifest = { name: entry.name, version: pin.version, main: 'index.js', sdk: '*', config: { type: 'object', properties } as PluginManifest['config'] };
+  return { name: entry.name, version: pin.version, integrity: pin.integrity, resolved: pin.resolved, manifest, dir: '', code: '', unavailable: reason };
 }
 
 // Installing talks HTTP with node:http(s), not the global fetch: the first fetch in a process loads
@@ -299,17 +332,7 @@ async function unpackToCache(
   limits: InstallLimits,
 ): Promise<InstalledPlugin> {
   const files = await readTarball(bytes, limits);
-  // plugin.json at the root, or under exactly one top folder (`package/`).
-  let root = '';
-  if (!files.has('plugin.json')) {
-    const roots = [...files.keys()].filter((key) => /^[^/]+\/plugin\.json$/.test(key));
-    if (roots.length !== 1) throw new PluglineError('ERR_MANIFEST_MISSING', `${pin.name}@${pin.version}: the tarball has no plugin.json`);
-    root = roots[0]!.slice(0, -'plugin.json'.length);
-  }
-  const manifest = parseManifest(files.get(`${root}plugin.json`)!, pin, (file) => files.has(`${root}${file}`));
-  if (!files.has(`${root}${manifest.main}`)) {
-    throw new PluglineError('ERR_MANIFEST_INVALID', `${pin.name}@${pin.version}: main "${manifest.main}" is not in the tarball`);
-  }
+  const { root, manifest } = packageFromFiles(files, pin);
   const key = integrityKey(pin.integrity);
   const dir = join(cacheDir, key);
   const staging = join(cacheDir, `.staging-${randomUUID()}`);
@@ -330,6 +353,21 @@ async function unpackToCache(
   // validation from the disk (readPackage does that for a cache hit).
   const code = files.get(`${root}${manifest.main}`)!.toString('utf8');
   return { name: pin.name, version: pin.version, integrity: pin.integrity, resolved: pin.resolved, manifest, dir, code };
+}
+
+/** The package root inside a tarball's files (plugin.json at the top, or under one folder) and its validated manifest. */
+function packageFromFiles(files: Map<string, Buffer>, pin: { name: string; version: string }): { root: string; manifest: PluginManifest } {
+  let root = '';
+  if (!files.has('plugin.json')) {
+    const roots = [...files.keys()].filter((key) => /^[^/]+\/plugin\.json$/.test(key));
+    if (roots.length !== 1) throw new PluglineError('ERR_MANIFEST_MISSING', `${pin.name}@${pin.version}: the tarball has no plugin.json`);
+    root = roots[0]!.slice(0, -'plugin.json'.length);
+  }
+  const manifest = parseManifest(files.get(`${root}plugin.json`)!, pin, (file) => files.has(`${root}${file}`));
+  if (!files.has(`${root}${manifest.main}`)) {
+    throw new PluglineError('ERR_MANIFEST_INVALID', `${pin.name}@${pin.version}: main "${manifest.main}" is not in the tarball`);
+  }
+  return { root, manifest };
 }
 
 function parseManifest(content: Buffer, pin: { name: string; version: string }, hasFile: (file: string) => boolean): PluginManifest {
@@ -358,10 +396,4 @@ function parseManifest(content: Buffer, pin: { name: string; version: string }, 
     );
   }
   return manifest;
-}
-
-async function readPackage(dir: string, pin: { name: string; version: string; integrity: string; resolved: string }): Promise<InstalledPlugin> {
-  const manifest = parseManifest(await readFile(join(dir, 'plugin.json')), pin, (file) => existsSync(join(dir, file)));
-  const code = await readFile(join(dir, manifest.main), 'utf8');
-  return { name: pin.name, version: pin.version, integrity: pin.integrity, resolved: pin.resolved, manifest, dir, code };
 }

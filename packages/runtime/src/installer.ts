@@ -32,6 +32,7 @@ export {
   readProject,
   removePlugin,
   setPluginConfig,
+  setPluginGrants,
   writeLock,
   writeProject,
 } from './project.js';

@@ -2,7 +2,9 @@ import { randomUUID } from 'node:crypto';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PluglineError, SECRET_MASK, redactConfig, secretKeys, validateConfig } from '@plugline/sdk';
-import { type InstalledPlugin, installPlugin, loadCachedPlugin } from './install.js';
+import { parseGrants, requestedCapabilities, ungrantedError } from './capabilities.js';
+import { type InstalledPlugin, installPlugin, loadCachedPlugin, unavailablePlugin } from './install.js';
+import type { EgressMode } from './sandbox/egress.js';
 
 /** One entry of the ordered chain in `plugins.json`. */
 export interface PluginEntry {
@@ -15,6 +17,8 @@ export interface PluginEntry {
   attachments?: Record<string, { content_type: string; file_name: string; contents: string }>;
   /** Per-plugin sandbox and export settings overriding the runtime's defaults. */
   settings?: PluginSettings;
+  /** Capabilities the operator granted (`postgres`, `net:host[:port]`): a plugin requesting more does not start. */
+  grants?: string[];
 }
 
 /** Per-plugin limits and export-buffer settings. */
@@ -30,6 +34,8 @@ export interface PluginSettings {
 /** `plugins.json`: the registry and the ordered chain. */
 export interface ProjectFile {
   registry?: string;
+  /** Egress without a `net:` grant: `public` (default) or `granted` (only granted hosts). */
+  egress?: EgressMode;
   plugins: PluginEntry[];
 }
 
@@ -114,18 +120,29 @@ export function checkConfig(plugin: Pick<InstalledPlugin, 'name' | 'version' | '
  * (offline, same bytes); the others are resolved against the registry and pinned. Returns the
  * installed plugins in chain order (disabled ones included).
  */
-export async function installProject(dir: string, options: { registryUrl?: string } = {}): Promise<{ entry: PluginEntry; installed: InstalledPlugin }[]> {
+export async function installProject(
+  dir: string,
+  options: { registryUrl?: string } = {},
+): Promise<{ entry: PluginEntry; installed: InstalledPlugin; failure?: PluglineError }[]> {
   const project = await readProject(dir);
   const lock = await readLock(dir);
   const paths = projectPaths(dir);
   const registryUrl = options.registryUrl ?? project.registry;
-  const result: { entry: PluginEntry; installed: InstalledPlugin }[] = [];
+  const result: { entry: PluginEntry; installed: InstalledPlugin; failure?: PluglineError }[] = [];
   let lockChanged = false;
   for (const entry of project.plugins) {
     const pin = lock.plugins[entry.name];
     let installed: InstalledPlugin;
     if (pin) {
-      installed = await loadPinned(paths.cache, entry.name, pin, registryUrl);
+      try {
+        installed = await loadPinned(paths.cache, entry.name, pin, registryUrl);
+      } catch (error) {
+        // Cached code that is not what was verified fails that plugin only (the others still start).
+        const code = (error as PluglineError).code;
+        if (code !== 'ERR_PLUGIN_INTEGRITY' && code !== 'ERR_TARBALL_INTEGRITY') throw error;
+        result.push({ entry, installed: unavailablePlugin(entry, pin, error as PluglineError), failure: error as PluglineError });
+        continue;
+      }
     } else {
       if (!registryUrl) throw new PluglineError('ERR_REGISTRY_UNREACHABLE', `no registry URL to install ${entry.name} from (set "registry" in plugins.json)`);
       installed = await installPlugin({ registryUrl, spec: `${entry.name}@${entry.spec}`, cacheDir: paths.cache });
@@ -170,6 +187,11 @@ export interface AddPluginOptions {
   enabled?: boolean;
   /** Registry to install from (default: `registry` in plugins.json, which this sets when missing). */
   registryUrl?: string;
+  /**
+   * Capabilities granted (`postgres`, `net:host[:port]`), added to those the entry already has. Every
+   * capability the plugin requests must be granted, else `ERR_CAPABILITY_DENIED` (nothing written).
+   */
+  grants?: string[];
 }
 
 /**
@@ -181,7 +203,10 @@ export interface AddPluginOptions {
  * await addPlugin('.plugline/runtime', { name: 'geoip', spec: '^1.0.0', config: {}, registryUrl });
  * ```
  */
-export async function addPlugin(dir: string, options: AddPluginOptions): Promise<{ name: string; version: string; integrity: string; config: Record<string, unknown> }> {
+export async function addPlugin(
+  dir: string,
+  options: AddPluginOptions,
+): Promise<{ name: string; version: string; integrity: string; config: Record<string, unknown>; requested: string[]; granted: string[] }> {
   const project = await readProject(dir);
   const registryUrl = options.registryUrl ?? project.registry;
   if (!registryUrl) throw new PluglineError('ERR_REGISTRY_UNREACHABLE', 'no registry URL: pass registryUrl or set "registry" in plugins.json');
@@ -189,8 +214,11 @@ export async function addPlugin(dir: string, options: AddPluginOptions): Promise
   const installed = await installPlugin({ registryUrl, spec: `${options.name}@${spec}`, cacheDir: projectPaths(dir).cache });
   const config = options.config ?? {};
   checkConfig(installed, config);
-  const entry: PluginEntry = { name: installed.name, spec, config, enabled: options.enabled ?? true };
   const index = project.plugins.findIndex((existing) => existing.name === installed.name);
+  const grants = parseGrants([...(index >= 0 ? (project.plugins[index]!.grants ?? []) : []), ...(options.grants ?? [])], installed.name);
+  const ungranted = ungrantedError(installed, grants);
+  if (ungranted) throw ungranted;
+  const entry: PluginEntry = { name: installed.name, spec, config, enabled: options.enabled ?? true, ...(grants.length > 0 ? { grants } : {}) };
   if (index >= 0) project.plugins[index] = { ...project.plugins[index], ...entry };
   else project.plugins.push(entry);
   project.registry ??= registryUrl;
@@ -198,7 +226,21 @@ export async function addPlugin(dir: string, options: AddPluginOptions): Promise
   lock.plugins[installed.name] = { version: installed.version, integrity: installed.integrity, resolved: installed.resolved };
   await writeProject(dir, project);
   await writeLock(dir, lock);
-  return { name: installed.name, version: installed.version, integrity: installed.integrity, config: redactConfig(installed.manifest.config, config) };
+  return { name: installed.name, version: installed.version, integrity: installed.integrity, config: redactConfig(installed.manifest.config, config), requested: requestedCapabilities(installed.manifest), granted: grants };
+}
+
+/**
+ * Replaces the capabilities granted to an installed plugin (`postgres`, `net:host[:port]`) in
+ * plugins.json; `ERR_BAD_REQUEST` for a malformed one, `ERR_PLUGIN_NOT_INSTALLED`. A running runtime
+ * applies them through `PUT /api/plugins/:name/grants` (or `Runtime.setPluginGrants`).
+ */
+export async function setPluginGrants(dir: string, name: string, grants: readonly string[]): Promise<string[]> {
+  const project = await readProject(dir);
+  const entry = project.plugins.find((existing) => existing.name === name);
+  if (!entry) throw new PluglineError('ERR_PLUGIN_NOT_INSTALLED', `${name} is not installed`);
+  entry.grants = parseGrants(grants, name);
+  await writeProject(dir, project);
+  return entry.grants;
 }
 
 /** Removes a plugin from the chain and the lockfile; `ERR_PLUGIN_NOT_INSTALLED` if it is not there. */
@@ -242,6 +284,10 @@ export interface ListedPlugin {
   integrity: string | null;
   enabled: boolean;
   config: Record<string, unknown>;
+  /** Capabilities the pinned version requests (empty when it is not in the cache). */
+  requested: string[];
+  /** Capabilities the operator granted. */
+  granted: string[];
 }
 
 /** The chain in order, with pinned versions and redacted configs. */
@@ -253,11 +299,13 @@ export async function listPlugins(dir: string): Promise<ListedPlugin[]> {
   for (const entry of project.plugins) {
     const pin = lock.plugins[entry.name];
     let config = entry.config;
+    let requested: string[] = [];
     if (pin) {
       const installed = await loadCachedPlugin(cache, { name: entry.name, ...pin }).catch(() => undefined);
       config = installed ? redactConfig(installed.manifest.config, entry.config) : maskAll(entry.config);
+      requested = installed ? requestedCapabilities(installed.manifest) : [];
     } else config = maskAll(entry.config);
-    listed.push({ name: entry.name, spec: entry.spec, version: pin?.version ?? null, integrity: pin?.integrity ?? null, enabled: entry.enabled, config });
+    listed.push({ name: entry.name, spec: entry.spec, version: pin?.version ?? null, integrity: pin?.integrity ?? null, enabled: entry.enabled, config, requested, granted: entry.grants ?? [] });
   }
   return listed;
 }

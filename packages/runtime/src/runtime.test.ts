@@ -34,10 +34,13 @@ async function getJson<T = Record<string, unknown>>(url: string): Promise<T> {
   return (await (await fetch(url)).json()) as T;
 }
 
+/** The `net:` grant that opens a local test server (the runtime refuses loopback without it). */
+const netGrant = (url: string) => `net:${new URL(url).host}`;
+
 /** A project with these plugins (in order), started on port 0. */
-async function runtimeWith(plugins: { name: string; config?: Record<string, unknown>; settings?: Record<string, number> }[], options: Record<string, unknown> = {}) {
+async function runtimeWith(plugins: { name: string; config?: Record<string, unknown>; settings?: Record<string, number>; grants?: string[] }[], options: Record<string, unknown> = {}) {
   const dir = await tempDir('plugline-runtime-');
-  for (const plugin of plugins) await addPlugin(dir, { name: plugin.name, spec: '^1.0.0', config: plugin.config ?? {}, registryUrl: registry.url });
+  for (const plugin of plugins) await addPlugin(dir, { name: plugin.name, spec: '^1.0.0', config: plugin.config ?? {}, registryUrl: registry.url, ...(plugin.grants ? { grants: plugin.grants } : {}) });
   if (plugins.some((plugin) => plugin.settings)) {
     const { readProject, writeProject } = await import('./project.js');
     const project = await readProject(dir);
@@ -236,7 +239,7 @@ describe('chain', () => {
       // Only the documented lower-case globals exist (plus the ECMAScript built-in functions).
       globals: 'atob,btoa,console,crypto,decodeURI,decodeURIComponent,encodeURI,encodeURIComponent,escape,eval,fetch,isFinite,isNaN,parseFloat,parseInt,posthog,structuredClone,unescape',
       dynamicImport: 'rejected',
-      metaKeys: 'attachments,cache,config,fetch,geoip,global,jobs,logger,metrics,storage,utils',
+      metaKeys: 'attachments,cache,config,fetch,geoip,global,jobs,logger,metrics,postgres,storage,utils',
     });
   });
 });
@@ -256,7 +259,7 @@ describe('hot reload and host services', () => {
     await new Promise<void>((resolve) => waiter.listen(0, '127.0.0.1', resolve));
     cleanup.push(() => new Promise<void>((resolve) => waiter.close(() => resolve())));
     const waitUrl = `http://127.0.0.1:${(waiter.address() as import('node:net').AddressInfo).port}/`;
-    const { url, runtime } = await runtimeWith([{ name: 'slow-tagger', config: { tag: 'old', waitUrl } }]);
+    const { url, runtime } = await runtimeWith([{ name: 'slow-tagger', config: { tag: 'old', waitUrl }, grants: [netGrant(waitUrl)] }]);
     const inFlight = post(`${url}/capture`, { event: 'in-flight', distinct_id: 'u' });
     await waitFor(() => waiting === 1);
     const reload = fetch(`${url}/api/plugins/slow-tagger/config`, {
@@ -274,7 +277,7 @@ describe('hot reload and host services', () => {
 
   it('bridges meta.postgres for plugins that declare the capability', async () => {
     const db = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-    const { url, runtime } = await runtimeWith([{ name: 'pg-reader', config: { db } }]);
+    const { url, runtime } = await runtimeWith([{ name: 'pg-reader', config: { db }, grants: ['postgres', netGrant(db)] }]);
     await post(`${url}/capture`, { event: 'pg', distinct_id: 'u' });
     const stored = runtime.queryEvents({ event: 'pg' })[0]!;
     expect(stored.properties.pg).toEqual({ n: 42, rowCount: 1 });
@@ -288,7 +291,7 @@ describe('PostHog-style plugins', () => {
   it('supports named exports, processEventBatch, cache lists, posthog.capture, exportEventsToIgnore, jobs and utils.cursor', async () => {
     const receiver = await startReceiver(() => 200);
     cleanup.push(() => receiver.close());
-    const { url, runtime } = await runtimeWith([{ name: 'posthog-style', config: { url: receiver.url } }], { exports: { maxAgeMs: 0 }, exportTickMs: 20 });
+    const { url, runtime } = await runtimeWith([{ name: 'posthog-style', config: { url: receiver.url }, grants: [netGrant(receiver.url)] }], { exports: { maxAgeMs: 0 }, exportTickMs: 20 });
     await post(`${url}/batch`, { batch: ['trigger', 'ignored', 'plain'].map((event) => ({ event, distinct_id: 'ph' })) });
     expect(runtime.queryEvents({ event: 'trigger' })[0]!.properties).toMatchObject({ list: ['b', 'a'], len: 2, greeting: 'hi' });
     const captured = await waitFor(() => runtime.queryEvents({ event: 'captured_by_plugin' })[0]);
@@ -364,7 +367,7 @@ describe('exports', () => {
     let failing = true;
     const receiver = await startReceiver(() => (failing ? 503 : 200));
     cleanup.push(() => receiver.close());
-    const { url, runtime } = await runtimeWith([{ name: 'exporter', config: { url: `${receiver.url}/ingest` } }], {
+    const { url, runtime } = await runtimeWith([{ name: 'exporter', config: { url: `${receiver.url}/ingest` }, grants: [netGrant(receiver.url)] }], {
       exports: { maxEvents: 2, maxAgeMs: 60_000, maxAttempts: 3, backoffBaseMs: 20, backoffMaxMs: 50 },
       exportTickMs: 20,
     });
@@ -391,7 +394,7 @@ describe('exports', () => {
   it('sends a batch that fails permanently straight to the dead-letter store', async () => {
     const receiver = await startReceiver(() => 400);
     cleanup.push(() => receiver.close());
-    const { url, runtime } = await runtimeWith([{ name: 'exporter', config: { url: receiver.url } }], { exportTickMs: 20 });
+    const { url, runtime } = await runtimeWith([{ name: 'exporter', config: { url: receiver.url }, grants: [netGrant(receiver.url)] }], { exportTickMs: 20 });
     await post(`${url}/capture`, { event: 'x', distinct_id: 'u' });
     await runtime.flushExports();
     const [dead] = runtime.store.deadLetters({ withEvents: true });
@@ -410,7 +413,7 @@ describe('restart', () => {
     const dir = await tempDir('plugline-runtime-');
     await addPlugin(dir, { name: 'first', registryUrl: ownRegistry.url });
     await addPlugin(dir, { name: 'stateful', registryUrl: ownRegistry.url });
-    await addPlugin(dir, { name: 'exporter', config: { url: receiver.url }, registryUrl: ownRegistry.url });
+    await addPlugin(dir, { name: 'exporter', config: { url: receiver.url }, registryUrl: ownRegistry.url, grants: [netGrant(receiver.url)] });
     const lockBefore = await readFile(join(dir, 'plugins.lock.json'), 'utf8');
     const options = { dir, port: 0, logger: silent, schedule: false, exports: { maxEvents: 1000, maxAgeMs: 3_600_000 } } as const;
 
@@ -454,7 +457,10 @@ describe('restart', () => {
     const lock = JSON.parse(await readFile(join(other, 'plugins.lock.json'), 'utf8'));
     lock.plugins.first.integrity = `sha512-${Buffer.alloc(64).toString('base64')}`;
     await writeFile(join(other, 'plugins.lock.json'), JSON.stringify(lock));
-    await expect(startRuntime({ dir: other, port: 0, logger: silent, schedule: false })).rejects.toMatchObject({ code: 'ERR_TARBALL_INTEGRITY' });
+    // ... as an error of that plugin (the others would still start).
+    const refused = await startRuntime({ dir: other, port: 0, logger: silent, schedule: false });
+    cleanup.push(() => refused.close());
+    expect(refused.runtime.describePlugins()).toMatchObject([{ name: 'first', status: 'error', errors: { byCode: { ERR_TARBALL_INTEGRITY: 1 } } }]);
   });
 
   it('removes plugins from the chain and the lockfile', async () => {

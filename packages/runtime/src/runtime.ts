@@ -9,11 +9,13 @@ import {
 } from '@plugline/sdk';
 import { randomUUID } from 'node:crypto';
 import { type Logger, pino } from 'pino';
+import { requestedCapabilities, ungrantedError } from './capabilities.js';
 import { runSandboxedChain } from './chain.js';
 import type { InstalledPlugin } from './install.js';
 import { type RuntimeMetrics, createRuntimeMetrics } from './metrics.js';
-import { type PluginEntry, checkConfig, installProject, projectPaths, readProject, setPluginConfig } from './project.js';
+import { type PluginEntry, checkConfig, installProject, projectPaths, readProject, setPluginConfig, setPluginGrants } from './project.js';
 import { defaultSetupRetryDelaysMs, setupWithRetries, splitAttachments } from './posthog.js';
+import { type EgressMode, pluginPermissions } from './sandbox/egress.js';
 import { MemoryCache, type PluginStorageBackend, closePostgresPools, createSandboxHost } from './sandbox/host.js';
 import { PluginSandbox } from './sandbox/sandbox.js';
 import { type SharedPluginState, createRedisPluginState } from './state.js';
@@ -65,6 +67,8 @@ export interface RuntimeOptions {
   redisUrl?: string;
   /** First segment of the Redis keys (default `plugline`). */
   redisKeyPrefix?: string;
+  /** Egress without a `net:` grant: `public` (default; `egress` in plugins.json) or `granted` (allowlist only). */
+  egress?: EgressMode;
 }
 
 /** When an export buffer is flushed and how a failing batch is retried. */
@@ -219,7 +223,7 @@ export class Runtime {
     const released = this.leases.releaseDeadHolders();
     if (released > 0) this.logger.warn({ released }, 'released claims held by runtimes that exited');
     const instances: PluginInstance[] = [];
-    for (const { entry, installed } of plugins) instances.push(await this.loadInstance(entry, installed));
+    for (const { entry, installed, failure } of plugins) instances.push(await this.loadInstance(entry, installed, failure));
     this.instances = instances;
     const tick = setInterval(() => this.exportTick(), this.options.exportTickMs ?? 200);
     tick.unref();
@@ -269,13 +273,19 @@ export class Runtime {
   }
 
   /** Creates, validates and starts one plugin (running `setupPlugin`); failures leave it in `error` status. */
-  private async loadInstance(entry: PluginEntry, installed: InstalledPlugin): Promise<PluginInstance> {
+  private async loadInstance(entry: PluginEntry, installed: InstalledPlugin, failure?: PluglineError): Promise<PluginInstance> {
     const instance = new PluginInstance(entry, installed);
     if (!entry.enabled) {
       instance.status = 'disabled';
       return instance;
     }
+    let permissions: ReturnType<typeof pluginPermissions>;
     try {
+      // Code that is not what was verified, or requests the operator has not granted: not started.
+      if (failure ?? installed.unavailable) throw failure ?? installed.unavailable;
+      const ungranted = ungrantedError(installed, entry.grants);
+      if (ungranted) throw ungranted;
+      permissions = pluginPermissions(installed.name, entry.grants, this.options.egress ?? (await readProject(this.dir)).egress);
       instance.config = checkConfig(installed, entry.config);
     } catch (error) {
       instance.status = 'error';
@@ -290,7 +300,8 @@ export class Runtime {
       code: installed.code,
       // PostHog attachment fields reach the plugin as meta.attachments, not meta.config.
       ...splitAttachments(installed.manifest.config, instance.config, entry.attachments),
-      capabilities: installed.manifest.capabilities ?? [],
+      // meta.postgres always exists; the host refuses it (ERR_CAPABILITY_DENIED) without the grant.
+      capabilities: ['postgres'],
       memoryLimitMb: settings.memoryLimitMb ?? this.options.memoryLimitMb ?? 64,
       timeoutMs: settings.timeoutMs ?? this.options.timeoutMs ?? 1000,
       wallTimeoutMs: this.options.wallTimeoutMs ?? 30_000,
@@ -315,7 +326,9 @@ export class Runtime {
         },
         cache: this.shared?.cacheFor(installed.name) ?? this.cacheFor(installed.name),
         capture: (event) => this.captureFromPlugin(instance, event),
-        postgres: (installed.manifest.capabilities ?? []).includes('postgres'),
+        postgres: permissions.postgres,
+        egress: permissions.egress,
+        denied: (op, error) => void this.recordError(instance, op, error),
       }),
     });
     sandbox.onRestart = async () => {
@@ -747,6 +760,22 @@ export class Runtime {
     return { name, version: current.version, config: redacted };
   }
 
+  /**
+   * Replaces a plugin's granted capabilities (saved to plugins.json) and reloads it with them, as a
+   * config change does: a plugin left in `error` for want of a grant starts once it is granted.
+   */
+  async setPluginGrants(name: string, grants: readonly string[]): Promise<{ name: string; version: string; granted: string[]; status: string }> {
+    const current = this.instances.find((instance) => instance.name === name);
+    if (!current) throw new PluglineError('ERR_PLUGIN_NOT_INSTALLED', `${name} is not installed`);
+    const granted = await setPluginGrants(this.dir, name, grants);
+    const entry = (await readProject(this.dir)).plugins.find((candidate) => candidate.name === name)!;
+    const next = await this.loadInstance(entry, current.installed);
+    this.instances = this.instances.map((instance) => (instance === current ? next : instance));
+    this.track(this.retire(current));
+    this.logger.info({ plugin: name, granted }, 'plugin grants changed');
+    return { name, version: current.version, granted, status: next.status };
+  }
+
   private async retire(instance: PluginInstance): Promise<void> {
     await instance.idle();
     if (instance.sandbox) {
@@ -771,6 +800,8 @@ export class Runtime {
       status: instance.status,
       hooks: instance.sandbox ? [...instance.sandbox.hooks] : [],
       capabilities: instance.installed.manifest.capabilities ?? [],
+      requested: requestedCapabilities(instance.installed.manifest),
+      granted: instance.entry.grants ?? [],
       config: redactConfig(instance.installed.manifest.config, instance.status === 'running' ? instance.config : instance.entry.config),
       restarts: instance.sandbox?.restarts ?? 0,
       errors: { total: [...instance.errorCounts.values()].reduce((a, b) => a + b, 0), byCode: Object.fromEntries(instance.errorCounts) },

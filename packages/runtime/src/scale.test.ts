@@ -88,7 +88,7 @@ describe('runtimes sharing one data directory (no NATS needed)', () => {
     const start = async () => {
       const dir = await mkdtemp(join(tmpdir(), 'plugline-shared-project-'));
       cleanup.push(() => rm(dir, { recursive: true, force: true }));
-      await addPlugin(dir, { name: 'shared-exporter', spec: '1.0.0', config: { url }, registryUrl: registry.url });
+      await addPlugin(dir, { name: 'shared-exporter', spec: '1.0.0', config: { url }, registryUrl: registry.url, grants: [`net:${new URL(url).host}`] });
       const running = await startRuntime({ dir, dataDir, port: 0, logger: silent, schedule: false, exportTickMs: 10, exports: { maxEvents: 5, maxAgeMs: 20 } });
       cleanup.push(() => running.close());
       return running;

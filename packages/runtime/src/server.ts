@@ -71,6 +71,14 @@ export function createRuntimeApp(runtime: Runtime, source?: RunningEventSource):
     res.json(await runtime.setPluginConfig(String(req.params.name), body.config as Record<string, unknown>));
   });
 
+  app.put('/api/plugins/:name/grants', express.json({ limit: '64kb' }), async (req, res) => {
+    const body = req.body as { grants?: unknown } | undefined;
+    if (!body || !Array.isArray(body.grants) || !body.grants.every((grant) => typeof grant === 'string')) {
+      throw new PluglineError('ERR_BAD_REQUEST', 'The body must be { "grants": ["net:host[:port]", "postgres", ...] }');
+    }
+    res.json(await runtime.setPluginGrants(String(req.params.name), body.grants as string[]));
+  });
+
   app.get('/api/dead-letters', (req, res) => {
     const plugin = typeof req.query.plugin === 'string' ? req.query.plugin : undefined;
     const withEvents = req.query.events === '1' || req.query.events === 'true';

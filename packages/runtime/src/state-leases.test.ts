@@ -77,7 +77,7 @@ describe('claims on export batches', () => {
   async function project(url: string): Promise<string> {
     const dir = await mkdtemp(join(tmpdir(), 'plugline-lease-project-'));
     cleanup.push(() => rm(dir, { recursive: true, force: true }));
-    await addPlugin(dir, { name: exporter.name, spec: '1.0.0', config: { url }, registryUrl: registry.url });
+    await addPlugin(dir, { name: exporter.name, spec: '1.0.0', config: { url }, registryUrl: registry.url, grants: [`net:${new URL(url).host}`] });
     const file = projectPaths(dir).project;
     const json = JSON.parse(await readFile(file, 'utf8')) as { plugins: { settings?: object }[] };
     json.plugins[0]!.settings = { exportMaxAgeMs: 0 };

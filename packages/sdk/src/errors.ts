@@ -41,6 +41,10 @@ export const errorCatalogue = {
   ERR_PLUGIN_DISABLED: { status: 409, message: 'The plugin is disabled' },
   ERR_EXPORT_RETRY_EXHAUSTED: { status: 500, message: 'An export batch failed after its last retry' },
   ERR_EXPORT_FAILED: { status: 500, message: 'An export batch failed permanently' },
+  ERR_PLUGIN_INTEGRITY: { status: 500, message: "The plugin's code in the cache does not match its verified tarball" },
+  ERR_CAPABILITY_DENIED: { status: 403, message: 'The plugin needs a capability the operator has not granted' },
+  ERR_EGRESS_DENIED: { status: 403, message: 'The egress policy refuses this connection' },
+  ERR_EGRESS_REDIRECTS: { status: 502, message: 'Too many redirects' },
   ERR_LOCKFILE_INVALID: { status: 500, message: 'The lockfile is unreadable or does not match the installed plugins' },
   ERR_INTERNAL: { status: 500, message: 'Internal error' },
   // CLI

@@ -1,3 +1,4 @@
+export * from './capabilities.js';
 export * from './chain.js';
 export * from './errors.js';
 export * from './manifest.js';

@@ -1,5 +1,6 @@
 import { Ajv2020, type AnySchemaObject, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
+import { capabilityPattern, type PluginCapability } from './capabilities.js';
 import { formats } from './formats.js';
 import { validateManifestShape, validateSchemaDraft2020 } from './generated/validators.js';
 import type { ConfigSchema } from './plugin.js';
@@ -31,16 +32,16 @@ export interface PluginManifest {
   icon?: string;
   license?: string;
   author?: string;
-  /** Host services beyond `fetch` the plugin needs: `postgres` bridges SQL (see `PluginMeta.postgres`). */
+  /**
+   * Capabilities the plugin REQUESTS (the operator grants them in `plugins.json` `grants` or with
+   * `plugline install --allow-*`; the runtime starts the plugin only when all are granted):
+   * `postgres` (SQL through `PluginMeta.postgres`), `net:<host>[:<port>]` (hosts it connects to). See
+   * {@link capabilityCatalogue}.
+   */
   capabilities?: PluginCapability[];
   /** The original PostHog `plugin.json`, kept when a PostHog plugin was converted. */
   posthog?: Record<string, unknown>;
 }
-
-/** Host services a plugin may ask for in its manifest. */
-export const pluginCapabilities = ['postgres'] as const;
-/** One of {@link pluginCapabilities}. */
-export type PluginCapability = (typeof pluginCapabilities)[number];
 
 /** npm's package-name rules: lower case, URL-safe, optional `@scope/`, at most 214 characters. */
 export const pluginNamePattern = '^(?:@[a-z0-9][a-z0-9._~-]*/)?[a-z0-9][a-z0-9._~-]*$';
@@ -76,7 +77,13 @@ export const manifestSchema = {
     icon: { type: 'string', maxLength: 100_000 },
     license: { type: 'string', maxLength: 100 },
     author: { type: 'string', maxLength: 200 },
-    capabilities: { type: 'array', uniqueItems: true, items: { enum: pluginCapabilities } },
+    capabilities: {
+      type: 'array',
+      uniqueItems: true,
+      maxItems: 100,
+      description: 'Capabilities requested (granted by the operator): postgres, net:<host>[:<port>]',
+      items: { type: 'string', pattern: capabilityPattern },
+    },
     posthog: { type: 'object', description: 'Original PostHog plugin.json, when converted' },
   },
 } as const;

@@ -1,5 +1,5 @@
 import { describe, expectTypeOf, it } from 'vitest';
-import { type InferConfig, type PluginEvent, type PluginMeta, definePlugin } from './index.js';
+import { type InferConfig, type PluginCapability, type PluginEvent, type PluginManifest, type PluginMeta, definePlugin, missingCapabilities } from './index.js';
 
 describe('definePlugin infers meta.config from the JSON Schema', () => {
   it('gives required keys, optional keys and enums their types', () => {
@@ -69,5 +69,17 @@ describe('definePlugin infers meta.config from the JSON Schema', () => {
         return event;
       },
     });
+  });
+});
+
+describe('capability strings', () => {
+  it('are postgres or net:<target>, and the manifest takes them', () => {
+    expectTypeOf<'postgres'>().toExtend<PluginCapability>();
+    expectTypeOf<'net:api.hubapi.com:443'>().toExtend<PluginCapability>();
+    // @ts-expect-error not a capability
+    const bad: PluginCapability = 'filesystem';
+    void bad;
+    expectTypeOf<PluginManifest['capabilities']>().toEqualTypeOf<PluginCapability[] | undefined>();
+    expectTypeOf(missingCapabilities).returns.toEqualTypeOf<PluginCapability[]>();
   });
 });

@@ -81,8 +81,9 @@ export interface PluginMetrics {
 }
 
 /**
- * SQL through the host, for plugins whose manifest declares the `postgres` capability: sandboxed code
- * has no sockets, so the runtime runs the query on a pooled connection and returns plain rows.
+ * SQL through the host, for plugins granted the `postgres` capability (requested in the manifest,
+ * granted by the operator): sandboxed code has no sockets, so the runtime runs the query on a pooled
+ * connection and returns plain rows. Without the grant a query fails with `ERR_CAPABILITY_DENIED`.
  */
 export interface PluginPostgres {
   query<Row extends Record<string, unknown> = Record<string, unknown>>(
@@ -121,11 +122,11 @@ export interface PluginMeta<Config = Record<string, unknown>, Global = Record<st
   global: Global;
   logger: PluginLogger;
   metrics: PluginMetrics;
-  /** The host's `fetch`; with `postgres`, the only network access a sandboxed plugin has. */
+  /** The host's `fetch` (under the runtime's egress policy); with `postgres`, the only network access a sandboxed plugin has. */
   fetch: typeof fetch;
   /** GeoIP lookups by the host. */
   geoip: PluginGeoIp;
-  /** Present when the manifest declares `capabilities: ['postgres']`. */
+  /** SQL through the host: the runtime always provides it, and refuses it (`ERR_CAPABILITY_DENIED`) unless `postgres` is granted. */
   postgres?: PluginPostgres;
 }
 

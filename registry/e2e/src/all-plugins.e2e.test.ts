@@ -60,7 +60,13 @@ beforeAll(async () => {
     'webhook-export': { url: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`, secret },
     'postgres-export': { connectionString: databaseUrl, tableName: table },
   };
-  for (const name of chain) await addPlugin(runtimeDir, { name, spec: '^1.0.0', config: configs[name], registryUrl: registry.url });
+  // The runtime refuses loopback by default: the local receiver and database are granted explicitly
+  // (postgres-export also requests the postgres capability).
+  const grants: Partial<Record<(typeof chain)[number], string[]>> = {
+    'webhook-export': [`net:127.0.0.1:${(receiver.address() as AddressInfo).port}`],
+    'postgres-export': ['postgres', `net:${new URL(databaseUrl).host}`],
+  };
+  for (const name of chain) await addPlugin(runtimeDir, { name, spec: '^1.0.0', config: configs[name], registryUrl: registry.url, grants: grants[name] ?? [] });
   // Attachments live beside the config in plugins.json.
   const project = await readProject(runtimeDir);
   const normalizer = project.plugins.find((entry) => entry.name === 'currency-normalizer')!;

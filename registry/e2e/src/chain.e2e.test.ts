@@ -73,7 +73,9 @@ beforeAll(async () => {
     'property-filter': { properties: ['$geoip_latitude', '$geoip_longitude', 'account.token'] },
     's3-export': { bucket: 'events', accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER', endpoint, forcePathStyle: true, prefix: 'e2e/' },
   };
-  for (const name of chain) await addPlugin(runtimeDir, { name, spec: 'latest', config: configs[name], registryUrl: registry.url });
+  // The runtime refuses loopback by default: s3-export is granted the local S3 endpoint explicitly.
+  const grants: Partial<Record<(typeof chain)[number], string[]>> = { 's3-export': [`net:${new URL(endpoint).host}`] };
+  for (const name of chain) await addPlugin(runtimeDir, { name, spec: 'latest', config: configs[name], registryUrl: registry.url, grants: grants[name] ?? [] });
   runtime = await startTestRuntime({ dir: runtimeDir, registryUrl: registry.url, logger: silent, maxEvents: 2 });
 });
 

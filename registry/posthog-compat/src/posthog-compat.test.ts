@@ -107,7 +107,9 @@ beforeAll(async () => {
     'webhook-exporter': { url: receiverUrl, authMode: 'token', token: 'sekret-token', exportEventsBufferBytes: '1', exportEventsToIgnore: 'ignored_event' },
     'archive-exporter': {},
   };
-  for (const name of chain) await addPlugin(dir, { name, config: configs[name], registryUrl: registry.url });
+  // The runtime refuses loopback by default: the exporter is granted its local receiver explicitly.
+  const grants: Partial<Record<(typeof chain)[number], string[]>> = { 'webhook-exporter': [`net:${new URL(receiverUrl).host}`] };
+  for (const name of chain) await addPlugin(dir, { name, config: configs[name], registryUrl: registry.url, grants: grants[name] ?? [] });
   runtime = await startRuntime({
     dir,
     port: 0,

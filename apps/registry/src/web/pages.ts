@@ -1,3 +1,4 @@
+import { grantFlags } from '@plugline/sdk';
 import semver from 'semver';
 import type { SearchHit } from '../api-types.js';
 import type { DownloadStats, PluginRecord, VersionRecord } from '../store/types.js';
@@ -147,7 +148,8 @@ export function pluginPage(data: PluginPageData): string {
   const tagsByVersion = new Map<string, string[]>();
   for (const [tag, version] of Object.entries(plugin.distTags)) tagsByVersion.set(version, [...(tagsByVersion.get(version) ?? []), tag]);
   const sorted = [...versions].sort((a, b) => semver.rcompare(a.version, b.version));
-  const install = `plugline install ${plugin.name}@${current.version}`;
+  // The install command grants what this version requests (the operator's decision, shown up front).
+  const install = `plugline install ${plugin.name}@${current.version}${manifest.capabilities?.length ? ` ${grantFlags(manifest.capabilities)}` : ''}`;
   const series = lastDays(downloads.daily, 30, now);
   const last30 = series.reduce((sum, point) => sum + point.count, 0);
   const homepage = safeHomepage(manifest.homepage);
@@ -213,7 +215,11 @@ ${renderDownloadsChart(series, 'downloads-chart-title')}
 ${manifest.author ? html`<dt>Author</dt><dd>${manifest.author}</dd>` : ''}
 ${homepage ? html`<dt>Homepage</dt><dd><a href="${homepage}" rel="nofollow noopener noreferrer ugc">${homepage}</a></dd>` : ''}
 ${maintainers.length ? html`<dt>Maintainers</dt><dd>${maintainers.join(', ')}</dd>` : ''}
-${manifest.capabilities?.length ? html`<dt>Capabilities</dt><dd>${manifest.capabilities.join(', ')}</dd>` : ''}
+<dt>Requests</dt><dd class="capabilities">${
+  manifest.capabilities?.length
+    ? html`<ul>${manifest.capabilities.map((capability) => html`<li><code>${capability}</code></li>`)}</ul><p>Granted by the operator at install: <code>plugline install ${plugin.name} ${grantFlags(manifest.capabilities)}</code></p>`
+    : 'no capabilities (fetch to public addresses only)'
+}</dd>
 <dt>Created</dt><dd>${date(plugin.createdAt)}</dd>
 <dt>Tarball</dt><dd><a href="${tarballPath(plugin.name, current.version)}">${current.version}.tgz</a> (${(current.size / 1024).toFixed(1)} KiB)</dd>
 <dt>Integrity</dt><dd><code class="integrity" title="${current.integrity}">${current.integrity.slice(0, 19)}…</code></dd>

@@ -198,3 +198,27 @@ describe('pages', () => {
     expect(out).toContain('<span class="tag tag-deprecated">deprecated</span> <span class="deprecation">&lt;b&gt;old&lt;/b&gt;</span>');
   });
 });
+
+describe('plugin page: capabilities', () => {
+  const page = (capabilities?: string[]) => {
+    const version: VersionRecord = {
+      name: 'caps',
+      version: '1.0.0',
+      integrity: 'sha512-abc',
+      size: 1024,
+      manifest: { name: 'caps', version: '1.0.0', main: 'index.js', sdk: '^0.1.0', config: { type: 'object' }, ...(capabilities ? { capabilities } : {}) } as VersionRecord['manifest'],
+      readme: '',
+      publishedAt: '2026-11-25T10:00:00.000Z',
+    };
+    const plugin: PluginRecord = { name: 'caps', ownerKey: 'caps', keywords: [], distTags: { latest: '1.0.0' }, createdAt: '2026-11-25T10:00:00.000Z', modifiedAt: '2026-11-25T10:00:00.000Z' };
+    return pluginPage({ plugin, versions: [version], current: version, downloads: { total: 0, versions: {}, daily: [] }, maintainers: [], now: new Date('2026-11-25T12:00:00Z'), assets: {} });
+  };
+
+  it('shows what a plugin requests, and the install command grants it', () => {
+    const out = page(['postgres', 'net:api.hubapi.com']);
+    expect(out).toContain('<dt>Requests</dt><dd class="capabilities"><ul><li><code>postgres</code></li><li><code>net:api.hubapi.com</code></li></ul>');
+    expect(out).toContain('<code id="install-command">plugline install caps@1.0.0 --allow-postgres --allow-net api.hubapi.com</code>');
+    expect(page()).toContain('<dt>Requests</dt><dd class="capabilities">no capabilities (fetch to public addresses only)</dd>');
+    expect(page()).toContain('<code id="install-command">plugline install caps@1.0.0</code>');
+  });
+});

@@ -1,6 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
-import type { GeoIpLocation, JsonValue } from '@plugline/sdk';
+import { type GeoIpLocation, type JsonValue, PluglineError, isPluglineError } from '@plugline/sdk';
+import type { Agent } from 'undici';
+import { EgressPolicy } from './egress.js';
+import { checkedPostgresConfig, createEgressAgent, egressFetch } from './egress-fetch.js';
 import type { SandboxHost } from './sandbox.js';
 
 const require = createRequire(import.meta.url);
@@ -43,8 +46,12 @@ export interface SandboxHostOptions {
   sink: PluginSink;
   storage: PluginStorageBackend;
   cache: PluginCacheBackend;
-  /** Whether the manifest declares `capabilities: ['postgres']`. */
+  /** Whether the operator granted the `postgres` capability (`meta.postgres.query`). */
   postgres: boolean;
+  /** The egress policy of every connection the plugin causes (default: public addresses only, no grants). */
+  egress?: EgressPolicy;
+  /** Called with each refused call (`ERR_CAPABILITY_DENIED`, `ERR_EGRESS_DENIED`, ...) so it is recorded against the plugin. */
+  denied?: (op: string, error: PluglineError) => void;
   /** Max bytes of a fetch response body the plugin may read (default 10 MiB). */
   fetchMaxBytes?: number;
   /** Time cap of one fetch in ms (default 10 s). */
@@ -187,12 +194,14 @@ export async function closePostgresPools(): Promise<void> {
   await Promise.allSettled(all.map((pool) => pool.end()));
 }
 
-async function postgresQuery(connectionString: string, text: string, values: unknown[]) {
-  let pool = pools.get(connectionString);
+async function postgresQuery(egress: EgressPolicy, connectionString: string, text: string, values: unknown[]) {
+  // The connection goes to the address the egress policy checked (pools are keyed by it too).
+  const { key, config } = await checkedPostgresConfig(egress, connectionString);
+  let pool = pools.get(key);
   if (!pool) {
     const pg = (await import('pg')).default;
-    pool = new pg.Pool({ connectionString, max: 4, idleTimeoutMillis: 10_000 }) as unknown as PgPool;
-    pools.set(connectionString, pool);
+    pool = new pg.Pool({ ...(config as object), max: 4, idleTimeoutMillis: 10_000 }) as unknown as PgPool;
+    pools.set(key, pool);
   }
   const result = await pool.query(text, values);
   // Rows cross to the sandbox as JSON: dates become ISO strings, bigints strings.
@@ -204,7 +213,7 @@ function urlParts(url: URL): Record<string, string> {
   return Object.fromEntries(URL_PARTS.map((part) => [part, url[part]]));
 }
 
-async function hostFetch(request: unknown, maxBytes: number, timeoutMs: number) {
+async function hostFetch(request: unknown, maxBytes: number, timeoutMs: number, egress: EgressPolicy, agent: () => Agent) {
   const { url, method, headers, body, bodyBase64 } = request as {
     url: string;
     method: string;
@@ -212,13 +221,13 @@ async function hostFetch(request: unknown, maxBytes: number, timeoutMs: number) 
     body: string | null;
     bodyBase64: string | null;
   };
-  const response = await fetch(url, {
-    method,
-    headers,
-    body: bodyBase64 !== null ? Buffer.from(bodyBase64, 'base64') : body,
-    signal: AbortSignal.timeout(timeoutMs),
-    redirect: 'follow',
-  });
+  // Redirects are followed by egressFetch, each hop checked; connections go to checked addresses.
+  const { response, url: finalUrl } = await egressFetch(
+    egress,
+    agent(),
+    { url, method, headers, body: bodyBase64 !== null ? Buffer.from(bodyBase64, 'base64') : body },
+    AbortSignal.timeout(timeoutMs),
+  );
   const chunks: Buffer[] = [];
   let size = 0;
   if (response.body) {
@@ -231,7 +240,7 @@ async function hostFetch(request: unknown, maxBytes: number, timeoutMs: number) 
   return {
     status: response.status,
     statusText: response.statusText,
-    url: response.url,
+    url: finalUrl,
     headers: [...response.headers.entries()],
     body: Buffer.concat(chunks).toString('base64'),
   };
@@ -245,6 +254,17 @@ export function createSandboxHost(options: SandboxHostOptions): SandboxHost {
   const { sink, storage, cache } = options;
   const fetchMaxBytes = options.fetchMaxBytes ?? 10 * 1024 * 1024;
   const fetchTimeoutMs = options.fetchTimeoutMs ?? 10_000;
+  const egress = options.egress ?? new EgressPolicy();
+  let agent: Agent | undefined;
+  const egressAgent = () => {
+    agent ??= createEgressAgent(egress, fetchTimeoutMs);
+    return agent;
+  };
+  // Refusals are recorded against the plugin (the plugin gets the coded error too, and may catch it).
+  const recordDenied = (op: string) => (error: unknown) => {
+    if (isPluglineError(error) && ['ERR_CAPABILITY_DENIED', 'ERR_EGRESS_DENIED', 'ERR_EGRESS_REDIRECTS'].includes(error.code)) options.denied?.(op, error);
+    throw error;
+  };
   const log = (entry: unknown) => {
     if (!Array.isArray(entry)) return;
     const [level, message, rawFields] = entry as ['debug' | 'info' | 'warn' | 'error', string, unknown];
@@ -360,10 +380,14 @@ export function createSandboxHost(options: SandboxHostOptions): SandboxHost {
         case 'geoip':
           return locateIp(String(args[0]));
         case 'fetch':
-          return hostFetch(payload, fetchMaxBytes, fetchTimeoutMs);
+          return hostFetch(payload, fetchMaxBytes, fetchTimeoutMs, egress, egressAgent).catch(recordDenied('fetch'));
         case 'postgres':
-          if (!options.postgres) throw new Error("postgres is not available: the manifest does not declare capabilities: ['postgres']");
-          return postgresQuery(String(args[0]), String(args[1]), Array.isArray(args[2]) ? args[2] : []);
+          if (!options.postgres) {
+            return recordDenied('postgres')(
+              new PluglineError('ERR_CAPABILITY_DENIED', 'meta.postgres.query needs the postgres capability: grant it with --allow-postgres (and --allow-net host:port for a private database)'),
+            );
+          }
+          return postgresQuery(egress, String(args[0]), String(args[1]), Array.isArray(args[2]) ? args[2] : []).catch(recordDenied('postgres'));
         default:
           throw new Error(`unknown host service ${op}`);
       }

@@ -1,6 +1,7 @@
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { runSandboxedChain } from '../chain.js';
+import { EgressPolicy } from './egress.js';
 import { MemoryCache, createSandboxHost } from './host.js';
 import { PluginSandbox, batchEventsJson, toLineBatch } from './sandbox.js';
 
@@ -190,7 +191,14 @@ describe('PluginSandbox', () => {
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const { port } = server.address() as net.AddressInfo;
     await new Promise((resolve) => server.close(resolve));
-    const coded = createSandboxHost({ sink: { log: () => {}, metric: () => {} }, storage: { get: () => null, set: () => {}, del: () => {} }, cache: new MemoryCache(), postgres: false });
+    const coded = createSandboxHost({
+      sink: { log: () => {}, metric: () => {} },
+      storage: { get: () => null, set: () => {}, del: () => {} },
+      cache: new MemoryCache(),
+      postgres: false,
+      // Loopback is refused by default: this port is granted, so the fetch reaches the closed port.
+      egress: new EgressPolicy({ grants: [`net:127.0.0.1:${port}`] }),
+    });
     const failing = {
       ...coded,
       async: (op: string, payload: unknown) =>

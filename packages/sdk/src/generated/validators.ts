@@ -11,12 +11,12 @@ function defaultOf(module) {
   return typeof module === 'function' ? module : module.default;
 }
 export const validateManifestShape = validate20;
-const schema31 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://plugline.dev/schemas/plugin-manifest.json","title":"Plugline plugin manifest (plugin.json)","type":"object","required":["name","version","main","sdk","config"],"additionalProperties":false,"properties":{"$schema":{"type":"string"},"name":{"type":"string","minLength":1,"maxLength":214,"pattern":"^(?:@[a-z0-9][a-z0-9._~-]*/)?[a-z0-9][a-z0-9._~-]*$"},"version":{"type":"string","format":"semver","description":"Semver version of this release"},"description":{"type":"string","maxLength":1000},"main":{"type":"string","minLength":1,"pattern":"^(?!/)(?!.*(?:^|/)\\.\\.(?:/|$)).+\\.(?:m?js)$","description":"Entry file inside the tarball (an ESM bundle), relative, no .."},"sdk":{"type":"string","format":"semver-range","description":"Range of @plugline/sdk versions the plugin targets"},"config":{"type":"object","description":"JSON Schema (draft 2020-12) of the config; secrets marked writeOnly","required":["type"],"properties":{"type":{"const":"object"}}},"keywords":{"type":"array","maxItems":20,"items":{"type":"string","minLength":1,"maxLength":50}},"homepage":{"type":"string","format":"uri"},"icon":{"type":"string","maxLength":100000},"license":{"type":"string","maxLength":100},"author":{"type":"string","maxLength":200},"capabilities":{"type":"array","uniqueItems":true,"items":{"enum":["postgres"]}},"posthog":{"type":"object","description":"Original PostHog plugin.json, when converted"}}};
+const schema31 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://plugline.dev/schemas/plugin-manifest.json","title":"Plugline plugin manifest (plugin.json)","type":"object","required":["name","version","main","sdk","config"],"additionalProperties":false,"properties":{"$schema":{"type":"string"},"name":{"type":"string","minLength":1,"maxLength":214,"pattern":"^(?:@[a-z0-9][a-z0-9._~-]*/)?[a-z0-9][a-z0-9._~-]*$"},"version":{"type":"string","format":"semver","description":"Semver version of this release"},"description":{"type":"string","maxLength":1000},"main":{"type":"string","minLength":1,"pattern":"^(?!/)(?!.*(?:^|/)\\.\\.(?:/|$)).+\\.(?:m?js)$","description":"Entry file inside the tarball (an ESM bundle), relative, no .."},"sdk":{"type":"string","format":"semver-range","description":"Range of @plugline/sdk versions the plugin targets"},"config":{"type":"object","description":"JSON Schema (draft 2020-12) of the config; secrets marked writeOnly","required":["type"],"properties":{"type":{"const":"object"}}},"keywords":{"type":"array","maxItems":20,"items":{"type":"string","minLength":1,"maxLength":50}},"homepage":{"type":"string","format":"uri"},"icon":{"type":"string","maxLength":100000},"license":{"type":"string","maxLength":100},"author":{"type":"string","maxLength":200},"capabilities":{"type":"array","uniqueItems":true,"maxItems":100,"description":"Capabilities requested (granted by the operator): postgres, net:<host>[:<port>]","items":{"type":"string","pattern":"^(?:postgres|net:(?:(?:\\*\\.)?[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\\.?|\\[[0-9A-Fa-f:.]+\\])(?::(?:[1-9][0-9]{0,4}))?)$"}},"posthog":{"type":"object","description":"Original PostHog plugin.json, when converted"}}};
 const func1 = Object.prototype.hasOwnProperty;
 const func2 = defaultOf(ucs2lengthRuntime);
-const func0 = defaultOf(equalRuntime);
 const pattern4 = new RegExp("^(?:@[a-z0-9][a-z0-9._~-]*/)?[a-z0-9][a-z0-9._~-]*$", "u");
 const pattern5 = new RegExp("^(?!/)(?!.*(?:^|/)\\.\\.(?:/|$)).+\\.(?:m?js)$", "u");
+const pattern6 = new RegExp("^(?:postgres|net:(?:(?:\\*\\.)?[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\\.?|\\[[0-9A-Fa-f:.]+\\])(?::(?:[1-9][0-9]{0,4}))?)$", "u");
 const formats0 = formats.semver;
 const formats2 = formats["semver-range"];
 const formats4 = formats.uri;
@@ -463,10 +463,8 @@ errors++;
 if(data.capabilities !== undefined){
 let data14 = data.capabilities;
 if(Array.isArray(data14)){
-const len1 = data14.length;
-for(let i1=0; i1<len1; i1++){
-if(!(data14[i1] === "postgres")){
-const err36 = {instancePath:instancePath+"/capabilities/" + i1,schemaPath:"#/properties/capabilities/items/enum",keyword:"enum",params:{allowedValues: schema31.properties.capabilities.items.enum},message:"must be equal to one of the allowed values"};
+if(data14.length > 100){
+const err36 = {instancePath:instancePath+"/capabilities",schemaPath:"#/properties/capabilities/maxItems",keyword:"maxItems",params:{limit: 100},message:"must NOT have more than 100 items"};
 if(vErrors === null){
 vErrors = [err36];
 }
@@ -475,15 +473,12 @@ vErrors.push(err36);
 }
 errors++;
 }
-}
-let i2 = data14.length;
-let j0;
-if(i2 > 1){
-outer0:
-for(;i2--;){
-for(j0 = i2; j0--;){
-if(func0(data14[i2], data14[j0])){
-const err37 = {instancePath:instancePath+"/capabilities",schemaPath:"#/properties/capabilities/uniqueItems",keyword:"uniqueItems",params:{i: i2, j: j0},message:"must NOT have duplicate items (items ## "+j0+" and "+i2+" are identical)"};
+const len1 = data14.length;
+for(let i1=0; i1<len1; i1++){
+let data15 = data14[i1];
+if(typeof data15 === "string"){
+if(!pattern6.test(data15)){
+const err37 = {instancePath:instancePath+"/capabilities/" + i1,schemaPath:"#/properties/capabilities/items/pattern",keyword:"pattern",params:{pattern: "^(?:postgres|net:(?:(?:\\*\\.)?[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\\.?|\\[[0-9A-Fa-f:.]+\\])(?::(?:[1-9][0-9]{0,4}))?)$"},message:"must match pattern \""+"^(?:postgres|net:(?:(?:\\*\\.)?[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\\.?|\\[[0-9A-Fa-f:.]+\\])(?::(?:[1-9][0-9]{0,4}))?)$"+"\""};
 if(vErrors === null){
 vErrors = [err37];
 }
@@ -491,14 +486,10 @@ else {
 vErrors.push(err37);
 }
 errors++;
-break outer0;
-}
-}
-}
 }
 }
 else {
-const err38 = {instancePath:instancePath+"/capabilities",schemaPath:"#/properties/capabilities/type",keyword:"type",params:{type: "array"},message:"must be array"};
+const err38 = {instancePath:instancePath+"/capabilities/" + i1,schemaPath:"#/properties/capabilities/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err38];
 }
@@ -508,10 +499,18 @@ vErrors.push(err38);
 errors++;
 }
 }
-if(data.posthog !== undefined){
-let data16 = data.posthog;
-if(!(data16 && typeof data16 == "object" && !Array.isArray(data16))){
-const err39 = {instancePath:instancePath+"/posthog",schemaPath:"#/properties/posthog/type",keyword:"type",params:{type: "object"},message:"must be object"};
+let i2 = data14.length;
+let j0;
+if(i2 > 1){
+const indices0 = {};
+for(;i2--;){
+let item0 = data14[i2];
+if(typeof item0 !== "string"){
+continue;
+}
+if(typeof indices0[item0] == "number"){
+j0 = indices0[item0];
+const err39 = {instancePath:instancePath+"/capabilities",schemaPath:"#/properties/capabilities/uniqueItems",keyword:"uniqueItems",params:{i: i2, j: j0},message:"must NOT have duplicate items (items ## "+j0+" and "+i2+" are identical)"};
 if(vErrors === null){
 vErrors = [err39];
 }
@@ -519,16 +518,44 @@ else {
 vErrors.push(err39);
 }
 errors++;
+break;
+}
+indices0[item0] = i2;
 }
 }
 }
 else {
-const err40 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err40 = {instancePath:instancePath+"/capabilities",schemaPath:"#/properties/capabilities/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err40];
 }
 else {
 vErrors.push(err40);
+}
+errors++;
+}
+}
+if(data.posthog !== undefined){
+let data16 = data.posthog;
+if(!(data16 && typeof data16 == "object" && !Array.isArray(data16))){
+const err41 = {instancePath:instancePath+"/posthog",schemaPath:"#/properties/posthog/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err41];
+}
+else {
+vErrors.push(err41);
+}
+errors++;
+}
+}
+}
+else {
+const err42 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err42];
+}
+else {
+vErrors.push(err42);
 }
 errors++;
 }
@@ -1499,6 +1526,7 @@ validate10.evaluated = {"props":{"unevaluatedItems":true,"unevaluatedProperties"
 const schema12 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://json-schema.org/draft/2020-12/meta/validation","$vocabulary":{"https://json-schema.org/draft/2020-12/vocab/validation":true},"$dynamicAnchor":"meta","title":"Validation vocabulary meta-schema","type":["object","boolean"],"properties":{"type":{"anyOf":[{"$ref":"#/$defs/simpleTypes"},{"type":"array","items":{"$ref":"#/$defs/simpleTypes"},"minItems":1,"uniqueItems":true}]},"const":true,"enum":{"type":"array","items":true},"multipleOf":{"type":"number","exclusiveMinimum":0},"maximum":{"type":"number"},"exclusiveMaximum":{"type":"number"},"minimum":{"type":"number"},"exclusiveMinimum":{"type":"number"},"maxLength":{"$ref":"#/$defs/nonNegativeInteger"},"minLength":{"$ref":"#/$defs/nonNegativeIntegerDefault0"},"pattern":{"type":"string","format":"regex"},"maxItems":{"$ref":"#/$defs/nonNegativeInteger"},"minItems":{"$ref":"#/$defs/nonNegativeIntegerDefault0"},"uniqueItems":{"type":"boolean","default":false},"maxContains":{"$ref":"#/$defs/nonNegativeInteger"},"minContains":{"$ref":"#/$defs/nonNegativeInteger","default":1},"maxProperties":{"$ref":"#/$defs/nonNegativeInteger"},"minProperties":{"$ref":"#/$defs/nonNegativeIntegerDefault0"},"required":{"$ref":"#/$defs/stringArray"},"dependentRequired":{"type":"object","additionalProperties":{"$ref":"#/$defs/stringArray"}}},"$defs":{"nonNegativeInteger":{"type":"integer","minimum":0},"nonNegativeIntegerDefault0":{"$ref":"#/$defs/nonNegativeInteger","default":0},"simpleTypes":{"enum":["array","boolean","integer","null","number","object","string"]},"stringArray":{"type":"array","items":{"type":"string"},"uniqueItems":true,"default":[]}}};
 const schema13 = {"enum":["array","boolean","integer","null","number","object","string"]};
 const schema15 = {"type":"integer","minimum":0};
+const func0 = defaultOf(equalRuntime);
 
 function validate12(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 /*# sourceURL="https://json-schema.org/draft/2020-12/meta/validation" */;
