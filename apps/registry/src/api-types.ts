@@ -92,6 +92,17 @@ export interface CreatedToken {
   createdAt: string;
 }
 
+/** One token of `GET /api/v1/tokens` (never the secret). */
+export interface TokenInfo {
+  id: string;
+  user: string;
+  scopes: ApiTokenScope[];
+  name?: string;
+  createdAt: string;
+  createdBy: string;
+  revokedAt?: string;
+}
+
 /** `DELETE /api/v1/tokens/:id`. */
 export interface RevokedToken {
   id: string;

@@ -12,6 +12,7 @@ import type {
   PublishResult,
   RevokedToken,
   SearchResult,
+  TokenInfo,
   VersionDocument,
   WhoAmI,
 } from './api-types.js';
@@ -246,6 +247,8 @@ export function createRegistryApp(options: RegistryAppOptions): express.Express 
     const version = param(request, 'version');
     assertName(name);
     assertVersion(version);
+    const tag = typeof request.query.tag === 'string' ? request.query.tag : undefined;
+    if (tag !== undefined && !isDistTagName(tag)) throw new PluglineError('ERR_BAD_REQUEST', `"${tag}" is not a valid dist-tag (a letter first, not a semver range)`);
     const body: unknown = request.body;
     if (!Buffer.isBuffer(body) || body.byteLength === 0) throw new PluglineError('ERR_TARBALL_INVALID', 'The request body must be the tarball');
     const inspected = await inspectTarball(body, limits, { name, version });
@@ -273,8 +276,8 @@ export function createRegistryApp(options: RegistryAppOptions): express.Express 
       publishedAt: new Date().toISOString(),
     };
     if (inspected.readme !== undefined) record.readme = inspected.readme;
-    await store.publishVersion(record, ownerKey, { user: principal.user, admin: principal.admin });
-    request.log.info({ plugin: name, version, integrity: inspected.integrity, user: principal.user }, 'published');
+    await store.publishVersion(record, ownerKey, { user: principal.user, admin: principal.admin }, tag === undefined ? {} : { tag });
+    request.log.info({ plugin: name, version, integrity: inspected.integrity, user: principal.user, ...(tag === undefined ? {} : { tag }) }, 'published');
     const result: PublishResult = { name, version, integrity: inspected.integrity };
     response.status(201).json(result);
   });
@@ -528,6 +531,17 @@ export function createRegistryApp(options: RegistryAppOptions): express.Express 
     const result: CreatedToken = { id, token, user, scopes: record.scopes, createdAt: record.createdAt };
     if (record.name !== undefined) result.name = record.name;
     response.status(201).json(result);
+  });
+
+  api.get('/api/v1/tokens', async (request, response) => {
+    const principal = await principalOf(request);
+    if (!principal) throw new PluglineError('ERR_UNAUTHORIZED', 'Listing tokens needs a token');
+    const asked = typeof request.query.user === 'string' ? request.query.user : undefined;
+    // The admin sees everyone's (or one user's); a user only their own.
+    if (!principal.admin && asked !== undefined && asked !== principal.user) throw new PluglineError('ERR_FORBIDDEN', "Only the admin can list other users' tokens");
+    const records = await store.listTokens(principal.admin ? asked : principal.user);
+    const tokens: TokenInfo[] = records.map(({ hash: _hash, ...info }) => info);
+    response.json({ tokens });
   });
 
   api.delete('/api/v1/tokens/:id', async (request, response) => {

@@ -11,6 +11,7 @@ import type {
   RevokedToken,
   SearchQuery,
   SearchResult,
+  TokenInfo,
   VersionDocument,
   WhoAmI,
 } from './api-types.js';
@@ -76,8 +77,13 @@ export class RegistryClient {
   }
 
   /** Publishes a tarball (`PUT /api/v1/plugins/:name/:version`); needs a `publish` token. */
-  async publish(tarball: Uint8Array, target: { name: string; version: string }): Promise<PublishResult> {
-    const response = await this.send('PUT', `${this.pluginPath(target.name)}/${encodeURIComponent(target.version)}`, {
+  /**
+   * Publishes a tarball. With `tag` (npm's `publish --tag`), that dist-tag points at the version and
+   * `latest` does not move (unless the plugin has no `latest` yet).
+   */
+  async publish(tarball: Uint8Array, target: { name: string; version: string; tag?: string }): Promise<PublishResult> {
+    const query = target.tag === undefined ? '' : `?tag=${encodeURIComponent(target.tag)}`;
+    const response = await this.send('PUT', `${this.pluginPath(target.name)}/${encodeURIComponent(target.version)}${query}`, {
       body: new Uint8Array(tarball),
       contentType: 'application/gzip',
     });
@@ -154,6 +160,12 @@ export class RegistryClient {
   }
 
   /** Revokes a token by id (the admin any, users their own). */
+  /** Tokens without their secrets: your own, or (admin) everyone's or `user`'s. */
+  async listTokens(options: { user?: string } = {}): Promise<TokenInfo[]> {
+    const query = options.user === undefined ? '' : `?user=${encodeURIComponent(options.user)}`;
+    return (await this.json<{ tokens: TokenInfo[] }>('GET', `/api/v1/tokens${query}`)).tokens;
+  }
+
   revokeToken(id: string): Promise<RevokedToken> {
     return this.json('DELETE', `/api/v1/tokens/${encodeURIComponent(id)}`);
   }

@@ -8,6 +8,7 @@ import { configPath, normalizeRegistryUrl, readCliConfig, writeCliConfig } from 
 import { describeError, exitCodeFor, exitCodes, formatBytes, formatError, type Output, progress, readConfigObject, result } from './output.js';
 import { registerRegistryCommands } from './registry-commands.js';
 import { registerRuntimeCommands } from './runtime-commands.js';
+import { registerTokenCommands } from './token-commands.js';
 
 const cliVersion = (
   JSON.parse(readFileSync(path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'package.json'), 'utf8')) as { version: string }
@@ -163,6 +164,7 @@ export function createProgram(out: Output): Command {
 
   registerRegistryCommands(program, out);
   registerRuntimeCommands(program, out);
+  registerTokenCommands(program, out);
   return program;
 }
 

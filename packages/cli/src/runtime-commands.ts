@@ -59,6 +59,8 @@ export function registerRuntimeCommands(program: Command, out: Output): void {
       const registryUrl = options.registry || !project.registry ? (await resolveRegistry(options)).url : project.registry;
       progress(out, `installing ${name}@${spec} from ${registryUrl} (download, verify integrity, unpack)`);
       const installed = await addPlugin(dir, { name, spec, config, registryUrl, ...(options.disabled ? { enabled: false } : {}) });
+      // npm's convention: a deprecated version installs, with a warning that says why.
+      if (installed.deprecated) out.stderr.write(`warning: ${installed.name}@${installed.version} is deprecated: ${installed.deprecated}\n`);
       result(out, `installed ${installed.name}@${installed.version} in ${dir}\nintegrity: ${installed.integrity}\nconfig: ${JSON.stringify(installed.config)}`, { ...installed, dir });
     });
 

@@ -34,6 +34,8 @@ export interface InstalledPlugin {
   dir: string;
   /** The source of `manifest.main`. */
   code: string;
+  /** The registry's deprecation message of this version, when it is deprecated (fresh resolves only). */
+  deprecated?: string;
 }
 
 /** Options of {@link installPlugin}. */
@@ -83,6 +85,11 @@ export function integrityKey(integrity: string): string {
 export async function installPlugin(options: InstallOptions): Promise<InstalledPlugin> {
   const { name, spec } = parsePluginSpec(options.spec);
   const doc = await resolveVersion(options.registryUrl, name, spec);
+  const installed = await fetchResolved(options, doc);
+  return doc.deprecated ? { ...installed, deprecated: doc.deprecated } : installed;
+}
+
+async function fetchResolved(options: InstallOptions, doc: VersionDocument): Promise<InstalledPlugin> {
   const cached = await loadCachedPlugin(options.cacheDir, { name: doc.name, version: doc.version, integrity: doc.integrity, resolved: doc.tarball }).catch(() => undefined);
   if (cached) return cached;
   const limits = { ...defaultInstallLimits, ...options.limits };

@@ -181,7 +181,10 @@ export interface AddPluginOptions {
  * await addPlugin('.plugline/runtime', { name: 'geoip', spec: '^1.0.0', config: {}, registryUrl });
  * ```
  */
-export async function addPlugin(dir: string, options: AddPluginOptions): Promise<{ name: string; version: string; integrity: string; config: Record<string, unknown> }> {
+export async function addPlugin(
+  dir: string,
+  options: AddPluginOptions,
+): Promise<{ name: string; version: string; integrity: string; config: Record<string, unknown>; deprecated?: string }> {
   const project = await readProject(dir);
   const registryUrl = options.registryUrl ?? project.registry;
   if (!registryUrl) throw new PluglineError('ERR_REGISTRY_UNREACHABLE', 'no registry URL: pass registryUrl or set "registry" in plugins.json');
@@ -198,7 +201,13 @@ export async function addPlugin(dir: string, options: AddPluginOptions): Promise
   lock.plugins[installed.name] = { version: installed.version, integrity: installed.integrity, resolved: installed.resolved };
   await writeProject(dir, project);
   await writeLock(dir, lock);
-  return { name: installed.name, version: installed.version, integrity: installed.integrity, config: redactConfig(installed.manifest.config, config) };
+  return {
+    name: installed.name,
+    version: installed.version,
+    integrity: installed.integrity,
+    config: redactConfig(installed.manifest.config, config),
+    ...(installed.deprecated ? { deprecated: installed.deprecated } : {}),
+  };
 }
 
 /** Removes a plugin from the chain and the lockfile; `ERR_PLUGIN_NOT_INSTALLED` if it is not there. */

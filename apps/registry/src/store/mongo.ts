@@ -3,6 +3,7 @@ import { type Collection, type Db, MongoClient, MongoServerError } from 'mongodb
 import { shouldBecomeLatest } from './latest.js';
 import type {
   Actor,
+  PublishOptions,
   DownloadCount,
   DownloadStats,
   ListVersionsOptions,
@@ -98,7 +99,7 @@ export class MongoMetadataStore implements MetadataStore {
     return doc ? doc.maintainers.map((entry) => entry.user) : [];
   }
 
-  async publishVersion(record: VersionRecord, ownerKey: string, actor: Actor): Promise<void> {
+  async publishVersion(record: VersionRecord, ownerKey: string, actor: Actor, options: PublishOptions = {}): Promise<void> {
     let owners: MaintainerDoc | null;
     try {
       owners = await this.maintainers.findOneAndUpdate(
@@ -134,7 +135,10 @@ export class MongoMetadataStore implements MetadataStore {
       if (isDuplicateKey(error)) throw new PluglineError('ERR_VERSION_EXISTS', `${record.name}@${record.version} is already published`);
       throw error;
     }
-    await this.moveLatestIfHigher(record);
+    if (options.tag !== undefined && options.tag !== 'latest') {
+      await this.plugins.updateOne({ name: record.name }, { $set: { [`distTags.${options.tag}`]: record.version, modifiedAt: record.publishedAt } });
+    }
+    await this.moveLatestIfHigher(record, options.tag);
     // Bumped after the change (no multi-document transaction): a reader that saw the old revision
     // rebuilds on its next read; one that already sees the new data under the old revision too.
     await this.bumpRevision({ name: record.name });
@@ -156,11 +160,11 @@ export class MongoMetadataStore implements MetadataStore {
   }
 
   /** Compare-and-set on `distTags.latest`, retried when a concurrent publish moved it first. */
-  private async moveLatestIfHigher(record: VersionRecord): Promise<void> {
+  private async moveLatestIfHigher(record: VersionRecord, tag?: string): Promise<void> {
     for (let attempt = 0; attempt < 20; attempt += 1) {
       const plugin = await this.plugins.findOne({ name: record.name });
       const current = plugin?.distTags.latest;
-      if (!shouldBecomeLatest(current, record.version)) return;
+      if (!shouldBecomeLatest(current, record.version, tag)) return;
       const result = await this.plugins.updateOne(
         { name: record.name, 'distTags.latest': current ?? { $exists: false } },
         {
@@ -311,6 +315,14 @@ export class MongoMetadataStore implements MetadataStore {
   async getToken(id: string): Promise<TokenRecord | undefined> {
     const doc = await this.tokens.findOne({ id }, { projection: { _id: 0 } });
     return doc ? withoutId(doc) : undefined;
+  }
+
+  async listTokens(user?: string): Promise<TokenRecord[]> {
+    const docs = await this.tokens
+      .find(user === undefined ? {} : { user }, { projection: { _id: 0 } })
+      .sort({ createdAt: 1, id: 1 })
+      .toArray();
+    return docs.map(withoutId);
   }
 
   async revokeToken(id: string, at: string): Promise<boolean> {

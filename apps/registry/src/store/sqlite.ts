@@ -5,6 +5,7 @@ import { type PluginManifest, PluglineError } from '@plugline/sdk';
 import { shouldBecomeLatest } from './latest.js';
 import type {
   Actor,
+  PublishOptions,
   DownloadCount,
   DownloadStats,
   ListVersionsOptions,
@@ -195,7 +196,7 @@ export class SqliteMetadataStore implements MetadataStore {
     return this.maintainersOf(ownerKey);
   }
 
-  async publishVersion(record: VersionRecord, ownerKey: string, actor: Actor): Promise<void> {
+  async publishVersion(record: VersionRecord, ownerKey: string, actor: Actor, options: PublishOptions = {}): Promise<void> {
     this.transaction(() => {
       const maintainers = this.maintainersOf(ownerKey);
       if (maintainers.length === 0) {
@@ -215,8 +216,9 @@ export class SqliteMetadataStore implements MetadataStore {
       const existing = this.statement('SELECT * FROM plugins WHERE name = ?').get(record.name);
       const plugin = existing ? toPlugin(existing) : undefined;
       const distTags = { ...(plugin?.distTags ?? {}) };
-      const becomesLatest = shouldBecomeLatest(distTags.latest, record.version);
+      const becomesLatest = shouldBecomeLatest(distTags.latest, record.version, options.tag);
       if (becomesLatest) distTags.latest = record.version;
+      if (options.tag !== undefined && options.tag !== 'latest') distTags[options.tag] = record.version;
       const description = becomesLatest ? (record.manifest.description ?? null) : (plugin?.description ?? null);
       const keywords = becomesLatest ? (record.manifest.keywords ?? []) : (plugin?.keywords ?? []);
       this.statement(
@@ -383,6 +385,14 @@ export class SqliteMetadataStore implements MetadataStore {
   async getToken(id: string): Promise<TokenRecord | undefined> {
     const row = this.statement('SELECT * FROM tokens WHERE id = ?').get(id);
     return row ? toToken(row) : undefined;
+  }
+
+  async listTokens(user?: string): Promise<TokenRecord[]> {
+    const rows =
+      user === undefined
+        ? this.statement('SELECT * FROM tokens ORDER BY created_at, id').all()
+        : this.statement('SELECT * FROM tokens WHERE user = ? ORDER BY created_at, id').all(user);
+    return rows.map(toToken);
   }
 
   async revokeToken(id: string, at: string): Promise<boolean> {

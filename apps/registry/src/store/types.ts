@@ -85,6 +85,12 @@ export interface ListVersionsOptions {
 }
 
 /** Who is publishing: the token's user, and whether it is the admin (who may publish anything). */
+/** Options of {@link MetadataStore.publishVersion}. */
+export interface PublishOptions {
+  /** The dist-tag to point at the new version (npm's `publish --tag`); `latest` when absent. */
+  tag?: string;
+}
+
 export interface Actor {
   user: string;
   admin: boolean;
@@ -104,8 +110,10 @@ export interface MetadataStore {
    * Atomically: claims `ownerKey` for the actor if unowned (else requires the actor to be a
    * maintainer or admin: `ERR_FORBIDDEN`), inserts the version (`ERR_VERSION_EXISTS` if it exists),
    * creates the plugin on first publish and moves `latest` when the version is the highest release.
+   * With `options.tag` (other than `latest`) that dist-tag points at the version in the same write and
+   * `latest` moves only if the plugin had none.
    */
-  publishVersion(record: VersionRecord, ownerKey: string, actor: Actor): Promise<void>;
+  publishVersion(record: VersionRecord, ownerKey: string, actor: Actor, options?: PublishOptions): Promise<void>;
   getPlugin(name: string): Promise<PluginRecord | undefined>;
   /**
    * The plugin's revision: a number that changes with every change to what its metadata document shows
@@ -143,6 +151,8 @@ export interface MetadataStore {
   createToken(record: TokenRecord): Promise<void>;
   findTokenByHash(hash: string): Promise<TokenRecord | undefined>;
   getToken(id: string): Promise<TokenRecord | undefined>;
+  /** Tokens (never their secrets), oldest first; only `user`'s when given; revoked ones too. */
+  listTokens(user?: string): Promise<TokenRecord[]>;
   /** Marks a token revoked; false if there is no such (unrevoked) token. */
   revokeToken(id: string, at: string): Promise<boolean>;
   close(): Promise<void>;
