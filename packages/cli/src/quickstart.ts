@@ -8,6 +8,7 @@ import { type RunningRegistry, startRegistry } from '@plugline/registry';
 import { RegistryClient } from '@plugline/registry/client';
 import { addPlugin, readProject, startRuntime, writeProject } from '@plugline/runtime';
 import { type Logger, pino } from 'pino';
+import pretty from 'pino-pretty';
 import { packPlugin, readManifest } from './pack.js';
 
 /** The plugins the quickstart's runtime chain starts with, in order (those that exist in the registry). */
@@ -32,7 +33,10 @@ export interface QuickstartOptions {
   pluginsDir?: string;
   /** The chain a fresh runtime gets (default {@link defaultChain}). */
   chain?: readonly string[];
-  /** Structured logs of the registry, runtime and quickstart (default: pino on stderr at `$LOG_LEVEL` or `warn`). */
+  /**
+   * Logs of the registry, runtime and quickstart (default: pino at `$LOG_LEVEL` or `warn`, written for
+   * people on stderr: one line each, `HH:MM:ss WARN (service): message key=value`, never raw JSON).
+   */
   logger?: Logger;
   /** Where the banner (URLs, curl) goes (default: stdout). */
   print?: (line: string) => void;
@@ -149,7 +153,7 @@ export async function startQuickstart(options: QuickstartOptions = {}): Promise<
   const runtimePort = options.runtimePort ?? portFrom(process.env.PLUGLINE_RUNTIME_PORT, 7401);
   const dataDir = path.resolve(options.dataDir ?? '.plugline');
   const pluginsDir = path.resolve(options.pluginsDir ?? repoRegistryDir);
-  const logger = options.logger ?? pino({ name: 'plugline', level: process.env.LOG_LEVEL ?? 'warn' }, pino.destination(2));
+  const logger = options.logger ?? humanLogger();
   const print = options.print ?? ((line: string) => void process.stdout.write(`${line}\n`));
   await mkdir(dataDir, { recursive: true });
   const adminToken = await adminTokenFor(dataDir);
@@ -223,7 +227,7 @@ export async function startQuickstart(options: QuickstartOptions = {}): Promise<
     };
     print('Plugline is running.');
     print(`  marketplace:  ${running.marketplaceUrl}`);
-    print(`  registry API: ${registryUrl}/api/v1   (admin token in ${path.join(dataDir, 'admin-token')})`);
+    print(`  registry API: ${registryUrl}/api/v1/search   (admin token in ${path.join(dataDir, 'admin-token')})`);
     print(`  capture:      ${captureUrl}`);
     print(`  events:       ${eventsUrl}`);
     print(`  chain:        ${chain.join(' -> ') || '(empty)'}`);
@@ -239,6 +243,21 @@ export async function startQuickstart(options: QuickstartOptions = {}): Promise<
     await close();
     throw error;
   }
+}
+
+/** pino for a person at a terminal: readable single lines on stderr (synchronous, so they never cut into the banner). */
+function humanLogger(): Logger {
+  const stream = pretty({
+    destination: 2,
+    sync: true,
+    singleLine: true,
+    colorize: process.stderr.isTTY === true,
+    translateTime: 'SYS:HH:MM:ss',
+    ignore: 'pid,hostname,name',
+    messageFormat: '{if service}({service}) {end}{msg}',
+    hideObject: false,
+  });
+  return pino({ name: 'plugline', level: process.env.LOG_LEVEL ?? 'warn' }, stream);
 }
 
 /** A clear error for a port someone else listens on; other errors pass through. */
