@@ -20,6 +20,7 @@ import { adminUser, authenticate, generateToken, hashToken, type Principal, owne
 import type { BlobStore } from './blobs.js';
 import { DownloadCounter } from './downloads.js';
 import { createHttpMetrics } from './metrics.js';
+import { createNpmRouter } from './npm.js';
 import { isDistTagName, resolveSpec } from './resolve.js';
 import { searchPlugins } from './search.js';
 import type { DownloadStats, MetadataStore, PluginRecord, TokenRecord, TokenScope, VersionRecord } from './store/types.js';
@@ -561,6 +562,8 @@ export function createRegistryApp(options: RegistryAppOptions): express.Express 
     next(new PluglineError('ERR_NOT_FOUND', `No route ${request.method} ${request.originalUrl}`));
   });
 
+  // The npm protocol for plain npm packages (the SDK and the CLI), see npm.ts.
+  app.use('/npm', createNpmRouter({ store, blobs, limits, principalOf, baseUrl, private: options.private === true }));
   app.use(api);
   app.use('/', createWebRouter({ store: withFlushedDownloads(store, downloads), private: options.private === true, ...(options.publicUrl === undefined ? {} : { publicUrl: options.publicUrl }) }));
 

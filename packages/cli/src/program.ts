@@ -2,12 +2,13 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PluglineError } from '@plugline/sdk';
-import { RegistryClient } from '@plugline/registry/client';
+import { RegistryClient } from '@plugline/registry-client';
 import { Command, CommanderError } from 'commander';
 import { configPath, normalizeRegistryUrl, readCliConfig, writeCliConfig } from './config.js';
 import { describeError, exitCodeFor, exitCodes, formatBytes, formatError, type Output, progress, readConfigObject, result } from './output.js';
 import { registerRegistryCommands } from './registry-commands.js';
 import { registerRuntimeCommands } from './runtime-commands.js';
+import { loadPeer } from './peers.js';
 import { registerTokenCommands } from './token-commands.js';
 
 const cliVersion = (
@@ -152,7 +153,7 @@ export function createProgram(out: Output): Command {
     .option('--plugins-dir <dir>', 'the official plugin folders to publish (default: the monorepo registry/ folder)')
     .action(async (options: { registryPort?: number; runtimePort?: number; dataDir: string; pluginsDir?: string }) => {
       // Loaded on use: the registry server and the runtime are heavy and only this command needs them.
-      const { startQuickstart } = await import('./quickstart.js');
+      const { startQuickstart } = await loadPeer('@plugline/registry @plugline/runtime', 'quickstart', () => import('./quickstart.js'));
       await startQuickstart({
         dataDir: options.dataDir,
         ...(options.registryPort !== undefined ? { registryPort: options.registryPort } : {}),

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isPluglineError, PluglineError } from '@plugline/sdk';
 import { type RunningRegistry, startRegistry } from '@plugline/registry';
-import { RegistryClient } from '@plugline/registry/client';
+import { RegistryClient } from '@plugline/registry-client';
 import { addPlugin, readProject, startRuntime, writeProject } from '@plugline/runtime';
 import { type Logger, pino } from 'pino';
 import pretty from 'pino-pretty';

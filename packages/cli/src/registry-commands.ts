@@ -1,5 +1,5 @@
 import { type ConfigSchema, type JsonSchema, PluglineError } from '@plugline/sdk';
-import { RegistryClient } from '@plugline/registry/client';
+import { RegistryClient } from '@plugline/registry-client';
 import type { Command } from 'commander';
 import semver from 'semver';
 import { resolveRegistry } from './config.js';

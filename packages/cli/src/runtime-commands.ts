@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import { resolveRegistry } from './config.js';
 import { type Output, progress, readConfigObject, result, table } from './output.js';
 import { parseNameSpec } from './registry-commands.js';
+import { loadPeer } from './peers.js';
 
 /** The runtime folder commands edit by default: `$PLUGLINE_RUNTIME_DIR`, else the quickstart's `.plugline/runtime`. */
 export function defaultRuntimeDir(env: NodeJS.ProcessEnv = process.env): string {
@@ -36,7 +37,8 @@ export function applyConfigChanges(config: Record<string, unknown>, sets: readon
 
 // Loaded on use, and only the install entry point: the full runtime brings isolated-vm, Express and
 // prom-client, which editing a chain never needs.
-const runtime = () => import('@plugline/runtime/install');
+// @plugline/runtime is an optional peer of the CLI (the bundled binary carries this entry point itself).
+const runtime = () => loadPeer('@plugline/runtime', 'install', () => import('@plugline/runtime/install'));
 
 const dirOption = ['--dir <dir>', 'the runtime folder (plugins.json, plugins.lock.json; default $PLUGLINE_RUNTIME_DIR or .plugline/runtime)'] as const;
 

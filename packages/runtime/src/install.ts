@@ -4,7 +4,7 @@ import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import type { IncomingMessage, RequestOptions } from 'node:http';
 import { dirname, join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import type { VersionDocument } from '@plugline/registry/client';
+import type { VersionDocument } from '@plugline/registry-client';
 import { errorFromAnswer, type PluginManifest, PluglineError, SDK_VERSION, convertPostHogManifest, isPostHogManifest, validateManifest } from '@plugline/sdk';
 import semver from 'semver';
 import { Parser, type ReadEntry } from 'tar';

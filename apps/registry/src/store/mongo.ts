@@ -8,6 +8,8 @@ import type {
   DownloadStats,
   ListVersionsOptions,
   MetadataStore,
+  NpmPackageRecord,
+  NpmVersionRecord,
   PluginRecord,
   PluginSummary,
   TokenRecord,
@@ -25,6 +27,13 @@ interface DownloadDoc {
   count: number;
 }
 type VersionDoc = VersionRecord & { seq: number };
+type NpmVersionDoc = NpmVersionRecord & { seq: number };
+interface NpmPackageDoc {
+  name: string;
+  distTags: Record<string, string>;
+  createdAt: string;
+  modifiedAt: string;
+}
 /** The stored plugin document: the record plus its revision (see {@link MetadataStore.getPluginRevision}). */
 type PluginDoc = PluginRecord & { revision?: number };
 
@@ -82,10 +91,19 @@ export class MongoMetadataStore implements MetadataStore {
     return this.db.collection<DownloadDoc>('downloads');
   }
 
+  private get npmPackages(): Collection<NpmPackageDoc> {
+    return this.db.collection<NpmPackageDoc>('npm_packages');
+  }
+  private get npmVersions(): Collection<NpmVersionDoc> {
+    return this.db.collection<NpmVersionDoc>('npm_versions');
+  }
+
   private async createIndexes(): Promise<void> {
     await Promise.all([
       this.plugins.createIndex({ name: 1 }, { unique: true }),
       this.versions.createIndex({ name: 1, version: 1 }, { unique: true }),
+      this.npmPackages.createIndex({ name: 1 }, { unique: true }),
+      this.npmVersions.createIndex({ name: 1, version: 1 }, { unique: true }),
       this.versions.createIndex({ name: 1, seq: 1 }),
       this.maintainers.createIndex({ ownerKey: 1 }, { unique: true }),
       this.tokens.createIndex({ id: 1 }, { unique: true }),
@@ -99,12 +117,13 @@ export class MongoMetadataStore implements MetadataStore {
     return doc ? doc.maintainers.map((entry) => entry.user) : [];
   }
 
-  async publishVersion(record: VersionRecord, ownerKey: string, actor: Actor, options: PublishOptions = {}): Promise<void> {
+  /** Claims an unowned `ownerKey` for the actor, else requires a maintainer or the admin (`ERR_FORBIDDEN`). */
+  private async claimOwnerKey(ownerKey: string, actor: Actor, at: string): Promise<void> {
     let owners: MaintainerDoc | null;
     try {
       owners = await this.maintainers.findOneAndUpdate(
         { ownerKey },
-        { $setOnInsert: { ownerKey, maintainers: [{ user: actor.user, addedAt: record.publishedAt }] } },
+        { $setOnInsert: { ownerKey, maintainers: [{ user: actor.user, addedAt: at }] } },
         { upsert: true, returnDocument: 'after' },
       );
     } catch (error) {
@@ -115,6 +134,45 @@ export class MongoMetadataStore implements MetadataStore {
     if (!actor.admin && !owners?.maintainers.some((entry) => entry.user === actor.user)) {
       throw new PluglineError('ERR_FORBIDDEN', `${actor.user} is not a maintainer of ${ownerKey}`);
     }
+  }
+
+  async publishNpmVersion(record: NpmVersionRecord, ownerKey: string, actor: Actor, options: PublishOptions = {}): Promise<void> {
+    await this.claimOwnerKey(ownerKey, actor, record.publishedAt);
+    await this.npmPackages.updateOne(
+      { name: record.name },
+      { $setOnInsert: { name: record.name, distTags: {}, createdAt: record.publishedAt, modifiedAt: record.publishedAt } },
+      { upsert: true },
+    );
+    try {
+      await this.npmVersions.insertOne({ ...record, seq: Date.now() * 1000 + Math.floor(Math.random() * 1000) });
+    } catch (error) {
+      if (isDuplicateKey(error)) throw new PluglineError('ERR_VERSION_EXISTS', `${record.name}@${record.version} is already published`);
+      throw error;
+    }
+    if (options.tag !== undefined && options.tag !== 'latest') {
+      await this.npmPackages.updateOne({ name: record.name }, { $set: { [`distTags.${options.tag}`]: record.version, modifiedAt: record.publishedAt } });
+    }
+    // Compare-and-set on latest, retried when a concurrent publish moved it first.
+    for (let attempt = 0; attempt < 20; attempt += 1) {
+      const current = (await this.npmPackages.findOne({ name: record.name }))?.distTags.latest;
+      if (!shouldBecomeLatest(current, record.version, options.tag)) return;
+      const result = await this.npmPackages.updateOne(
+        { name: record.name, 'distTags.latest': current ?? { $exists: false } },
+        { $set: { 'distTags.latest': record.version, modifiedAt: record.publishedAt } },
+      );
+      if (result.modifiedCount === 1) return;
+    }
+  }
+
+  async getNpmPackage(name: string): Promise<NpmPackageRecord | undefined> {
+    const doc = await this.npmPackages.findOne({ name }, { projection: { _id: 0 } });
+    if (!doc) return undefined;
+    const versions = await this.npmVersions.find({ name }, { projection: { _id: 0, seq: 0 } }).sort({ seq: 1 }).toArray();
+    return { ...withoutId(doc), versions: versions.map((version) => withoutId(version) as NpmVersionRecord) };
+  }
+
+  async publishVersion(record: VersionRecord, ownerKey: string, actor: Actor, options: PublishOptions = {}): Promise<void> {
+    await this.claimOwnerKey(ownerKey, actor, record.publishedAt);
     await this.plugins.updateOne(
       { name: record.name },
       {

@@ -11,6 +11,8 @@ import type {
   ListVersionsOptions,
   MetadataStore,
   PluginRecord,
+  NpmPackageRecord,
+  NpmVersionRecord,
   PluginSummary,
   TokenRecord,
   TokenScope,
@@ -55,6 +57,23 @@ CREATE TABLE IF NOT EXISTS tokens (
   created_at TEXT NOT NULL,
   created_by TEXT NOT NULL,
   revoked_at TEXT
+);
+CREATE TABLE IF NOT EXISTS npm_packages (
+  name TEXT PRIMARY KEY,
+  dist_tags TEXT NOT NULL DEFAULT '{}',
+  created_at TEXT NOT NULL,
+  modified_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS npm_versions (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  name TEXT NOT NULL,
+  version TEXT NOT NULL,
+  integrity TEXT NOT NULL,
+  shasum TEXT NOT NULL,
+  size INTEGER NOT NULL,
+  manifest TEXT NOT NULL,
+  published_at TEXT NOT NULL,
+  UNIQUE (name, version)
 );
 CREATE TABLE IF NOT EXISTS downloads (
   name TEXT NOT NULL,
@@ -196,14 +215,19 @@ export class SqliteMetadataStore implements MetadataStore {
     return this.maintainersOf(ownerKey);
   }
 
+  /** Inside a transaction: claims an unowned `ownerKey` for the actor, else requires a maintainer or the admin. */
+  private claimOwnerKey(ownerKey: string, actor: Actor, at: string): void {
+    const maintainers = this.maintainersOf(ownerKey);
+    if (maintainers.length === 0) {
+      this.statement('INSERT INTO maintainers (owner_key, user, added_at) VALUES (?, ?, ?)').run(ownerKey, actor.user, at);
+    } else if (!actor.admin && !maintainers.includes(actor.user)) {
+      throw new PluglineError('ERR_FORBIDDEN', `${actor.user} is not a maintainer of ${ownerKey}`);
+    }
+  }
+
   async publishVersion(record: VersionRecord, ownerKey: string, actor: Actor, options: PublishOptions = {}): Promise<void> {
     this.transaction(() => {
-      const maintainers = this.maintainersOf(ownerKey);
-      if (maintainers.length === 0) {
-        this.statement('INSERT INTO maintainers (owner_key, user, added_at) VALUES (?, ?, ?)').run(ownerKey, actor.user, record.publishedAt);
-      } else if (!actor.admin && !maintainers.includes(actor.user)) {
-        throw new PluglineError('ERR_FORBIDDEN', `${actor.user} is not a maintainer of ${ownerKey}`);
-      }
+      this.claimOwnerKey(ownerKey, actor, record.publishedAt);
       try {
         this.statement(
             'INSERT INTO versions (name, version, integrity, size, manifest, readme, published_at, deprecated) VALUES (?, ?, ?, ?, ?, ?, ?, NULL)',
@@ -228,6 +252,51 @@ export class SqliteMetadataStore implements MetadataStore {
         )
         .run(record.name, ownerKey, description, JSON.stringify(keywords), JSON.stringify(distTags), record.publishedAt, record.publishedAt);
     });
+  }
+
+  async publishNpmVersion(record: NpmVersionRecord, ownerKey: string, actor: Actor, options: PublishOptions = {}): Promise<void> {
+    this.transaction(() => {
+      this.claimOwnerKey(ownerKey, actor, record.publishedAt);
+      try {
+        this.statement('INSERT INTO npm_versions (name, version, integrity, shasum, size, manifest, published_at) VALUES (?, ?, ?, ?, ?, ?, ?)').run(
+          record.name,
+          record.version,
+          record.integrity,
+          record.shasum,
+          record.size,
+          JSON.stringify(record.manifest),
+          record.publishedAt,
+        );
+      } catch (error) {
+        if (isUniqueViolation(error)) throw new PluglineError('ERR_VERSION_EXISTS', `${record.name}@${record.version} is already published`);
+        throw error;
+      }
+      const existing = this.statement('SELECT dist_tags FROM npm_packages WHERE name = ?').get(record.name);
+      const distTags = existing ? (JSON.parse(text(existing.dist_tags)) as Record<string, string>) : {};
+      if (shouldBecomeLatest(distTags.latest, record.version, options.tag)) distTags.latest = record.version;
+      if (options.tag !== undefined && options.tag !== 'latest') distTags[options.tag] = record.version;
+      this.statement(
+        `INSERT INTO npm_packages (name, dist_tags, created_at, modified_at) VALUES (?, ?, ?, ?)
+           ON CONFLICT (name) DO UPDATE SET dist_tags = excluded.dist_tags, modified_at = excluded.modified_at`,
+      ).run(record.name, JSON.stringify(distTags), record.publishedAt, record.publishedAt);
+    });
+  }
+
+  async getNpmPackage(name: string): Promise<NpmPackageRecord | undefined> {
+    const row = this.statement('SELECT * FROM npm_packages WHERE name = ?').get(name);
+    if (!row) return undefined;
+    const versions = this.statement('SELECT * FROM npm_versions WHERE name = ? ORDER BY seq').all(name).map(
+      (version): NpmVersionRecord => ({
+        name: text(version.name),
+        version: text(version.version),
+        integrity: text(version.integrity),
+        shasum: text(version.shasum),
+        size: Number(version.size),
+        manifest: JSON.parse(text(version.manifest)) as Record<string, unknown>,
+        publishedAt: text(version.published_at),
+      }),
+    );
+    return { name, distTags: JSON.parse(text(row.dist_tags)) as Record<string, string>, versions, createdAt: text(row.created_at), modifiedAt: text(row.modified_at) };
   }
 
   async getPlugin(name: string): Promise<PluginRecord | undefined> {

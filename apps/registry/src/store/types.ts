@@ -84,13 +84,40 @@ export interface ListVersionsOptions {
   readme?: boolean;
 }
 
-/** Who is publishing: the token's user, and whether it is the admin (who may publish anything). */
 /** Options of {@link MetadataStore.publishVersion}. */
 export interface PublishOptions {
   /** The dist-tag to point at the new version (npm's `publish --tag`); `latest` when absent. */
   tag?: string;
 }
 
+/**
+ * One version of a plain npm package (not a plugin) that the registry serves over the npm protocol
+ * (`/npm/`): the SDK and the CLI, so plugin projects install them with npm where they are not on the
+ * public npm registry.
+ */
+export interface NpmVersionRecord {
+  name: string;
+  version: string;
+  /** SRI sha512 of the tarball (`dist.integrity`). */
+  integrity: string;
+  /** Hex sha1 of the tarball (`dist.shasum`, what old npm clients check). */
+  shasum: string;
+  size: number;
+  /** The version's package.json as published (npm's version manifest). */
+  manifest: Record<string, unknown>;
+  publishedAt: string;
+}
+
+/** An npm package with its dist-tags and every version, oldest first. */
+export interface NpmPackageRecord {
+  name: string;
+  distTags: Record<string, string>;
+  versions: NpmVersionRecord[];
+  createdAt: string;
+  modifiedAt: string;
+}
+
+/** Who is publishing: the token's user, and whether it is the admin (who may publish anything). */
 export interface Actor {
   user: string;
   admin: boolean;
@@ -151,6 +178,13 @@ export interface MetadataStore {
   createToken(record: TokenRecord): Promise<void>;
   findTokenByHash(hash: string): Promise<TokenRecord | undefined>;
   getToken(id: string): Promise<TokenRecord | undefined>;
+  /**
+   * Like {@link publishVersion} for a plain npm package: claims `ownerKey` (shared with plugins, so a
+   * scope has one owner), inserts the version (`ERR_VERSION_EXISTS`), moves `latest` (or `options.tag`).
+   */
+  publishNpmVersion(record: NpmVersionRecord, ownerKey: string, actor: Actor, options?: PublishOptions): Promise<void>;
+  /** An npm package with every version, or undefined. */
+  getNpmPackage(name: string): Promise<NpmPackageRecord | undefined>;
   /** Tokens (never their secrets), oldest first; only `user`'s when given; revoked ones too. */
   listTokens(user?: string): Promise<TokenRecord[]>;
   /** Marks a token revoked; false if there is no such (unrevoked) token. */
