@@ -129,6 +129,9 @@ export function createNpmRouter(options: NpmRouterOptions): Router {
     response.status(201).json({ ok: true, id: name, version, integrity: inspected.integrity });
   };
 
+  // `npm ping` and the registry root, as npm clients probe them.
+  router.get('/-/ping', (_request, response) => void response.json({}));
+  router.get('/', (_request, response) => void response.json({ db_name: 'plugline', protocol: 'npm', scope: 'packages published here (the SDK, the CLI)' }));
   router.get('/:scope/:name/-/:file', getTarball);
   router.get('/:name/-/:file', getTarball);
   router.get('/:name', getPackument);

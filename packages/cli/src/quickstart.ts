@@ -8,6 +8,7 @@ import { type RunningRegistry, startRegistry } from '@plugline/registry';
 import { RegistryClient } from '@plugline/registry-client';
 import { addPlugin, readProject, startRuntime, writeProject } from '@plugline/runtime';
 import { type Logger, pino } from 'pino';
+import { type NpmPublishOutcome, publishWorkspacePackages } from './npm-packages.js';
 import pretty from 'pino-pretty';
 import { packPlugin, readManifest } from './pack.js';
 
@@ -42,6 +43,11 @@ export interface QuickstartOptions {
   print?: (line: string) => void;
   /** Stop everything on SIGINT/SIGTERM (Ctrl-C) (default true). */
   handleSignals?: boolean;
+  /**
+   * Publish the SDK and the CLI (and what they need from this monorepo) to the registry's npm endpoint,
+   * so `plugline init` projects install them with plain npm (default true; needs the packages built).
+   */
+  publishNpmPackages?: boolean;
 }
 
 /** A running quickstart. */
@@ -56,6 +62,10 @@ export interface RunningQuickstart {
   eventsUrl: string;
   /** One curl command that sends an event and shows it enriched. */
   curl: string;
+  /** The registry's npm endpoint (`<registry>/npm/`), where plugin projects get `@plugline/*`. */
+  npmRegistryUrl: string;
+  /** What was published to the npm endpoint by this start, and what was there already. */
+  npmPackages: NpmPublishOutcome;
   /** `name@version` of the plugins published by this start. */
   published: string[];
   /** `name@version` of the plugins that were already in the registry. */
@@ -178,6 +188,10 @@ export async function startQuickstart(options: QuickstartOptions = {}): Promise<
   try {
     const client = new RegistryClient({ url: registry.url, token: adminToken });
     const outcome = await publishOfficialPlugins(client, pluginsDir, { outDir: path.join(dataDir, 'tarballs'), logger });
+    const npmPackages: NpmPublishOutcome =
+      options.publishNpmPackages === false
+        ? { published: [], alreadyPublished: [], failed: [] }
+        : await publishWorkspacePackages(client, { repoRoot: path.dirname(repoRegistryDir), outDir: path.join(dataDir, 'npm-tarballs'), logger });
 
     const runtimeDir = path.join(dataDir, 'runtime');
     const project = await readProject(runtimeDir);
@@ -221,6 +235,8 @@ export async function startQuickstart(options: QuickstartOptions = {}): Promise<
       captureUrl,
       eventsUrl,
       curl,
+      npmRegistryUrl: `${registryUrl}/npm/`,
+      npmPackages,
       ...outcome,
       chain,
       close,
@@ -234,6 +250,8 @@ export async function startQuickstart(options: QuickstartOptions = {}): Promise<
     print(
       `  plugins:      ${outcome.published.length} published now, ${outcome.alreadyPublished.length} already there${outcome.failed.length > 0 ? `, ${outcome.failed.length} failed (see logs)` : ''}`,
     );
+    const npmNames = [...npmPackages.published, ...npmPackages.alreadyPublished].map((id) => id.replace(/@[^@]+$/, ''));
+    if (npmNames.length > 0) print(`  npm packages: ${npmNames.join(', ')} at ${registryUrl}/npm/ (what plugline init projects install)`);
     print('Send an event and read it back enriched:');
     print(`  ${curl}`);
     print('Press Ctrl-C to stop.');

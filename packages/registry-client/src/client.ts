@@ -90,6 +90,33 @@ export class RegistryClient {
     return (await response.json()) as PublishResult;
   }
 
+  /**
+   * Publishes a plain npm package tarball (what `npm pack` writes) to the registry's npm endpoint
+   * (`/npm/`), as `npm publish` would: then `npm install` with `@scope:registry=<url>/npm/` finds it.
+   */
+  async publishNpmPackage(tarball: Uint8Array, target: { name: string; version: string; tag?: string }): Promise<void> {
+    const data = Buffer.from(tarball).toString('base64');
+    const file = `${target.name.replace(/^@[^/]+\//, '')}-${target.version}.tgz`;
+    const body = {
+      _id: target.name,
+      name: target.name,
+      'dist-tags': { [target.tag ?? 'latest']: target.version },
+      versions: { [target.version]: { name: target.name, version: target.version } },
+      _attachments: { [file]: { content_type: 'application/octet-stream', data, length: tarball.byteLength } },
+    };
+    await this.send('PUT', `/npm/${target.name.replace('/', '%2f')}`, { body: JSON.stringify(body), contentType: 'application/json' });
+  }
+
+  /** The versions of a plain npm package on the registry's npm endpoint (none when it has no such package). */
+  async npmVersions(name: string): Promise<string[]> {
+    const response = await fetch(`${this.url}/npm/${name.replace('/', '%2f')}`, { headers: this.token ? { authorization: `Bearer ${this.token}` } : {} }).catch((error: unknown) => {
+      throw new PluglineError('ERR_REGISTRY_UNREACHABLE', `The registry at ${this.url} could not be reached: ${(error as Error).message}`, { cause: error });
+    });
+    if (response.status === 404) return [];
+    if (!response.ok) throw await errorFromResponse(response, 'GET', `/npm/${name}`);
+    return Object.keys(((await response.json()) as { versions: Record<string, unknown> }).versions);
+  }
+
   /** The plugin document with every version, dist-tags, maintainers and downloads. */
   getPlugin(name: string): Promise<PluginDocument> {
     return this.json('GET', this.pluginPath(name));
