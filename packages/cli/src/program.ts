@@ -55,9 +55,11 @@ export function createProgram(out: Output): Command {
     .argument('<name>', 'the plugin name (npm-style, @scope/ allowed)')
     .option('--dir <dir>', 'where to create it (default: ./<name>)')
     .option('--link', "link @plugline/sdk, @plugline/cli, vitest and typescript from this CLI's install instead of needing npm install")
-    .action(async (name: string, options: { dir?: string; link?: boolean }) => {
+    .option('--registry <url>', 'the Plugline registry to install @plugline/* from (.npmrc; default: the one you logged in to, else http://localhost:7400)')
+    .action(async (name: string, options: { dir?: string; link?: boolean; registry?: string }) => {
       const { initPlugin } = await import('./init.js');
-      const created = await initPlugin({ name, ...(options.dir ? { dir: options.dir } : {}), link: options.link === true });
+      const registry = options.registry ?? process.env.PLUGLINE_REGISTRY ?? (await readCliConfig(configPath())).registry;
+      const created = await initPlugin({ name, ...(options.dir ? { dir: options.dir } : {}), link: options.link === true, ...(registry ? { registry: normalizeRegistryUrl(registry) } : {}) });
       const next = created.linked.length > 0 ? 'npm test && npm run build' : 'npm install && npm test && npm run build';
       result(out, `created ${name} in ${created.dir}\n  ${created.files.join('\n  ')}\nnext: cd ${path.relative(process.cwd(), created.dir) || '.'} && ${next}`, created);
     });
