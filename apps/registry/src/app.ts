@@ -12,6 +12,7 @@ import type {
   PublishResult,
   RevokedToken,
   SearchResult,
+  TokenInfo,
   VersionDocument,
   WhoAmI,
 } from './api-types.js';
@@ -19,6 +20,7 @@ import { adminUser, authenticate, generateToken, hashToken, type Principal, owne
 import type { BlobStore } from './blobs.js';
 import { DownloadCounter } from './downloads.js';
 import { createHttpMetrics } from './metrics.js';
+import { createNpmRouter } from './npm.js';
 import { isDistTagName, resolveSpec } from './resolve.js';
 import { searchPlugins } from './search.js';
 import type { DownloadStats, MetadataStore, PluginRecord, TokenRecord, TokenScope, VersionRecord } from './store/types.js';
@@ -246,6 +248,8 @@ export function createRegistryApp(options: RegistryAppOptions): express.Express 
     const version = param(request, 'version');
     assertName(name);
     assertVersion(version);
+    const tag = typeof request.query.tag === 'string' ? request.query.tag : undefined;
+    if (tag !== undefined && !isDistTagName(tag)) throw new PluglineError('ERR_BAD_REQUEST', `"${tag}" is not a valid dist-tag (a letter first, not a semver range)`);
     const body: unknown = request.body;
     if (!Buffer.isBuffer(body) || body.byteLength === 0) throw new PluglineError('ERR_TARBALL_INVALID', 'The request body must be the tarball');
     const inspected = await inspectTarball(body, limits, { name, version });
@@ -273,8 +277,8 @@ export function createRegistryApp(options: RegistryAppOptions): express.Express 
       publishedAt: new Date().toISOString(),
     };
     if (inspected.readme !== undefined) record.readme = inspected.readme;
-    await store.publishVersion(record, ownerKey, { user: principal.user, admin: principal.admin });
-    request.log.info({ plugin: name, version, integrity: inspected.integrity, user: principal.user }, 'published');
+    await store.publishVersion(record, ownerKey, { user: principal.user, admin: principal.admin }, tag === undefined ? {} : { tag });
+    request.log.info({ plugin: name, version, integrity: inspected.integrity, user: principal.user, ...(tag === undefined ? {} : { tag }) }, 'published');
     const result: PublishResult = { name, version, integrity: inspected.integrity };
     response.status(201).json(result);
   });
@@ -530,6 +534,17 @@ export function createRegistryApp(options: RegistryAppOptions): express.Express 
     response.status(201).json(result);
   });
 
+  api.get('/api/v1/tokens', async (request, response) => {
+    const principal = await principalOf(request);
+    if (!principal) throw new PluglineError('ERR_UNAUTHORIZED', 'Listing tokens needs a token');
+    const asked = typeof request.query.user === 'string' ? request.query.user : undefined;
+    // The admin sees everyone's (or one user's); a user only their own.
+    if (!principal.admin && asked !== undefined && asked !== principal.user) throw new PluglineError('ERR_FORBIDDEN', "Only the admin can list other users' tokens");
+    const records = await store.listTokens(principal.admin ? asked : principal.user);
+    const tokens: TokenInfo[] = records.map(({ hash: _hash, ...info }) => info);
+    response.json({ tokens });
+  });
+
   api.delete('/api/v1/tokens/:id', async (request, response) => {
     const principal = await principalOf(request);
     if (!principal) throw new PluglineError('ERR_UNAUTHORIZED', 'Revoking a token needs a token');
@@ -547,6 +562,8 @@ export function createRegistryApp(options: RegistryAppOptions): express.Express 
     next(new PluglineError('ERR_NOT_FOUND', `No route ${request.method} ${request.originalUrl}`));
   });
 
+  // The npm protocol for plain npm packages (the SDK and the CLI), see npm.ts.
+  app.use('/npm', createNpmRouter({ store, blobs, limits, principalOf, baseUrl, private: options.private === true }));
   app.use(api);
   app.use('/', createWebRouter({ store: withFlushedDownloads(store, downloads), private: options.private === true, ...(options.publicUrl === undefined ? {} : { publicUrl: options.publicUrl }) }));
 

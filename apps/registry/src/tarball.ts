@@ -53,24 +53,7 @@ export async function inspectTarball(
   limits: TarballLimits = defaultTarballLimits,
   publish?: { name: string; version: string },
 ): Promise<InspectedTarball> {
-  if (bytes.byteLength > limits.maxTarballBytes) {
-    throw new PluglineError('ERR_TARBALL_TOO_LARGE', `The tarball is ${bytes.byteLength} bytes; the limit is ${limits.maxTarballBytes}`);
-  }
-  if (bytes.byteLength < 2 || bytes[0] !== 0x1f || bytes[1] !== 0x8b) {
-    throw new PluglineError('ERR_TARBALL_INVALID', 'The tarball is not gzip-compressed');
-  }
-  // Headers and padding add up to ~1 KiB per entry on top of the file bytes; anything beyond is a zip bomb.
-  const maxTarBytes = limits.maxUnpackedBytes + (limits.maxEntries + 4) * 1536;
-  let tarBytes: Buffer;
-  try {
-    tarBytes = gunzipSync(bytes, { maxOutputLength: maxTarBytes });
-  } catch (error) {
-    if ((error as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE' || error instanceof RangeError) {
-      throw new PluglineError('ERR_TARBALL_LIMITS', `The tarball unpacks to more than ${maxTarBytes} bytes`, { cause: error });
-    }
-    throw new PluglineError('ERR_TARBALL_INVALID', `The tarball is not valid gzip: ${(error as Error).message}`, { cause: error });
-  }
-  const files = await readTarEntries(tarBytes, limits);
+  const files = await readTarball(bytes, limits, isKeptFile);
   const root = findManifestRoot(files);
   const manifestBytes = root === undefined ? undefined : files.get(`${root}plugin.json`);
   if (root === undefined || manifestBytes === undefined) {
@@ -107,6 +90,60 @@ export async function inspectTarball(
     root,
     entries: files.size,
   };
+}
+
+/** What {@link inspectNpmTarball} learns from an npm package tarball. */
+export interface InspectedNpmTarball {
+  /** `package/package.json`. */
+  manifest: Record<string, unknown>;
+  integrity: string;
+  /** Hex sha1 (npm's `dist.shasum`). */
+  shasum: string;
+  size: number;
+}
+
+/**
+ * Validates an npm package tarball (what `npm pack` writes) in memory with the same gzip, tar, safety
+ * and size checks as a plugin's, and requires `package/package.json` naming `expected.name` and
+ * `expected.version` (`ERR_NAME_MISMATCH`, `ERR_VERSION_MISMATCH`, `ERR_MANIFEST_MISSING`).
+ */
+export async function inspectNpmTarball(bytes: Uint8Array, limits: TarballLimits, expected: { name: string; version: string }): Promise<InspectedNpmTarball> {
+  const files = await readTarball(bytes, limits, (path) => path === 'package/package.json');
+  const packageJson = files.get('package/package.json');
+  if (packageJson === undefined) throw new PluglineError('ERR_MANIFEST_MISSING', 'The tarball has no package/package.json');
+  let manifest: Record<string, unknown>;
+  try {
+    manifest = JSON.parse(packageJson.toString('utf8')) as Record<string, unknown>;
+  } catch (error) {
+    throw new PluglineError('ERR_MANIFEST_INVALID', `package.json is not valid JSON: ${(error as Error).message}`, { cause: error });
+  }
+  if (manifest.name !== expected.name) throw new PluglineError('ERR_NAME_MISMATCH', `package.json names "${String(manifest.name)}" but the request says "${expected.name}"`);
+  if (manifest.version !== expected.version) {
+    throw new PluglineError('ERR_VERSION_MISMATCH', `package.json has version ${String(manifest.version)} but the request says ${expected.version}`);
+  }
+  return { manifest, integrity: computeIntegrity(bytes), shasum: createHash('sha1').update(bytes).digest('hex'), size: bytes.byteLength };
+}
+
+/** Size, gzip and tar checks shared by plugin and npm tarballs; keeps the bodies of the files `keep` names. */
+async function readTarball(bytes: Uint8Array, limits: TarballLimits, keep: (path: string) => boolean): Promise<Map<string, Buffer | undefined>> {
+  if (bytes.byteLength > limits.maxTarballBytes) {
+    throw new PluglineError('ERR_TARBALL_TOO_LARGE', `The tarball is ${bytes.byteLength} bytes; the limit is ${limits.maxTarballBytes}`);
+  }
+  if (bytes.byteLength < 2 || bytes[0] !== 0x1f || bytes[1] !== 0x8b) {
+    throw new PluglineError('ERR_TARBALL_INVALID', 'The tarball is not gzip-compressed');
+  }
+  // Headers and padding add up to ~1 KiB per entry on top of the file bytes; anything beyond is a zip bomb.
+  const maxTarBytes = limits.maxUnpackedBytes + (limits.maxEntries + 4) * 1536;
+  let tarBytes: Buffer;
+  try {
+    tarBytes = gunzipSync(bytes, { maxOutputLength: maxTarBytes });
+  } catch (error) {
+    if ((error as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE' || error instanceof RangeError) {
+      throw new PluglineError('ERR_TARBALL_LIMITS', `The tarball unpacks to more than ${maxTarBytes} bytes`, { cause: error });
+    }
+    throw new PluglineError('ERR_TARBALL_INVALID', `The tarball is not valid gzip: ${(error as Error).message}`, { cause: error });
+  }
+  return readTarEntries(tarBytes, limits, keep);
 }
 
 /**
@@ -155,7 +192,7 @@ function isKeptFile(path: string): boolean {
 }
 
 /** Parses the (already gunzipped) tar, enforcing limits and safety, keeping plugin.json and README bodies. */
-function readTarEntries(tarBytes: Buffer, limits: TarballLimits): Promise<Map<string, Buffer | undefined>> {
+function readTarEntries(tarBytes: Buffer, limits: TarballLimits, keep: (path: string) => boolean): Promise<Map<string, Buffer | undefined>> {
   return new Promise((resolve, reject) => {
     const files = new Map<string, Buffer | undefined>();
     let unpackedBytes = 0;
@@ -192,7 +229,7 @@ function readTarEntries(tarBytes: Buffer, limits: TarballLimits): Promise<Map<st
       if (!failure && entry.type !== 'Directory' && files.has(path)) {
         fail(new PluglineError('ERR_TARBALL_UNSAFE_ENTRY', `Entry "${entry.path}" appears twice`));
       }
-      if (failure || entry.type === 'Directory' || !isKeptFile(path)) {
+      if (failure || entry.type === 'Directory' || !keep(path)) {
         if (!failure && entry.type !== 'Directory') files.set(path, undefined);
         entry.resume();
         return;

@@ -58,7 +58,7 @@ const result = await esbuild.build({
   splitting: true,
   format: 'esm',
   platform: 'node',
-  target: 'node24',
+  target: 'node26',
   // The chunks (dist/cli-program-<hash>.js, ...) sit next to dist/cli.js, so `import.meta.url`-relative
   // paths (../package.json) stay what they are in tsc's output.
   chunkNames: 'cli-[name]-[hash]',

@@ -1,10 +1,9 @@
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { type AnyPlugin, type PluginEvent, type PluginGeoIp, PluglineError } from '@plugline/sdk';
 import { createEvent, createMeta, runChain, type TestMeta } from '@plugline/sdk/testing';
 import { bundlePlugin, findEntry } from './bundle.js';
+import { codeConfigSchema, loadPluginBundle } from './load-bundle.js';
 import { readManifest } from './pack.js';
 
 /** The events `plugline dev` runs when no `--events` file is given: a page view, a sign-up and an identify. */
@@ -66,23 +65,11 @@ export interface DevResult {
  */
 export async function runDev(dir: string, options: DevOptions = {}): Promise<DevResult> {
   const root = path.resolve(dir);
-  const manifest = await readManifest(root);
   const entryFile = findEntry(root, options.entry);
   options.onProgress?.(`bundling ${path.relative(root, entryFile)}`);
   const { code } = await bundlePlugin(root, entryFile);
-  const scratch = await mkdtemp(path.join(tmpdir(), 'plugline-dev-'));
-  let plugin: AnyPlugin;
-  try {
-    const file = path.join(scratch, 'plugin.mjs');
-    await writeFile(file, code);
-    const loaded = (await import(pathToFileURL(file).href)) as { default?: AnyPlugin };
-    if (!loaded.default || typeof loaded.default !== 'object') {
-      throw new PluglineError('ERR_PLUGIN_LOAD', `${path.relative(root, entryFile)} has no default export (export default definePlugin({ ... }))`);
-    }
-    plugin = loaded.default;
-  } finally {
-    await rm(scratch, { recursive: true, force: true });
-  }
+  const plugin = await loadPluginBundle(code, path.relative(root, entryFile));
+  const manifest = await readManifest(root, { codeConfig: async () => codeConfigSchema(plugin) });
   // The manifest's schema is what the runtime validates configs against.
   const withSchema: AnyPlugin = { ...plugin, config: manifest.config };
   const input = (options.events ?? sampleEvents).map((event) => createEvent(event));

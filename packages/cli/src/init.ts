@@ -17,6 +17,12 @@ export interface InitOptions {
    * same either way.
    */
   link?: boolean;
+  /**
+   * The Plugline registry the project installs `@plugline/*` from (its npm endpoint, `<url>/npm/`,
+   * written to the project's `.npmrc` for that scope only; everything else comes from npm's default
+   * registry). Default `http://localhost:7400`, the quickstart's. Not written with `link`.
+   */
+  registry?: string;
 }
 
 /** What {@link initPlugin} created. */
@@ -54,6 +60,7 @@ export async function initPlugin(options: InitOptions): Promise<InitResult> {
     throw new PluglineError('ERR_USAGE', `${dir} already exists and is not empty; choose another name or --dir`);
   }
   const files = templates(name);
+  if (!options.link) files['.npmrc'] = `# @plugline/* packages come from the Plugline registry's npm endpoint; everything else from npm.\n@plugline:registry=${(options.registry ?? 'http://localhost:7400').replace(/\/+$/, '')}/npm/\n`;
   for (const [file, content] of Object.entries(files)) {
     const target = path.join(dir, ...file.split('/'));
     await mkdir(path.dirname(target), { recursive: true });
@@ -61,6 +68,42 @@ export async function initPlugin(options: InitOptions): Promise<InitResult> {
   }
   const linked = options.link ? await linkDependencies(dir) : [];
   return { dir, files: Object.keys(files).sort(), linked };
+}
+
+const description = 'Adds a greeting property to every event and drops the events you list.';
+
+/** The project's README: about the plugin (what it does, its config, how to install it), then how to work on it. */
+function readme(name: string, shortName: string): string {
+  const rows = Object.entries(configSchema.properties).map(
+    ([key, property]) => `| \`${key}\` | ${property.type === 'array' ? 'string[]' : property.type} | \`${JSON.stringify(property.default)}\` | ${property.description} |`,
+  );
+  return `# ${name}
+
+${description}
+
+## Install
+
+\`\`\`sh
+plugline install ${name}@^0.1.0 --config config.json
+\`\`\`
+
+## Config
+
+| key | type | default | description |
+| --- | --- | --- | --- |
+${rows.join('\n')}
+
+## Develop
+
+\`\`\`sh
+npm install         # @plugline/* from the registry in .npmrc, the rest from npm
+npm test            # ${shortName}'s tests with the SDK harness (src/index.test.ts)
+npm run typecheck   # the sandbox's globals only: no Node, no DOM
+npm run dev         # plugline dev: run it over sample events
+npm run build       # plugline pack: bundle + reproducible tarball
+npx plugline publish
+\`\`\`
+`;
 }
 
 function templates(name: string): Record<string, string> {
@@ -90,26 +133,29 @@ function templates(name: string): Record<string, string> {
         resolveJsonModule: true,
         skipLibCheck: true,
         noEmit: true,
-        types: [],
+        // The sandbox's globals (console, fetch, URL...), and nothing from Node or the DOM.
+        types: ['@plugline/sdk/globals'],
       },
       include: ['src'],
     }),
+    // No `config` here: the schema lives once, in src/index.ts, and `plugline pack` writes it into the
+    // packed plugin.json.
     'plugin.json': json({
       name,
       version: '0.1.0',
-      description: 'Adds a greeting property to every event and drops the events you list.',
+      description,
       main: 'dist/index.js',
       sdk: sdkRange,
-      config: configSchema,
       keywords: ['transformation'],
     }),
     '.gitignore': 'node_modules/\ndist/\n*.tgz\n',
-    'README.md': `# ${name}\n\nA Plugline plugin: adds \`greeting\` (configurable) to every event and drops the events listed in \`dropEvents\`.\n\n\`\`\`sh\nnpm test          # unit tests with the SDK harness\nnpm run build     # plugline pack: bundle + reproducible tarball\nnpx plugline dev  # run it over sample events\nnpx plugline publish\n\`\`\`\n\n## Config\n\n| key | type | default | description |\n| --- | --- | --- | --- |\n| property | string | greeting | Property that receives the greeting |\n| greeting | string | hello | The greeting |\n| dropEvents | string[] | [] | Event names to drop |\n`,
+    'README.md': readme(name, shortName),
     'src/index.ts': `import { definePlugin } from '@plugline/sdk';
 
 /**
  * Adds a greeting to every event and drops the events named in \`dropEvents\`.
- * \`meta.config\` is typed from the schema below; keep it identical to \`config\` in plugin.json (the test checks).
+ * \`meta.config\` is typed from the schema below, the only copy of it: \`plugline pack\` writes it into
+ * the packed plugin.json, and the registry, the marketplace and the runtime read it from there.
  */
 export default definePlugin({
   config: ${indent(JSON.stringify(configSchema, null, 2), 2)},
@@ -127,10 +173,9 @@ import manifest from '../plugin.json' with { type: 'json' };
 import plugin from './index.js';
 
 describe('${name}', () => {
-  it('has a valid plugin.json whose config schema is the one the code uses', () => {
-    const { value, errors } = validateManifest(manifest);
+  it('has a valid plugin.json once pack adds the config schema from the code', () => {
+    const { errors } = validateManifest({ ...manifest, config: plugin.config });
     expect(errors).toEqual([]);
-    expect(value?.config).toEqual(plugin.config);
   });
 
   it('adds the greeting with the default config', async () => {

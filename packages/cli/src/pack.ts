@@ -1,9 +1,10 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { type PluginManifest, PluglineError, type PostHogManifest, isPostHogManifest, validateManifest } from '@plugline/sdk';
+import { type ConfigSchema, type PluginManifest, PluglineError, type PostHogManifest, isPostHogManifest, validateManifest } from '@plugline/sdk';
 import semver from 'semver';
 import { bundlePlugin, findEntry } from './bundle.js';
+import { codeConfigSchema, loadPluginBundle } from './load-bundle.js';
 import { convertForPack, postHogOriginalFile, postHogVersion } from './posthog.js';
 import { createReproducibleTarball, integrityOf, type TarballFile, tarballFileName } from './tarball.js';
 
@@ -36,12 +37,14 @@ export interface PackResult {
 }
 
 /**
- * Reads and validates a plugin folder's `plugin.json`.
+ * Reads and validates a plugin folder's `plugin.json`. A `plugin.json` may leave `config` out: the
+ * schema is then the one the code declares (`definePlugin({ config })`), one source for both, taken
+ * from `options.codeConfig` (pack and dev bundle the code for it).
  *
  * @throws PluglineError ERR_MANIFEST_MISSING when there is none, ERR_MANIFEST_INVALID (with every
  *   `path: message` in the message and `details`) when it is not valid.
  */
-export async function readManifest(dir: string): Promise<PluginManifest> {
+export async function readManifest(dir: string, options: { codeConfig?: () => Promise<ConfigSchema> } = {}): Promise<PluginManifest> {
   const file = path.join(dir, 'plugin.json');
   if (!existsSync(file)) throw new PluglineError('ERR_MANIFEST_MISSING', `no plugin.json in ${dir}`);
   let parsed: unknown;
@@ -50,9 +53,20 @@ export async function readManifest(dir: string): Promise<PluginManifest> {
   } catch (error) {
     throw new PluglineError('ERR_MANIFEST_INVALID', `plugin.json is not valid JSON: ${(error as Error).message}`);
   }
+  if (options.codeConfig && parsed && typeof parsed === 'object' && !Array.isArray(parsed) && !('config' in parsed)) {
+    parsed = { ...parsed, config: await options.codeConfig() };
+  }
   const { value, errors } = validateManifest(parsed);
   if (!value) throw new PluglineError('ERR_MANIFEST_INVALID', `plugin.json is invalid: ${errors.join('; ')}`, { details: errors });
   return value;
+}
+
+/** The tarball's plugin.json: the folder's bytes, or, when it leaves `config` to the code, the manifest with that config. */
+async function tarballManifest(root: string, manifest: PluginManifest): Promise<Buffer> {
+  const source = await readFile(path.join(root, 'plugin.json'));
+  const parsed: unknown = JSON.parse(source.toString('utf8'));
+  const generated = typeof parsed === 'object' && parsed !== null && !('config' in parsed);
+  return generated ? Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`) : source;
 }
 
 /** The folder's `plugin.json` when it is in PostHog's format (the SDK's `isPostHogManifest`), else undefined. */
@@ -83,11 +97,15 @@ export async function packPlugin(dir: string, options: PackOptions = {}): Promis
   // A PostHog plugin.json is converted (the tarball's plugin.json is the Plugline manifest, the
   // original goes along as posthog.plugin.json) and its source is bundled with PostHog's import rules.
   const original = await readPostHogManifest(root);
-  const manifest = original ? convertForPack(original, postHogVersion(root, options.version)) : await readManifest(root);
   const postHogEntry = typeof original?.main === 'string' && existsSync(path.join(root, original.main)) ? original.main : undefined;
+  let bundled: Awaited<ReturnType<typeof bundlePlugin>> | undefined;
+  const bundle = async () => (bundled ??= await bundlePlugin(root, findEntry(root, options.entry ?? postHogEntry), { posthog: original !== undefined }));
+  // A plugin.json without `config` takes the schema from the code: one source, written into the tarball.
+  const codeConfig = async () => codeConfigSchema(await loadPluginBundle((await bundle()).code, 'the source entry'));
+  const manifest = original ? convertForPack(original, postHogVersion(root, options.version)) : await readManifest(root, { codeConfig });
   const entryFile = findEntry(root, options.entry ?? postHogEntry);
   options.onProgress?.(`bundling ${path.relative(root, entryFile)} -> ${manifest.main}`);
-  const { code, sdkVersion } = await bundlePlugin(root, entryFile, { posthog: original !== undefined });
+  const { code, sdkVersion } = await bundle();
   // The runtime refuses a plugin whose sdk range excludes its own SDK; catch the same mistake here
   // against the SDK the bundle was actually built with.
   if (sdkVersion && !semver.satisfies(sdkVersion, manifest.sdk, { includePrerelease: true })) {
@@ -109,7 +127,7 @@ export async function packPlugin(dir: string, options: PackOptions = {}): Promis
         { path: manifest.main, content: code },
       ]
     : [
-        { path: 'plugin.json', content: await readFile(path.join(root, 'plugin.json')) },
+        { path: 'plugin.json', content: await tarballManifest(root, manifest) },
         { path: manifest.main, content: code },
       ];
   const readme = path.join(root, 'README.md');

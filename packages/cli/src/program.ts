@@ -2,12 +2,14 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PluglineError } from '@plugline/sdk';
-import { RegistryClient } from '@plugline/registry/client';
+import { RegistryClient } from '@plugline/registry-client';
 import { Command, CommanderError } from 'commander';
 import { configPath, normalizeRegistryUrl, readCliConfig, writeCliConfig } from './config.js';
 import { describeError, exitCodeFor, exitCodes, formatBytes, formatError, type Output, progress, readConfigObject, result } from './output.js';
 import { registerRegistryCommands } from './registry-commands.js';
 import { registerRuntimeCommands } from './runtime-commands.js';
+import { loadPeer } from './peers.js';
+import { registerTokenCommands } from './token-commands.js';
 
 const cliVersion = (
   JSON.parse(readFileSync(path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'package.json'), 'utf8')) as { version: string }
@@ -53,9 +55,11 @@ export function createProgram(out: Output): Command {
     .argument('<name>', 'the plugin name (npm-style, @scope/ allowed)')
     .option('--dir <dir>', 'where to create it (default: ./<name>)')
     .option('--link', "link @plugline/sdk, @plugline/cli, vitest and typescript from this CLI's install instead of needing npm install")
-    .action(async (name: string, options: { dir?: string; link?: boolean }) => {
+    .option('--registry <url>', 'the Plugline registry to install @plugline/* from (.npmrc; default: the one you logged in to, else http://localhost:7400)')
+    .action(async (name: string, options: { dir?: string; link?: boolean; registry?: string }) => {
       const { initPlugin } = await import('./init.js');
-      const created = await initPlugin({ name, ...(options.dir ? { dir: options.dir } : {}), link: options.link === true });
+      const registry = options.registry ?? process.env.PLUGLINE_REGISTRY ?? (await readCliConfig(configPath())).registry;
+      const created = await initPlugin({ name, ...(options.dir ? { dir: options.dir } : {}), link: options.link === true, ...(registry ? { registry: normalizeRegistryUrl(registry) } : {}) });
       const next = created.linked.length > 0 ? 'npm test && npm run build' : 'npm install && npm test && npm run build';
       result(out, `created ${name} in ${created.dir}\n  ${created.files.join('\n  ')}\nnext: cd ${path.relative(process.cwd(), created.dir) || '.'} && ${next}`, created);
     });
@@ -151,7 +155,7 @@ export function createProgram(out: Output): Command {
     .option('--plugins-dir <dir>', 'the official plugin folders to publish (default: the monorepo registry/ folder)')
     .action(async (options: { registryPort?: number; runtimePort?: number; dataDir: string; pluginsDir?: string }) => {
       // Loaded on use: the registry server and the runtime are heavy and only this command needs them.
-      const { startQuickstart } = await import('./quickstart.js');
+      const { startQuickstart } = await loadPeer('@plugline/registry @plugline/runtime', 'quickstart', () => import('./quickstart.js'));
       await startQuickstart({
         dataDir: options.dataDir,
         ...(options.registryPort !== undefined ? { registryPort: options.registryPort } : {}),
@@ -163,6 +167,7 @@ export function createProgram(out: Output): Command {
 
   registerRegistryCommands(program, out);
   registerRuntimeCommands(program, out);
+  registerTokenCommands(program, out);
   return program;
 }
 

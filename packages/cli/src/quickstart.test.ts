@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { rm, stat } from 'node:fs/promises';
+import { readFile, rm, stat } from 'node:fs/promises';
 import { type AddressInfo, createServer } from 'node:net';
 import path from 'node:path';
 import { pino } from 'pino';
@@ -34,6 +34,11 @@ describe('startQuickstart with the official plugins', () => {
       expect(lines.join('\n')).toContain(`capture:      ${first.captureUrl}`);
       expect(first.curl).toContain(`curl -s -X POST ${first.captureUrl}`);
       expect((await fetch(first.marketplaceUrl)).status).toBe(200);
+      // Every URL the banner prints answers (the capture URL takes a POST, below; the rest a GET).
+      const token = (await readFile(path.join(dataDir, 'admin-token'), 'utf8')).trim();
+      const printed = [...new Set(lines.join('\n').match(/http:\/\/localhost:\d+[^\s'"]*/g) ?? [])].filter((url) => url !== first.captureUrl);
+      expect(printed.length).toBeGreaterThanOrEqual(3);
+      for (const url of printed) expect([url, (await fetch(url, { headers: { authorization: `Bearer ${token}` } })).status]).toEqual([url, 200]);
       // The plugin folders are not written to: the bundles only go into the tarballs.
       expect(existsSync(path.join(repoRoot, 'registry', 'hello-world', 'hello-world-1.0.0.tgz'))).toBe(false);
 

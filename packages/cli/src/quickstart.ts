@@ -5,9 +5,11 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isPluglineError, PluglineError } from '@plugline/sdk';
 import { type RunningRegistry, startRegistry } from '@plugline/registry';
-import { RegistryClient } from '@plugline/registry/client';
+import { RegistryClient } from '@plugline/registry-client';
 import { addPlugin, readProject, startRuntime, writeProject } from '@plugline/runtime';
 import { type Logger, pino } from 'pino';
+import { type NpmPublishOutcome, publishWorkspacePackages } from './npm-packages.js';
+import pretty from 'pino-pretty';
 import { packPlugin, readManifest } from './pack.js';
 
 /** The plugins the quickstart's runtime chain starts with, in order (those that exist in the registry). */
@@ -32,12 +34,20 @@ export interface QuickstartOptions {
   pluginsDir?: string;
   /** The chain a fresh runtime gets (default {@link defaultChain}). */
   chain?: readonly string[];
-  /** Structured logs of the registry, runtime and quickstart (default: pino on stderr at `$LOG_LEVEL` or `warn`). */
+  /**
+   * Logs of the registry, runtime and quickstart (default: pino at `$LOG_LEVEL` or `warn`, written for
+   * people on stderr: one line each, `HH:MM:ss WARN (service): message key=value`, never raw JSON).
+   */
   logger?: Logger;
   /** Where the banner (URLs, curl) goes (default: stdout). */
   print?: (line: string) => void;
   /** Stop everything on SIGINT/SIGTERM (Ctrl-C) (default true). */
   handleSignals?: boolean;
+  /**
+   * Publish the SDK and the CLI (and what they need from this monorepo) to the registry's npm endpoint,
+   * so `plugline init` projects install them with plain npm (default true; needs the packages built).
+   */
+  publishNpmPackages?: boolean;
 }
 
 /** A running quickstart. */
@@ -52,6 +62,10 @@ export interface RunningQuickstart {
   eventsUrl: string;
   /** One curl command that sends an event and shows it enriched. */
   curl: string;
+  /** The registry's npm endpoint (`<registry>/npm/`), where plugin projects get `@plugline/*`. */
+  npmRegistryUrl: string;
+  /** What was published to the npm endpoint by this start, and what was there already. */
+  npmPackages: NpmPublishOutcome;
   /** `name@version` of the plugins published by this start. */
   published: string[];
   /** `name@version` of the plugins that were already in the registry. */
@@ -149,7 +163,7 @@ export async function startQuickstart(options: QuickstartOptions = {}): Promise<
   const runtimePort = options.runtimePort ?? portFrom(process.env.PLUGLINE_RUNTIME_PORT, 7401);
   const dataDir = path.resolve(options.dataDir ?? '.plugline');
   const pluginsDir = path.resolve(options.pluginsDir ?? repoRegistryDir);
-  const logger = options.logger ?? pino({ name: 'plugline', level: process.env.LOG_LEVEL ?? 'warn' }, pino.destination(2));
+  const logger = options.logger ?? humanLogger();
   const print = options.print ?? ((line: string) => void process.stdout.write(`${line}\n`));
   await mkdir(dataDir, { recursive: true });
   const adminToken = await adminTokenFor(dataDir);
@@ -174,6 +188,10 @@ export async function startQuickstart(options: QuickstartOptions = {}): Promise<
   try {
     const client = new RegistryClient({ url: registry.url, token: adminToken });
     const outcome = await publishOfficialPlugins(client, pluginsDir, { outDir: path.join(dataDir, 'tarballs'), logger });
+    const npmPackages: NpmPublishOutcome =
+      options.publishNpmPackages === false
+        ? { published: [], alreadyPublished: [], failed: [] }
+        : await publishWorkspacePackages(client, { repoRoot: path.dirname(repoRegistryDir), outDir: path.join(dataDir, 'npm-tarballs'), logger });
 
     const runtimeDir = path.join(dataDir, 'runtime');
     const project = await readProject(runtimeDir);
@@ -217,19 +235,23 @@ export async function startQuickstart(options: QuickstartOptions = {}): Promise<
       captureUrl,
       eventsUrl,
       curl,
+      npmRegistryUrl: `${registryUrl}/npm/`,
+      npmPackages,
       ...outcome,
       chain,
       close,
     };
     print('Plugline is running.');
     print(`  marketplace:  ${running.marketplaceUrl}`);
-    print(`  registry API: ${registryUrl}/api/v1   (admin token in ${path.join(dataDir, 'admin-token')})`);
+    print(`  registry API: ${registryUrl}/api/v1/search   (admin token in ${path.join(dataDir, 'admin-token')})`);
     print(`  capture:      ${captureUrl}`);
     print(`  events:       ${eventsUrl}`);
     print(`  chain:        ${chain.join(' -> ') || '(empty)'}`);
     print(
       `  plugins:      ${outcome.published.length} published now, ${outcome.alreadyPublished.length} already there${outcome.failed.length > 0 ? `, ${outcome.failed.length} failed (see logs)` : ''}`,
     );
+    const npmNames = [...npmPackages.published, ...npmPackages.alreadyPublished].map((id) => id.replace(/@[^@]+$/, ''));
+    if (npmNames.length > 0) print(`  npm packages: ${npmNames.join(', ')} at ${registryUrl}/npm/ (what plugline init projects install)`);
     print('Send an event and read it back enriched:');
     print(`  ${curl}`);
     print('Press Ctrl-C to stop.');
@@ -239,6 +261,21 @@ export async function startQuickstart(options: QuickstartOptions = {}): Promise<
     await close();
     throw error;
   }
+}
+
+/** pino for a person at a terminal: readable single lines on stderr (synchronous, so they never cut into the banner). */
+function humanLogger(): Logger {
+  const stream = pretty({
+    destination: 2,
+    sync: true,
+    singleLine: true,
+    colorize: process.stderr.isTTY === true,
+    translateTime: 'SYS:HH:MM:ss',
+    ignore: 'pid,hostname,name',
+    messageFormat: '{if service}({service}) {end}{msg}',
+    hideObject: false,
+  });
+  return pino({ name: 'plugline', level: process.env.LOG_LEVEL ?? 'warn' }, stream);
 }
 
 /** A clear error for a port someone else listens on; other errors pass through. */

@@ -1,5 +1,5 @@
 import { type ConfigSchema, type JsonSchema, PluglineError, grantFlags } from '@plugline/sdk';
-import { RegistryClient } from '@plugline/registry/client';
+import { RegistryClient } from '@plugline/registry-client';
 import type { Command } from 'commander';
 import semver from 'semver';
 import { resolveRegistry } from './config.js';
@@ -63,20 +63,32 @@ export function registerRegistryCommands(program: Command, out: Output): void {
     .description('pack the plugin in a folder and publish it to the registry (needs plugline login)')
     .argument('[dir]', 'the plugin folder', '.')
     .option('--registry <url>', 'the registry (default: the one you logged in to)')
-    .option('--tag <tag>', 'also point this dist-tag at the new version')
+    .option('--tag <tag>', 'publish under this dist-tag instead of latest (latest does not move, as with npm)')
+    .option('--dry-run', 'pack and check everything, but do not upload: prints what would be published')
     .option('--entry <file>', 'the source entry')
-    .action(async (dir: string, options: { registry?: string; tag?: string; entry?: string }) => {
-      const client = await clientFor(options, true);
+    .action(async (dir: string, options: { registry?: string; tag?: string; entry?: string; dryRun?: boolean }) => {
+      const client = await clientFor(options, options.dryRun !== true);
       const { packPlugin } = await import('./pack.js');
       const packed = await packPlugin(dir, { ...(options.entry ? { entry: options.entry } : {}), onProgress: (message) => progress(out, message) });
       const { name, version } = packed.manifest;
+      const tag = options.tag ?? 'latest';
+      if (options.dryRun === true) {
+        result(
+          out,
+          `dry run: would publish ${name}@${version} (${formatBytes(packed.tarball.byteLength)}) to ${client.url} under the dist-tag ${tag}\n  ${packed.files.join('\n  ')}\nintegrity: ${packed.integrity}`,
+          { name, version, tag, registry: client.url, size: packed.tarball.byteLength, integrity: packed.integrity, files: packed.files, dryRun: true },
+        );
+        return;
+      }
       progress(out, `publishing ${name}@${version} (${formatBytes(packed.tarball.byteLength)}) to ${client.url}`);
-      const published = await client.publish(packed.tarball, { name, version });
-      const distTags = options.tag && options.tag !== 'latest' ? await client.setDistTag(name, options.tag, version) : undefined;
-      result(out, `published ${name}@${version} to ${client.url}\nintegrity: ${published.integrity}${distTags ? `\ndist-tag ${options.tag}: ${version}` : ''}`, {
+      const published = await client.publish(packed.tarball, { name, version, ...(options.tag ? { tag: options.tag } : {}) });
+      const distTags = await client.getDistTags(name);
+      const latest = distTags.latest === version ? '' : `\nlatest stays ${distTags.latest}`;
+      result(out, `published ${name}@${version} to ${client.url} (dist-tag ${tag})\nintegrity: ${published.integrity}${latest}`, {
         ...published,
+        tag,
         registry: client.url,
-        ...(distTags ? { distTags } : {}),
+        distTags,
       });
     });
 

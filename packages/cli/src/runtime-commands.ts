@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import { resolveRegistry } from './config.js';
 import { type Output, progress, readConfigObject, result, table } from './output.js';
 import { parseNameSpec } from './registry-commands.js';
+import { loadPeer } from './peers.js';
 
 /** The runtime folder commands edit by default: `$PLUGLINE_RUNTIME_DIR`, else the quickstart's `.plugline/runtime`. */
 export function defaultRuntimeDir(env: NodeJS.ProcessEnv = process.env): string {
@@ -51,7 +52,8 @@ export function grantsFromFlags(options: { allowNet?: readonly string[]; allowPo
 
 // Loaded on use, and only the install entry point: the full runtime brings isolated-vm, Express and
 // prom-client, which editing a chain never needs.
-const runtime = () => import('@plugline/runtime/install');
+// @plugline/runtime is an optional peer of the CLI (the bundled binary carries this entry point itself).
+const runtime = () => loadPeer('@plugline/runtime', 'install', () => import('@plugline/runtime/install'));
 
 const dirOption = ['--dir <dir>', 'the runtime folder (plugins.json, plugins.lock.json; default $PLUGLINE_RUNTIME_DIR or .plugline/runtime)'] as const;
 
@@ -77,6 +79,8 @@ export function registerRuntimeCommands(program: Command, out: Output): void {
       progress(out, `installing ${name}@${spec} from ${registryUrl} (download, verify integrity, unpack)`);
       const grants = grantsFromFlags(options);
       const installed = await addPlugin(dir, { name, spec, config, registryUrl, grants, ...(options.disabled ? { enabled: false } : {}) });
+      // npm's convention: a deprecated version installs, with a warning that says why.
+      if (installed.deprecated) out.stderr.write(`warning: ${installed.name}@${installed.version} is deprecated: ${installed.deprecated}\n`);
       result(
         out,
         `installed ${installed.name}@${installed.version} in ${dir}\nintegrity: ${installed.integrity}\nrequests: ${installed.requested.join(', ') || '(nothing)'}\ngranted: ${installed.granted.join(', ') || '(nothing)'}\nconfig: ${JSON.stringify(installed.config)}`,

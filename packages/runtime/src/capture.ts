@@ -39,7 +39,9 @@ export function decodeCaptureBody(body: Buffer, contentType: string | undefined,
   try {
     return JSON.parse(text);
   } catch (error) {
-    throw new PluglineError('ERR_PAYLOAD_INVALID', `The body is not valid JSON: ${(error as Error).message}`);
+    // V8's message quotes a piece of the body ("...secret..." is not valid JSON): answers and logs never echo it.
+    const reason = (error as Error).message.replace(/,? *(\.\.\.)?".*"(\.\.\.)? is not valid JSON$/s, '').replace(/ in JSON at position \d+.*$/s, '');
+    throw new PluglineError('ERR_PAYLOAD_INVALID', `The body is not valid JSON: ${reason}`);
   }
 }
 

@@ -4,7 +4,7 @@ import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import type { IncomingMessage, RequestOptions } from 'node:http';
 import { dirname, join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import type { VersionDocument } from '@plugline/registry/client';
+import type { VersionDocument } from '@plugline/registry-client';
 import { errorFromAnswer, type PluginManifest, PluglineError, SDK_VERSION, convertPostHogManifest, isPostHogManifest, validateManifest } from '@plugline/sdk';
 import semver from 'semver';
 import { Parser, type ReadEntry } from 'tar';
@@ -36,6 +36,8 @@ export interface InstalledPlugin {
   code: string;
   /** Set on a stand-in for a plugin whose code could not be loaded ({@link unavailablePlugin}): why. */
   unavailable?: PluglineError;
+  /** The registry's deprecation message of this version, when it is deprecated (fresh resolves only). */
+  deprecated?: string;
 }
 
 /** Options of {@link installPlugin}. */
@@ -85,6 +87,11 @@ export function integrityKey(integrity: string): string {
 export async function installPlugin(options: InstallOptions): Promise<InstalledPlugin> {
   const { name, spec } = parsePluginSpec(options.spec);
   const doc = await resolveVersion(options.registryUrl, name, spec);
+  const installed = await fetchResolved(options, doc);
+  return doc.deprecated ? { ...installed, deprecated: doc.deprecated } : installed;
+}
+
+async function fetchResolved(options: InstallOptions, doc: VersionDocument): Promise<InstalledPlugin> {
   const cached = await loadCachedPlugin(options.cacheDir, { name: doc.name, version: doc.version, integrity: doc.integrity, resolved: doc.tarball }).catch(() => undefined);
   if (cached) return cached;
   const limits = { ...defaultInstallLimits, ...options.limits };

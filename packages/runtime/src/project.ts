@@ -206,7 +206,7 @@ export interface AddPluginOptions {
 export async function addPlugin(
   dir: string,
   options: AddPluginOptions,
-): Promise<{ name: string; version: string; integrity: string; config: Record<string, unknown>; requested: string[]; granted: string[] }> {
+): Promise<{ name: string; version: string; integrity: string; config: Record<string, unknown>; requested: string[]; granted: string[]; deprecated?: string }> {
   const project = await readProject(dir);
   const registryUrl = options.registryUrl ?? project.registry;
   if (!registryUrl) throw new PluglineError('ERR_REGISTRY_UNREACHABLE', 'no registry URL: pass registryUrl or set "registry" in plugins.json');
@@ -226,7 +226,15 @@ export async function addPlugin(
   lock.plugins[installed.name] = { version: installed.version, integrity: installed.integrity, resolved: installed.resolved };
   await writeProject(dir, project);
   await writeLock(dir, lock);
-  return { name: installed.name, version: installed.version, integrity: installed.integrity, config: redactConfig(installed.manifest.config, config), requested: requestedCapabilities(installed.manifest), granted: grants };
+  return {
+    name: installed.name,
+    version: installed.version,
+    integrity: installed.integrity,
+    config: redactConfig(installed.manifest.config, config),
+    requested: requestedCapabilities(installed.manifest),
+    granted: grants,
+    ...(installed.deprecated ? { deprecated: installed.deprecated } : {}),
+  };
 }
 
 /**

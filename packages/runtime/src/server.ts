@@ -3,6 +3,7 @@ import { PluglineError, isPluglineError } from '@plugline/sdk';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { type Logger, pino } from 'pino';
 import { decodeCaptureBody, parseCapturePayload } from './capture.js';
+import { markRejected, requestLogger } from './request-log.js';
 import { Runtime, type RuntimeOptions } from './runtime.js';
 import { type EventSourceOptions, type RunningEventSource, startEventSource } from './source.js';
 
@@ -14,6 +15,7 @@ export function createRuntimeApp(runtime: Runtime, source?: RunningEventSource):
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', 'loopback');
+  app.use(requestLogger(runtime.logger));
   // Raw bodies: the capture routes decode JSON/gzip/base64/form themselves. Content-Encoding gzip is inflated here.
   const rawBody = express.raw({ type: () => true, limit: '20mb', inflate: true });
 
@@ -38,6 +40,7 @@ export function createRuntimeApp(runtime: Runtime, source?: RunningEventSource):
       const error = new PluglineError('ERR_PAYLOAD_INVALID', `${parsed.errors.length} of ${parsed.errors.length + parsed.events.length} events are malformed: ${parsed.errors.slice(0, 5).join('; ')}`, {
         details: parsed.errors,
       });
+      markRejected(res, error.message);
       res.status(400).json({ ...error.toJSON(), accepted: parsed.events.length, ...result });
       return;
     }
@@ -127,6 +130,7 @@ export function createRuntimeApp(runtime: Runtime, source?: RunningEventSource):
       coded = new PluglineError('ERR_INTERNAL');
     }
     const status = (error as { status?: number }).status === 413 ? 413 : coded.status;
+    if (coded.code === 'ERR_PAYLOAD_INVALID') markRejected(res, coded.message);
     res.status(status).json(coded.toJSON());
   });
   return app;

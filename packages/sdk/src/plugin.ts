@@ -212,6 +212,32 @@ type InferObject<S> = S extends { properties: infer P }
  */
 export type InferConfig<Schema> = Schema extends ConfigSchema ? InferObject<Schema> : Record<string, unknown>;
 
+type RequiredKeys<S, P> = S extends { required: readonly (infer R)[] } ? Extract<R, keyof P> : never;
+
+type InferInputObject<S> = S extends { properties: infer P }
+  ? Simplify<
+      { -readonly [K in keyof P as K extends RequiredKeys<S, P> ? K : never]: InferSchema<P[K]> } & {
+        -readonly [K in keyof P as K extends RequiredKeys<S, P> ? never : K]?: InferSchema<P[K]>;
+      }
+    >
+  : Record<string, unknown>;
+
+/**
+ * The config a user WRITES for a schema, before defaults: `required` keys must be there, every other
+ * key is optional (a default fills it in), and keys outside `properties` are errors. What the test
+ * harness and hosts accept; {@link InferConfig} is what the plugin then receives.
+ *
+ * @example
+ * ```ts
+ * type Input = InferConfigInput<{ type: 'object'; properties: { mode: { enum: ['a', 'b']; default: 'a' } } }>;
+ * // { mode?: 'a' | 'b' }
+ * ```
+ */
+export type InferConfigInput<Schema> = Schema extends ConfigSchema ? InferInputObject<Schema> : Record<string, unknown>;
+
+/** The config input of a plugin (see {@link InferConfigInput}); any record for an untyped plugin. */
+export type PluginConfigInput<P> = P extends { config?: infer S } ? (unknown extends S ? Record<string, unknown> : InferConfigInput<NonNullable<S>>) : Record<string, unknown>;
+
 /**
  * The hooks of a plugin, typed once. Every hook is optional and may be sync or async.
  * - `processEvent` runs in chain order; return the event (changed or not) or `null`/`undefined` to drop it.

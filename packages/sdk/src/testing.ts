@@ -6,6 +6,7 @@ import type {
   AnyPlugin,
   JsonValue,
   PluginAttachment,
+  PluginConfigInput,
   PluginCache,
   PluginEvent,
   PluginLogger,
@@ -161,10 +162,28 @@ export function createMemoryCache(now: () => number = Date.now): PluginCache {
   };
 }
 
-/** A plugin in a test chain: the plugin itself, or the plugin with its identity, config and meta. */
-export type ChainEntry =
-  | AnyPlugin
-  | { plugin: AnyPlugin; name?: string; version?: string; config?: Record<string, unknown>; meta?: TestMeta<never, never> };
+/**
+ * A plugin in a test chain: the plugin itself, or the plugin with its identity, config and meta. In
+ * {@link runChain} the config's keys are checked against the plugin's schema ({@link PluginConfigInput}):
+ * a misspelt key is a type error, not only a run-time `ERR_CONFIG_INVALID`.
+ */
+export type ChainEntry<P extends AnyPlugin = AnyPlugin> =
+  | P
+  | { plugin: P; name?: string; version?: string; config?: PluginConfigInput<P>; meta?: TestMeta<never, never> };
+
+/**
+ * An entry whose `config` keys are checked against its own plugin's schema (see {@link runChain}): a
+ * key outside the schema (a typo) is a type error. Values are checked at run time (`ERR_CONFIG_INVALID`),
+ * not here: a config built in a variable has widened types (`'drop'` becomes `string`) that would
+ * otherwise need `as const` everywhere.
+ */
+type CheckedEntry<E> = E extends { plugin: infer P; config: infer C }
+  ? string extends keyof C // a Record<string, unknown> built at run time: only the run-time check applies
+    ? E
+    : Exclude<keyof C, keyof PluginConfigInput<P>> extends never
+    ? E
+      : { plugin: P; config: { [K in Exclude<keyof C, keyof PluginConfigInput<P>>]: never } }
+  : E;
 
 /** What {@link runChain} produced. */
 export interface RunChainResult {
@@ -190,11 +209,14 @@ export interface RunChainResult {
  * const { events, dropped, errors } = await runChain([{ plugin: myPlugin, config: { mode: 'a' } }], [createEvent()]);
  * ```
  */
-export async function runChain(entries: readonly ChainEntry[], input: readonly PluginEvent[]): Promise<RunChainResult> {
+export async function runChain<const Entries extends readonly ChainEntry[]>(
+  entries: Entries & { readonly [K in keyof Entries]: CheckedEntry<Entries[K]> },
+  input: readonly PluginEvent[],
+): Promise<RunChainResult> {
   const errors: PluginError[] = [];
   const exported = new Map<string, PluginEvent[]>();
   const metas = new Map<string, TestMeta>();
-  const loaded = entries.map((entry, index) => {
+  const loaded = (entries as readonly ChainEntry[]).map((entry, index) => {
     const normalized = 'plugin' in entry && typeof entry.plugin === 'object' ? entry : { plugin: entry as AnyPlugin };
     const name = normalized.name ?? `plugin-${index + 1}`;
     const version = normalized.version ?? '0.0.0';

@@ -22,6 +22,8 @@ describe('hello-world', () => {
   });
 
   it('rejects config keys it does not know with ERR_CONFIG_INVALID', async () => {
+    // A type error as well; the harness must still refuse it at run time.
+    // @ts-expect-error greeting is not in the schema
     await expect(runChain([{ plugin, config: { greeting: 'hi' } }], [createEvent()])).rejects.toMatchObject({
       code: 'ERR_CONFIG_INVALID',
     });

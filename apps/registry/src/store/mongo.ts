@@ -3,10 +3,13 @@ import { type Collection, type Db, MongoClient, MongoServerError } from 'mongodb
 import { shouldBecomeLatest } from './latest.js';
 import type {
   Actor,
+  PublishOptions,
   DownloadCount,
   DownloadStats,
   ListVersionsOptions,
   MetadataStore,
+  NpmPackageRecord,
+  NpmVersionRecord,
   PluginRecord,
   PluginSummary,
   TokenRecord,
@@ -24,6 +27,13 @@ interface DownloadDoc {
   count: number;
 }
 type VersionDoc = VersionRecord & { seq: number };
+type NpmVersionDoc = NpmVersionRecord & { seq: number };
+interface NpmPackageDoc {
+  name: string;
+  distTags: Record<string, string>;
+  createdAt: string;
+  modifiedAt: string;
+}
 /** The stored plugin document: the record plus its revision (see {@link MetadataStore.getPluginRevision}). */
 type PluginDoc = PluginRecord & { revision?: number };
 
@@ -81,10 +91,19 @@ export class MongoMetadataStore implements MetadataStore {
     return this.db.collection<DownloadDoc>('downloads');
   }
 
+  private get npmPackages(): Collection<NpmPackageDoc> {
+    return this.db.collection<NpmPackageDoc>('npm_packages');
+  }
+  private get npmVersions(): Collection<NpmVersionDoc> {
+    return this.db.collection<NpmVersionDoc>('npm_versions');
+  }
+
   private async createIndexes(): Promise<void> {
     await Promise.all([
       this.plugins.createIndex({ name: 1 }, { unique: true }),
       this.versions.createIndex({ name: 1, version: 1 }, { unique: true }),
+      this.npmPackages.createIndex({ name: 1 }, { unique: true }),
+      this.npmVersions.createIndex({ name: 1, version: 1 }, { unique: true }),
       this.versions.createIndex({ name: 1, seq: 1 }),
       this.maintainers.createIndex({ ownerKey: 1 }, { unique: true }),
       this.tokens.createIndex({ id: 1 }, { unique: true }),
@@ -98,12 +117,13 @@ export class MongoMetadataStore implements MetadataStore {
     return doc ? doc.maintainers.map((entry) => entry.user) : [];
   }
 
-  async publishVersion(record: VersionRecord, ownerKey: string, actor: Actor): Promise<void> {
+  /** Claims an unowned `ownerKey` for the actor, else requires a maintainer or the admin (`ERR_FORBIDDEN`). */
+  private async claimOwnerKey(ownerKey: string, actor: Actor, at: string): Promise<void> {
     let owners: MaintainerDoc | null;
     try {
       owners = await this.maintainers.findOneAndUpdate(
         { ownerKey },
-        { $setOnInsert: { ownerKey, maintainers: [{ user: actor.user, addedAt: record.publishedAt }] } },
+        { $setOnInsert: { ownerKey, maintainers: [{ user: actor.user, addedAt: at }] } },
         { upsert: true, returnDocument: 'after' },
       );
     } catch (error) {
@@ -114,6 +134,45 @@ export class MongoMetadataStore implements MetadataStore {
     if (!actor.admin && !owners?.maintainers.some((entry) => entry.user === actor.user)) {
       throw new PluglineError('ERR_FORBIDDEN', `${actor.user} is not a maintainer of ${ownerKey}`);
     }
+  }
+
+  async publishNpmVersion(record: NpmVersionRecord, ownerKey: string, actor: Actor, options: PublishOptions = {}): Promise<void> {
+    await this.claimOwnerKey(ownerKey, actor, record.publishedAt);
+    await this.npmPackages.updateOne(
+      { name: record.name },
+      { $setOnInsert: { name: record.name, distTags: {}, createdAt: record.publishedAt, modifiedAt: record.publishedAt } },
+      { upsert: true },
+    );
+    try {
+      await this.npmVersions.insertOne({ ...record, seq: Date.now() * 1000 + Math.floor(Math.random() * 1000) });
+    } catch (error) {
+      if (isDuplicateKey(error)) throw new PluglineError('ERR_VERSION_EXISTS', `${record.name}@${record.version} is already published`);
+      throw error;
+    }
+    if (options.tag !== undefined && options.tag !== 'latest') {
+      await this.npmPackages.updateOne({ name: record.name }, { $set: { [`distTags.${options.tag}`]: record.version, modifiedAt: record.publishedAt } });
+    }
+    // Compare-and-set on latest, retried when a concurrent publish moved it first.
+    for (let attempt = 0; attempt < 20; attempt += 1) {
+      const current = (await this.npmPackages.findOne({ name: record.name }))?.distTags.latest;
+      if (!shouldBecomeLatest(current, record.version, options.tag)) return;
+      const result = await this.npmPackages.updateOne(
+        { name: record.name, 'distTags.latest': current ?? { $exists: false } },
+        { $set: { 'distTags.latest': record.version, modifiedAt: record.publishedAt } },
+      );
+      if (result.modifiedCount === 1) return;
+    }
+  }
+
+  async getNpmPackage(name: string): Promise<NpmPackageRecord | undefined> {
+    const doc = await this.npmPackages.findOne({ name }, { projection: { _id: 0 } });
+    if (!doc) return undefined;
+    const versions = await this.npmVersions.find({ name }, { projection: { _id: 0, seq: 0 } }).sort({ seq: 1 }).toArray();
+    return { ...withoutId(doc), versions: versions.map((version) => withoutId(version) as NpmVersionRecord) };
+  }
+
+  async publishVersion(record: VersionRecord, ownerKey: string, actor: Actor, options: PublishOptions = {}): Promise<void> {
+    await this.claimOwnerKey(ownerKey, actor, record.publishedAt);
     await this.plugins.updateOne(
       { name: record.name },
       {
@@ -134,7 +193,10 @@ export class MongoMetadataStore implements MetadataStore {
       if (isDuplicateKey(error)) throw new PluglineError('ERR_VERSION_EXISTS', `${record.name}@${record.version} is already published`);
       throw error;
     }
-    await this.moveLatestIfHigher(record);
+    if (options.tag !== undefined && options.tag !== 'latest') {
+      await this.plugins.updateOne({ name: record.name }, { $set: { [`distTags.${options.tag}`]: record.version, modifiedAt: record.publishedAt } });
+    }
+    await this.moveLatestIfHigher(record, options.tag);
     // Bumped after the change (no multi-document transaction): a reader that saw the old revision
     // rebuilds on its next read; one that already sees the new data under the old revision too.
     await this.bumpRevision({ name: record.name });
@@ -156,11 +218,11 @@ export class MongoMetadataStore implements MetadataStore {
   }
 
   /** Compare-and-set on `distTags.latest`, retried when a concurrent publish moved it first. */
-  private async moveLatestIfHigher(record: VersionRecord): Promise<void> {
+  private async moveLatestIfHigher(record: VersionRecord, tag?: string): Promise<void> {
     for (let attempt = 0; attempt < 20; attempt += 1) {
       const plugin = await this.plugins.findOne({ name: record.name });
       const current = plugin?.distTags.latest;
-      if (!shouldBecomeLatest(current, record.version)) return;
+      if (!shouldBecomeLatest(current, record.version, tag)) return;
       const result = await this.plugins.updateOne(
         { name: record.name, 'distTags.latest': current ?? { $exists: false } },
         {
@@ -311,6 +373,14 @@ export class MongoMetadataStore implements MetadataStore {
   async getToken(id: string): Promise<TokenRecord | undefined> {
     const doc = await this.tokens.findOne({ id }, { projection: { _id: 0 } });
     return doc ? withoutId(doc) : undefined;
+  }
+
+  async listTokens(user?: string): Promise<TokenRecord[]> {
+    const docs = await this.tokens
+      .find(user === undefined ? {} : { user }, { projection: { _id: 0 } })
+      .sort({ createdAt: 1, id: 1 })
+      .toArray();
+    return docs.map(withoutId);
   }
 
   async revokeToken(id: string, at: string): Promise<boolean> {

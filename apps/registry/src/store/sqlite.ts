@@ -5,11 +5,14 @@ import { type PluginManifest, PluglineError } from '@plugline/sdk';
 import { shouldBecomeLatest } from './latest.js';
 import type {
   Actor,
+  PublishOptions,
   DownloadCount,
   DownloadStats,
   ListVersionsOptions,
   MetadataStore,
   PluginRecord,
+  NpmPackageRecord,
+  NpmVersionRecord,
   PluginSummary,
   TokenRecord,
   TokenScope,
@@ -54,6 +57,23 @@ CREATE TABLE IF NOT EXISTS tokens (
   created_at TEXT NOT NULL,
   created_by TEXT NOT NULL,
   revoked_at TEXT
+);
+CREATE TABLE IF NOT EXISTS npm_packages (
+  name TEXT PRIMARY KEY,
+  dist_tags TEXT NOT NULL DEFAULT '{}',
+  created_at TEXT NOT NULL,
+  modified_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS npm_versions (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  name TEXT NOT NULL,
+  version TEXT NOT NULL,
+  integrity TEXT NOT NULL,
+  shasum TEXT NOT NULL,
+  size INTEGER NOT NULL,
+  manifest TEXT NOT NULL,
+  published_at TEXT NOT NULL,
+  UNIQUE (name, version)
 );
 CREATE TABLE IF NOT EXISTS downloads (
   name TEXT NOT NULL,
@@ -195,14 +215,19 @@ export class SqliteMetadataStore implements MetadataStore {
     return this.maintainersOf(ownerKey);
   }
 
-  async publishVersion(record: VersionRecord, ownerKey: string, actor: Actor): Promise<void> {
+  /** Inside a transaction: claims an unowned `ownerKey` for the actor, else requires a maintainer or the admin. */
+  private claimOwnerKey(ownerKey: string, actor: Actor, at: string): void {
+    const maintainers = this.maintainersOf(ownerKey);
+    if (maintainers.length === 0) {
+      this.statement('INSERT INTO maintainers (owner_key, user, added_at) VALUES (?, ?, ?)').run(ownerKey, actor.user, at);
+    } else if (!actor.admin && !maintainers.includes(actor.user)) {
+      throw new PluglineError('ERR_FORBIDDEN', `${actor.user} is not a maintainer of ${ownerKey}`);
+    }
+  }
+
+  async publishVersion(record: VersionRecord, ownerKey: string, actor: Actor, options: PublishOptions = {}): Promise<void> {
     this.transaction(() => {
-      const maintainers = this.maintainersOf(ownerKey);
-      if (maintainers.length === 0) {
-        this.statement('INSERT INTO maintainers (owner_key, user, added_at) VALUES (?, ?, ?)').run(ownerKey, actor.user, record.publishedAt);
-      } else if (!actor.admin && !maintainers.includes(actor.user)) {
-        throw new PluglineError('ERR_FORBIDDEN', `${actor.user} is not a maintainer of ${ownerKey}`);
-      }
+      this.claimOwnerKey(ownerKey, actor, record.publishedAt);
       try {
         this.statement(
             'INSERT INTO versions (name, version, integrity, size, manifest, readme, published_at, deprecated) VALUES (?, ?, ?, ?, ?, ?, ?, NULL)',
@@ -215,8 +240,9 @@ export class SqliteMetadataStore implements MetadataStore {
       const existing = this.statement('SELECT * FROM plugins WHERE name = ?').get(record.name);
       const plugin = existing ? toPlugin(existing) : undefined;
       const distTags = { ...(plugin?.distTags ?? {}) };
-      const becomesLatest = shouldBecomeLatest(distTags.latest, record.version);
+      const becomesLatest = shouldBecomeLatest(distTags.latest, record.version, options.tag);
       if (becomesLatest) distTags.latest = record.version;
+      if (options.tag !== undefined && options.tag !== 'latest') distTags[options.tag] = record.version;
       const description = becomesLatest ? (record.manifest.description ?? null) : (plugin?.description ?? null);
       const keywords = becomesLatest ? (record.manifest.keywords ?? []) : (plugin?.keywords ?? []);
       this.statement(
@@ -226,6 +252,51 @@ export class SqliteMetadataStore implements MetadataStore {
         )
         .run(record.name, ownerKey, description, JSON.stringify(keywords), JSON.stringify(distTags), record.publishedAt, record.publishedAt);
     });
+  }
+
+  async publishNpmVersion(record: NpmVersionRecord, ownerKey: string, actor: Actor, options: PublishOptions = {}): Promise<void> {
+    this.transaction(() => {
+      this.claimOwnerKey(ownerKey, actor, record.publishedAt);
+      try {
+        this.statement('INSERT INTO npm_versions (name, version, integrity, shasum, size, manifest, published_at) VALUES (?, ?, ?, ?, ?, ?, ?)').run(
+          record.name,
+          record.version,
+          record.integrity,
+          record.shasum,
+          record.size,
+          JSON.stringify(record.manifest),
+          record.publishedAt,
+        );
+      } catch (error) {
+        if (isUniqueViolation(error)) throw new PluglineError('ERR_VERSION_EXISTS', `${record.name}@${record.version} is already published`);
+        throw error;
+      }
+      const existing = this.statement('SELECT dist_tags FROM npm_packages WHERE name = ?').get(record.name);
+      const distTags = existing ? (JSON.parse(text(existing.dist_tags)) as Record<string, string>) : {};
+      if (shouldBecomeLatest(distTags.latest, record.version, options.tag)) distTags.latest = record.version;
+      if (options.tag !== undefined && options.tag !== 'latest') distTags[options.tag] = record.version;
+      this.statement(
+        `INSERT INTO npm_packages (name, dist_tags, created_at, modified_at) VALUES (?, ?, ?, ?)
+           ON CONFLICT (name) DO UPDATE SET dist_tags = excluded.dist_tags, modified_at = excluded.modified_at`,
+      ).run(record.name, JSON.stringify(distTags), record.publishedAt, record.publishedAt);
+    });
+  }
+
+  async getNpmPackage(name: string): Promise<NpmPackageRecord | undefined> {
+    const row = this.statement('SELECT * FROM npm_packages WHERE name = ?').get(name);
+    if (!row) return undefined;
+    const versions = this.statement('SELECT * FROM npm_versions WHERE name = ? ORDER BY seq').all(name).map(
+      (version): NpmVersionRecord => ({
+        name: text(version.name),
+        version: text(version.version),
+        integrity: text(version.integrity),
+        shasum: text(version.shasum),
+        size: Number(version.size),
+        manifest: JSON.parse(text(version.manifest)) as Record<string, unknown>,
+        publishedAt: text(version.published_at),
+      }),
+    );
+    return { name, distTags: JSON.parse(text(row.dist_tags)) as Record<string, string>, versions, createdAt: text(row.created_at), modifiedAt: text(row.modified_at) };
   }
 
   async getPlugin(name: string): Promise<PluginRecord | undefined> {
@@ -383,6 +454,14 @@ export class SqliteMetadataStore implements MetadataStore {
   async getToken(id: string): Promise<TokenRecord | undefined> {
     const row = this.statement('SELECT * FROM tokens WHERE id = ?').get(id);
     return row ? toToken(row) : undefined;
+  }
+
+  async listTokens(user?: string): Promise<TokenRecord[]> {
+    const rows =
+      user === undefined
+        ? this.statement('SELECT * FROM tokens ORDER BY created_at, id').all()
+        : this.statement('SELECT * FROM tokens WHERE user = ? ORDER BY created_at, id').all(user);
+    return rows.map(toToken);
   }
 
   async revokeToken(id: string, at: string): Promise<boolean> {

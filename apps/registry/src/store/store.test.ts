@@ -134,6 +134,18 @@ function metadataStoreConformance(engine: string, open: () => Promise<StoreHandl
       expect((await store.listVersions('tags')).map((version) => version.version)).toEqual(['1.0.0', '2.0.0-beta.1', '0.9.0', '1.1.0']);
     });
 
+    it('publishes under another dist-tag without moving latest (npm publish --tag)', async () => {
+      const store = await fresh();
+      await store.publishVersion(versionRecord('tagged', '1.0.0-rc.1'), 'tagged', alice, { tag: 'next' });
+      // The first version becomes latest anyway: a plugin always has one.
+      expect((await store.getPlugin('tagged'))?.distTags).toEqual({ latest: '1.0.0-rc.1', next: '1.0.0-rc.1' });
+      await store.publishVersion(versionRecord('tagged', '1.0.0'), 'tagged', alice);
+      await store.publishVersion(versionRecord('tagged', '2.0.0'), 'tagged', alice, { tag: 'beta' });
+      const plugin = await store.getPlugin('tagged');
+      expect(plugin?.distTags).toEqual({ latest: '1.0.0', next: '1.0.0-rc.1', beta: '2.0.0' });
+      expect(plugin?.description).toBe('tagged at 1.0.0');
+    });
+
     it('sets and deletes dist-tags; moving latest updates the listing', async () => {
       const store = await fresh();
       await store.publishVersion(versionRecord('dt', '1.0.0'), 'dt', alice);
@@ -263,6 +275,12 @@ function metadataStoreConformance(engine: string, open: () => Promise<StoreHandl
       expect(await store.revokeToken('t1', createdAt)).toBe(false);
       expect((await store.getToken('t1'))?.revokedAt).toBe(createdAt);
       expect(await store.revokeToken('missing', createdAt)).toBe(false);
+      await store.createToken({ id: 't2', hash: 'h2', user: 'bob', scopes: ['read'], createdAt, createdBy: 'admin' });
+      expect((await store.listTokens()).map((token) => [token.id, token.user, token.revokedAt !== undefined])).toEqual([
+        ['t1', 'alice', true],
+        ['t2', 'bob', false],
+      ]);
+      expect((await store.listTokens('bob')).map((token) => token.id)).toEqual(['t2']);
     });
 
     it('keeps everything across a reopen (restart)', async () => {

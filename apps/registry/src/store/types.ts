@@ -84,6 +84,39 @@ export interface ListVersionsOptions {
   readme?: boolean;
 }
 
+/** Options of {@link MetadataStore.publishVersion}. */
+export interface PublishOptions {
+  /** The dist-tag to point at the new version (npm's `publish --tag`); `latest` when absent. */
+  tag?: string;
+}
+
+/**
+ * One version of a plain npm package (not a plugin) that the registry serves over the npm protocol
+ * (`/npm/`): the SDK and the CLI, so plugin projects install them with npm where they are not on the
+ * public npm registry.
+ */
+export interface NpmVersionRecord {
+  name: string;
+  version: string;
+  /** SRI sha512 of the tarball (`dist.integrity`). */
+  integrity: string;
+  /** Hex sha1 of the tarball (`dist.shasum`, what old npm clients check). */
+  shasum: string;
+  size: number;
+  /** The version's package.json as published (npm's version manifest). */
+  manifest: Record<string, unknown>;
+  publishedAt: string;
+}
+
+/** An npm package with its dist-tags and every version, oldest first. */
+export interface NpmPackageRecord {
+  name: string;
+  distTags: Record<string, string>;
+  versions: NpmVersionRecord[];
+  createdAt: string;
+  modifiedAt: string;
+}
+
 /** Who is publishing: the token's user, and whether it is the admin (who may publish anything). */
 export interface Actor {
   user: string;
@@ -104,8 +137,10 @@ export interface MetadataStore {
    * Atomically: claims `ownerKey` for the actor if unowned (else requires the actor to be a
    * maintainer or admin: `ERR_FORBIDDEN`), inserts the version (`ERR_VERSION_EXISTS` if it exists),
    * creates the plugin on first publish and moves `latest` when the version is the highest release.
+   * With `options.tag` (other than `latest`) that dist-tag points at the version in the same write and
+   * `latest` moves only if the plugin had none.
    */
-  publishVersion(record: VersionRecord, ownerKey: string, actor: Actor): Promise<void>;
+  publishVersion(record: VersionRecord, ownerKey: string, actor: Actor, options?: PublishOptions): Promise<void>;
   getPlugin(name: string): Promise<PluginRecord | undefined>;
   /**
    * The plugin's revision: a number that changes with every change to what its metadata document shows
@@ -143,6 +178,15 @@ export interface MetadataStore {
   createToken(record: TokenRecord): Promise<void>;
   findTokenByHash(hash: string): Promise<TokenRecord | undefined>;
   getToken(id: string): Promise<TokenRecord | undefined>;
+  /**
+   * Like {@link publishVersion} for a plain npm package: claims `ownerKey` (shared with plugins, so a
+   * scope has one owner), inserts the version (`ERR_VERSION_EXISTS`), moves `latest` (or `options.tag`).
+   */
+  publishNpmVersion(record: NpmVersionRecord, ownerKey: string, actor: Actor, options?: PublishOptions): Promise<void>;
+  /** An npm package with every version, or undefined. */
+  getNpmPackage(name: string): Promise<NpmPackageRecord | undefined>;
+  /** Tokens (never their secrets), oldest first; only `user`'s when given; revoked ones too. */
+  listTokens(user?: string): Promise<TokenRecord[]>;
   /** Marks a token revoked; false if there is no such (unrevoked) token. */
   revokeToken(id: string, at: string): Promise<boolean>;
   close(): Promise<void>;
