@@ -10,7 +10,7 @@ import { dirname, join } from 'node:path';
 import type { PluginEvent } from '@plugline/sdk';
 import { pino } from 'pino';
 import { type Browser, chromium, type Page } from 'playwright-core';
-import { PostHog } from 'posthog-node';
+import { PostHog, type PostHogOptions } from 'posthog-node';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { type RunningRuntime, startRuntime } from './server.js';
 import { waitFor } from './test/helpers.js';
@@ -100,6 +100,36 @@ describe(`posthog-node ${posthogNodeVersion}`, () => {
     // A timestamp an hour back stays an hour back (sent_at skew correction only removes the client's clock error).
     const backfilled = Date.parse(byName.backfilled?.timestamp ?? '');
     expect(Math.abs(backfilled - past.getTime())).toBeLessThan(60_000);
+  });
+});
+
+describe(`posthog-node ${posthogNodeVersion} with local evaluation`, () => {
+  it('polls the (empty) flag definitions with a personal API key and falls back to /flags without errors', async () => {
+    const errors: unknown[] = [];
+    const consoleError = vi.spyOn(console, 'error');
+    // The client's own HTTP calls, observed on the way (the real fetch does the work).
+    const calls: string[] = [];
+    const observed = (async (input: string, init: RequestInit) => {
+      const response = await fetch(input, init);
+      calls.push(`${init.method ?? 'GET'} ${new URL(input).pathname} ${response.status}`);
+      return response;
+    }) as unknown as NonNullable<PostHogOptions['fetch']>;
+    const client = new PostHog('phc_node_local', { host: running.url, personalApiKey: 'phx_local', flushAt: 50, flushInterval: 60_000, fetch: observed });
+    client.on('error', (error) => errors.push(error));
+    await client.reloadFeatureFlags();
+    expect(await client.getFeatureFlag('local-flag', 'local-user')).toBe(false);
+    expect(await client.getAllFlags('local-user')).toEqual({});
+    await client.shutdown();
+    expect(errors).toEqual([]);
+    expect(consoleError).not.toHaveBeenCalled();
+    consoleError.mockRestore();
+    const called = stored(['local-user']);
+    expect(calls).toContain('GET /flags/definitions 200');
+    expect(calls).toContain('POST /flags/ 200');
+    expect(calls.filter((call) => !call.endsWith(' 200'))).toEqual([]);
+    expect(names(called)).toEqual(['$feature_flag_called']);
+    expect(called[0]?.properties).toMatchObject({ $feature_flag: 'local-flag', $feature_flag_response: false, locally_evaluated: false });
+    expect(called[0]?.properties).not.toHaveProperty('$feature_flag_error');
   });
 });
 

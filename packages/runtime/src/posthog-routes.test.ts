@@ -81,7 +81,7 @@ describe('CORS', () => {
 
   it('lists the public PostHog routes for a guard to leave open, and nothing else', () => {
     expect(POSTHOG_PUBLIC_ROUTES).toContain('/flags');
-    for (const path of ['/e', '/e/', '/i/v0/e/', '/batch/', '/capture', '/track/', '/engage/', '/s/', '/flags/', '/decide', '/array/phc_1/config', '/array/phc_1/config.js', '/i/v0/ai/batch/']) {
+    for (const path of ['/flags/definitions', '/e', '/e/', '/i/v0/e/', '/batch/', '/capture', '/track/', '/engage/', '/s/', '/flags/', '/decide', '/array/phc_1/config', '/array/phc_1/config.js', '/i/v0/ai/batch/']) {
       expect(isPostHogPublicPath(path), path).toBe(true);
     }
     for (const path of ['/api/events', '/api/plugins', '/metrics', '/healthz', '/array/a/b/config', '/e/x', '/flagsx', '/']) expect(isPostHogPublicPath(path), path).toBe(false);

@@ -29,9 +29,9 @@ export const POSTHOG_CAPTURE_PATHS = ['/capture', '/batch', '/e', '/i/v0/e', '/t
  * or a server-side PostHog client calls without a token. Anything else (`/api/*`, `/metrics`) is the
  * management face.
  */
-export const POSTHOG_PUBLIC_ROUTES = [...POSTHOG_CAPTURE_PATHS, '/s', '/flags', '/decide', '/array/:token/config', '/array/:token/config.js'] as const;
+export const POSTHOG_PUBLIC_ROUTES = [...POSTHOG_CAPTURE_PATHS, '/s', '/flags', '/flags/definitions', '/decide', '/array/:token/config', '/array/:token/config.js'] as const;
 
-const PUBLIC_PATH = /^\/(?:capture|batch|e|i\/v0\/e|track|i\/v0\/ai\/batch|engage|s|flags|decide|array\/[^/]+\/config(?:\.js)?)\/?$/;
+const PUBLIC_PATH = /^\/(?:capture|batch|e|i\/v0\/e|track|i\/v0\/ai\/batch|engage|s|flags|flags\/definitions|decide|array\/[^/]+\/config(?:\.js)?)\/?$/;
 
 /** Whether `path` (no query) is a public PostHog route, for guards that must leave those open. */
 export function isPostHogPublicPath(path: string): boolean {
@@ -189,6 +189,10 @@ export function createPostHogRouter(options: PostHogRouterOptions): express.Rout
     const withConfig = req.query.config === 'true' || req.query.config === '1';
     res.json(flagsAnswer(route, Number.isFinite(version) ? version : 1, requestedKeys(payload), withConfig, tokenOf(payload, req)));
   };
+  // posthog-node's local evaluation (with a personal API key) polls the definitions: there are none.
+  router.get('/flags/definitions', (_req, res) => {
+    res.json({ flags: [], group_type_mapping: {}, cohorts: {} });
+  });
   for (const route of ['flags', 'decide'] as const) {
     router.post(`/${route}`, options.rawBody, flags(route));
     router.get(`/${route}`, flags(route));
