@@ -73,6 +73,15 @@ describe('CORS', () => {
     expect(sent.headers.get('access-control-allow-origin')).toBeNull();
   });
 
+  it("answers Chrome's Private Network Access preflight for allowed origins only", async () => {
+    const ask = (origin: string, base = url) =>
+      fetch(`${base}/e/`, { method: 'OPTIONS', headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-private-network': 'true' } });
+    expect((await ask('https://shop.example')).headers.get('access-control-allow-private-network')).toBe('true');
+    const listed = await runtime({ posthog: { corsOrigins: ['https://app.example'] } });
+    expect((await ask('https://app.example', listed.url)).headers.get('access-control-allow-private-network')).toBe('true');
+    expect((await ask('https://evil.example', listed.url)).headers.get('access-control-allow-private-network')).toBeNull();
+  });
+
   it('reads PLUGLINE_CORS_ORIGINS and PLUGLINE_ANONYMIZE_IPS', () => {
     expect(postHogOptionsFromEnv({})).toEqual({});
     expect(postHogOptionsFromEnv({ PLUGLINE_CORS_ORIGINS: ' https://a.example , https://b.example ' })).toEqual({ corsOrigins: ['https://a.example', 'https://b.example'] });

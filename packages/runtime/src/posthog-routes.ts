@@ -69,7 +69,7 @@ export function captureContext(req: Request, options: PostHogRouteOptions = {}):
 /** The CORS middleware of the PostHog routes: preflights answered (204), no credentials, any origin or a list. */
 export function postHogCors(options: PostHogRouteOptions = {}): RequestHandler {
   const allowed = options.corsOrigins ?? '*';
-  return cors({
+  const handler = cors({
     origin: allowed === '*' ? '*' : (origin, callback) => callback(null, origin !== undefined && allowed.includes(origin) ? origin : false),
     methods: ['GET', 'POST', 'OPTIONS'],
     // allowedHeaders unset: the headers a preflight asks for are allowed (Content-Type and any `request_headers`).
@@ -78,6 +78,15 @@ export function postHogCors(options: PostHogRouteOptions = {}): RequestHandler {
     credentials: false,
     optionsSuccessStatus: 204,
   });
+  return (req, res, next) => {
+    // Chrome's Private Network Access: a public page calling a runtime on a private or loopback address
+    // asks first; the same origin rule answers.
+    const origin = req.get('origin');
+    if (req.method === 'OPTIONS' && req.get('access-control-request-private-network') === 'true' && origin && (allowed === '*' || allowed.includes(origin))) {
+      res.set('access-control-allow-private-network', 'true');
+    }
+    handler(req, res, next);
+  };
 }
 
 // Remote config, in the shape of PostHog's `/array/<token>/config`, with every product off, so the
