@@ -164,6 +164,8 @@ ${script}
     ),
     // No compression: JSON fetches, and the unload beacon becomes a base64 form (?compression=base64).
     '/plain.html': page({ ...shared, disable_compression: true }, ''),
+    // posthog-js's defaults (request batching on): events queue and the unload flushes the queue by beacon.
+    '/batched.html': page({ ...shared, request_batching: true }, ''),
     '/away.html': '<!doctype html><title>away</title><link rel="icon" href="data:,"><p>gone</p>',
   };
   const server: Server = createServer((req, res) => {
@@ -215,7 +217,7 @@ describe(`posthog-js ${posthogJsVersion} in Chromium`, () => {
 
   const distinctIdOf = (page: Page) => page.evaluate('posthog.get_distinct_id()') as Promise<string>;
 
-  it('stores custom events, a $pageview, an identify and the unload beacon once each, with no console or CORS error', async () => {
+  it('stores custom events, a $pageview, an identify and the unload beacons once each, with no console or CORS error', async () => {
     // Page 1: gzip-js everywhere; left by navigating away.
     const first = await openPage('/gzip.html');
     const anonymous = await distinctIdOf(first);
@@ -236,6 +238,13 @@ describe(`posthog-js ${posthogJsVersion} in Chromium`, () => {
     await waitFor(() => stored([visitor]).some((event) => event.event === 'viewed_pricing'), 20_000);
     await second.close({ runBeforeUnload: true });
     await waitFor(() => stored([visitor]).some((event) => event.event === '$pageleave'), 20_000);
+    // Page 3: posthog-js's default batching; two events still in the queue when the page goes away.
+    const third = await openPage('/batched.html');
+    const batcher = await distinctIdOf(third);
+    await third.evaluate(`posthog.capture('queued_one', { n: 1 }); posthog.capture('queued_two', { n: 2 })`);
+    await third.goto(`${pages.url}/away.html`);
+    await waitFor(() => stored([batcher]).some((event) => event.event === '$pageleave'), 20_000);
+
     // Anything late (a retry, a second beacon) would land by now.
     await new Promise((resolve) => setTimeout(resolve, 1000));
 
@@ -266,6 +275,11 @@ describe(`posthog-js ${posthogJsVersion} in Chromium`, () => {
     expect(uuidsUnique(secondEvents)).toBe(true);
     expect(names(secondEvents)).toEqual(['$pageleave', '$pageview', 'viewed_pricing']);
     expect(secondEvents.find((event) => event.event === 'viewed_pricing')?.properties).toMatchObject({ plan: 'team', $lib: 'web' });
+
+    const thirdEvents = stored([batcher]);
+    expect(uuidsUnique(thirdEvents)).toBe(true);
+    expect(names(thirdEvents)).toEqual(['$pageleave', '$pageview', 'queued_one', 'queued_two']);
+    expect(thirdEvents.find((event) => event.event === 'queued_two')?.properties).toMatchObject({ n: 2, $current_url: `${pages.url}/batched.html` });
 
     // The browser called the flags and remote config routes too, and every answer was a success.
     expect(posthogCalls.some((call) => /^POST \/flags\/? 200$/.test(call))).toBe(true);
