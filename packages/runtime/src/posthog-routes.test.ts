@@ -165,6 +165,15 @@ describe('recordings, engage, and capture query parameters', () => {
     expect(await (await fetch(`${url}/metrics`)).text()).toMatch(/plugline_recording_snapshots_discarded_total 1/);
   });
 
+  it('stores events sent to every capture path, with or without the trailing slash', async () => {
+    const paths = ['/capture', '/capture/', '/batch', '/batch/', '/e', '/e/', '/i/v0/e', '/i/v0/e/', '/track/', '/i/v0/ai/batch/', '/engage/'];
+    for (const [index, path] of paths.entries()) {
+      const answer = await post(path, JSON.stringify({ api_key: 'phc_x', batch: [{ event: `path-${index}`, distinct_id: 'paths' }] }));
+      expect(answer, path).toMatchObject({ status: 200, body: { status: 1, stored: 1 } });
+    }
+    expect(core.queryEvents({ distinct_id: 'paths', limit: 100 })).toHaveLength(paths.length);
+  });
+
   it('/engage stores person updates as $identify', async () => {
     const body = `data=${encodeURIComponent(Buffer.from(JSON.stringify({ $set: { plan: 'pro' }, $token: 'phc_x', $distinct_id: 'engaged' })).toString('base64'))}`;
     expect((await post('/engage/?compression=base64', body, { 'content-type': 'application/x-www-form-urlencoded' })).status).toBe(200);
