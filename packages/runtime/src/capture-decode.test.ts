@@ -1,7 +1,7 @@
 // Every body encoding PostHog clients send decodes once, and PostHog's timestamp and $ip rules at capture.
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { decodeCaptureBody } from './capture-decode.js';
+import { decodeCaptureBody, MAX_INFLATED_BYTES } from './capture-decode.js';
 import { parseCapturePayload } from './capture.js';
 
 const payload = { api_key: 'phc_x', batch: [{ event: 'e', distinct_id: 'u', properties: { text: 'héllo + wörld / ?' } }], sent_at: '2026-01-01T00:00:00.000Z' };
@@ -36,6 +36,14 @@ describe('decodeCaptureBody', () => {
   it('decodes a base64 form value once: the value is not decoded again because of ?compression=base64', () => {
     // Base64 of a payload whose text is itself valid base64-looking JSON: decoding twice would break it.
     expect(decodeCaptureBody(form(Buffer.from('{"event":"x","distinct_id":"u"}').toString('base64')), FORM, 'base64')).toEqual({ event: 'x', distinct_id: 'u' });
+  });
+
+  it('stops a gzip bomb at MAX_INFLATED_BYTES instead of inflating it in memory', () => {
+    const bomb = gzipSync(Buffer.alloc(MAX_INFLATED_BYTES + 1024 * 1024, 0x20));
+    expect(bomb.length).toBeLessThan(200 * 1024);
+    for (const body of [bomb, form(bomb.toString('base64'))]) {
+      expect(() => decodeCaptureBody(body, body === bomb ? 'text/plain' : FORM, undefined)).toThrow(expect.objectContaining({ code: 'ERR_PAYLOAD_INVALID', message: 'The body inflates to more than 50 MiB' }));
+    }
   });
 
   it('refuses what is no payload with ERR_PAYLOAD_INVALID and the reason', () => {

@@ -18,6 +18,7 @@ function gunzip(bytes: Buffer): Buffer {
   try {
     return gunzipSync(bytes, { maxOutputLength: MAX_INFLATED_BYTES });
   } catch (error) {
+    if ((error as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') return invalid(`The body inflates to more than ${MAX_INFLATED_BYTES / 1024 / 1024} MiB`);
     return invalid(`The body is not valid gzip: ${(error as Error).message}`);
   }
 }
