@@ -1,6 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { gunzipSync } from 'node:zlib';
 import { type PluginEvent, PluglineError } from '@plugline/sdk';
+import { type CaptureContext, eventIp, eventTimestamp, parseSentAt } from './capture-semantics.js';
+
+export { decodeCaptureBody } from './capture-decode.js';
+export type { CaptureContext } from './capture-semantics.js';
 
 /** What {@link parseCapturePayload} found: valid events and a reason for each rejected one. */
 export interface ParsedCapture {
@@ -9,49 +12,15 @@ export interface ParsedCapture {
   apiKey?: string;
 }
 
-/**
- * Decodes a capture request body as PostHog clients send it: JSON, gzip (`?compression=gzip-js` or a
- * gzip magic number; `Content-Encoding: gzip` is undone by the body parser), base64, or a form body with
- * `data=`. Throws `ERR_PAYLOAD_INVALID` when the body is not a JSON payload at all.
- */
-export function decodeCaptureBody(body: Buffer, contentType: string | undefined, compression: string | undefined): unknown {
-  let bytes = body;
-  if (bytes.length === 0) throw new PluglineError('ERR_PAYLOAD_INVALID', 'The request body is empty');
-  let text: string | undefined;
-  if (contentType?.includes('application/x-www-form-urlencoded')) {
-    const form = new URLSearchParams(bytes.toString('utf8'));
-    const data = form.get('data');
-    if (data === null) throw new PluglineError('ERR_PAYLOAD_INVALID', 'The form body has no "data" field');
-    compression ??= form.get('compression') ?? undefined;
-    const trimmed = data.trim();
-    bytes = trimmed.startsWith('{') || trimmed.startsWith('[') ? Buffer.from(trimmed) : Buffer.from(trimmed, 'base64');
-  }
-  if (compression === 'gzip-js' || compression === 'gzip' || (bytes[0] === 0x1f && bytes[1] === 0x8b)) {
-    try {
-      bytes = gunzipSync(bytes, { maxOutputLength: 50 * 1024 * 1024 });
-    } catch (error) {
-      throw new PluglineError('ERR_PAYLOAD_INVALID', `The body is not valid gzip: ${(error as Error).message}`);
-    }
-  } else if (compression === 'base64') {
-    bytes = Buffer.from(bytes.toString('utf8'), 'base64');
-  }
-  text = bytes.toString('utf8');
-  try {
-    return JSON.parse(text);
-  } catch (error) {
-    // V8's message quotes a piece of the body ("...secret..." is not valid JSON): answers and logs never echo it.
-    const reason = (error as Error).message.replace(/,? *(\.\.\.)?".*"(\.\.\.)? is not valid JSON$/s, '').replace(/ in JSON at position \d+.*$/s, '');
-    throw new PluglineError('ERR_PAYLOAD_INVALID', `The body is not valid JSON: ${reason}`);
-  }
-}
-
 const MAX_UUID_LENGTH = 200;
 
 /**
  * Turns a decoded payload (`{ batch: [...] }`, an array, or one event) into events, keeping every valid
- * one and a `path: reason` for each invalid one. Missing `uuid` and `timestamp` are filled in.
+ * one and a `path: reason` for each invalid one. Missing `uuid` is filled in; `timestamp` follows
+ * PostHog's rules (see `eventTimestamp`) and `$ip` comes from the request unless the client sent one
+ * (see `eventIp`).
  */
-export function parseCapturePayload(payload: unknown, context: { ip?: string; now?: Date } = {}): ParsedCapture {
+export function parseCapturePayload(payload: unknown, context: CaptureContext = {}): ParsedCapture {
   const now = context.now ?? new Date();
   if (typeof payload !== 'object' || payload === null) throw new PluglineError('ERR_PAYLOAD_INVALID', 'The payload must be an event, an array of events or { batch: [...] }');
   const record = payload as Record<string, unknown>;
@@ -69,27 +38,29 @@ export function parseCapturePayload(payload: unknown, context: { ip?: string; no
     prefix = '';
   }
   const apiKey = typeof record.api_key === 'string' ? record.api_key : typeof record.token === 'string' ? record.token : undefined;
-  const sentAt = typeof record.sent_at === 'string' ? Date.parse(record.sent_at) : Number.NaN;
+  const sentAt = parseSentAt(record.sent_at) ?? context.sentAt;
   const events: PluginEvent[] = [];
   const errors: string[] = [];
   items.forEach((item, index) => {
     const path = items.length === 1 && !prefix && !Array.isArray(payload) ? '(event)' : `${prefix}[${index}]`;
-    const result = toEvent(item, { now, sentAt, ip: context.ip });
+    const result = toEvent(item, context, now, sentAt);
     if (typeof result === 'string') errors.push(`${path}: ${result}`);
     else events.push(result);
   });
   return { events, errors, ...(apiKey ? { apiKey } : {}) };
 }
 
-function toEvent(item: unknown, context: { now: Date; sentAt: number; ip: string | undefined }): PluginEvent | string {
+function toEvent(item: unknown, context: CaptureContext, now: Date, sentAt: number | undefined): PluginEvent | string {
   if (typeof item !== 'object' || item === null || Array.isArray(item)) return 'must be an object';
   const raw = item as Record<string, unknown>;
-  if (typeof raw.event !== 'string' || raw.event.length === 0) return '"event" must be a non-empty string';
-  if (raw.event.length > 400) return '"event" is longer than 400 characters';
-  if (raw.properties !== undefined && (typeof raw.properties !== 'object' || raw.properties === null || Array.isArray(raw.properties))) {
+  // `/engage` carries person updates without an event name: PostHog stores them as `$identify`.
+  const name = raw.event === undefined && context.defaultEvent ? context.defaultEvent : raw.event;
+  if (typeof name !== 'string' || name.length === 0) return '"event" must be a non-empty string';
+  if (name.length > 400) return '"event" is longer than 400 characters';
+  if (raw.properties !== undefined && raw.properties !== null && (typeof raw.properties !== 'object' || Array.isArray(raw.properties))) {
     return '"properties" must be an object';
   }
-  const properties = { ...((raw.properties as Record<string, unknown> | undefined) ?? {}) };
+  const properties = { ...((raw.properties as Record<string, unknown> | null | undefined) ?? {}) };
   const distinct = raw.distinct_id ?? properties.distinct_id ?? raw.$distinct_id;
   if (typeof distinct !== 'string' && typeof distinct !== 'number') return '"distinct_id" must be a string (in the event or its properties)';
   const distinctId = String(distinct);
@@ -98,15 +69,10 @@ function toEvent(item: unknown, context: { now: Date; sentAt: number; ip: string
   if (raw.uuid === undefined || raw.uuid === null) uuid = randomUUID();
   else if (typeof raw.uuid === 'string' && raw.uuid.length > 0 && raw.uuid.length <= MAX_UUID_LENGTH) uuid = raw.uuid;
   else return '"uuid" must be a string';
-  let timestamp: string;
-  if (raw.timestamp === undefined || raw.timestamp === null) {
-    const offset = typeof raw.offset === 'number' && Number.isFinite(raw.offset) ? raw.offset : 0;
-    timestamp = new Date(context.now.getTime() - offset).toISOString();
-  } else if (typeof raw.timestamp === 'string' && !Number.isNaN(Date.parse(raw.timestamp))) {
-    timestamp = new Date(Date.parse(raw.timestamp)).toISOString();
-  } else return '"timestamp" must be an ISO 8601 date';
-  const event: PluginEvent = { uuid, event: raw.event, distinct_id: distinctId, properties, timestamp };
-  const ip = typeof raw.ip === 'string' ? raw.ip : typeof properties.$ip === 'string' ? properties.$ip : context.ip;
+  const timestamp = eventTimestamp(raw, properties, now, parseSentAt(raw.sent_at) ?? sentAt);
+  if ('error' in timestamp) return timestamp.error;
+  const event: PluginEvent = { uuid, event: name, distinct_id: distinctId, properties, timestamp: timestamp.iso };
+  const ip = eventIp(raw, properties, context);
   if (ip) event.ip = ip;
   if (typeof raw.team_id === 'number') event.team_id = raw.team_id;
   if (raw.$set && typeof raw.$set === 'object') event.$set = raw.$set as Record<string, unknown>;

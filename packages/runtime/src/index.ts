@@ -3,7 +3,8 @@
  * chains them over captured events, stores events and exports them with durable retries.
  */
 export { runSandboxedChain, type SandboxedChainFailure, type SandboxedChainResult, type SandboxedStep } from './chain.js';
-export { decodeCaptureBody, parseCapturePayload, type ParsedCapture } from './capture.js';
+export { type CaptureContext, decodeCaptureBody, parseCapturePayload, type ParsedCapture } from './capture.js';
+export { eventIp, eventTimestamp, parseTime } from './capture-semantics.js';
 // Install and chain editing, also available alone as `@plugline/runtime/install`.
 export * from './installer.js';
 export { createRuntimeMetrics, type RuntimeMetrics } from './metrics.js';
@@ -21,6 +22,17 @@ export {
   type SandboxHostOptions,
 } from './sandbox/host.js';
 export { type BatchOutcome, batchEventsJson, type LineBatch, PluginSandbox, parseLineBatch, type SandboxHost, type SandboxLimits, type SandboxOptions, toLineBatch } from './sandbox/sandbox.js';
+export {
+  POSTHOG_CAPTURE_PATHS,
+  POSTHOG_PUBLIC_ROUTES,
+  type PostHogRouteOptions,
+  captureContext,
+  createPostHogRouter,
+  flagsAnswer,
+  isPostHogPublicPath,
+  postHogCors,
+  postHogOptionsFromEnv,
+} from './posthog-routes.js';
 export { createRuntimeApp, type RunningRuntime, type StartRuntimeOptions, startRuntime } from './server.js';
 export { type DeadLetter, type EventQuery, type ExportBatch, RuntimeStore } from './store.js';
 export {

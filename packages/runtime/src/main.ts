@@ -2,6 +2,7 @@
 // `plugline-runtime`: the runtime service, configured from the environment.
 import { resolve } from 'node:path';
 import { pino } from 'pino';
+import { postHogOptionsFromEnv } from './posthog-routes.js';
 import { startRuntime } from './server.js';
 import { leaseMsFromEnv, sourceFromEnv } from './source.js';
 
@@ -22,6 +23,7 @@ try {
     host: process.env.HOST ?? '127.0.0.1',
     logger,
     source,
+    posthog: postHogOptionsFromEnv(process.env),
     ...(registryUrl ? { registryUrl } : {}),
     ...(dataDir ? { dataDir } : {}),
     ...(redisUrl ? { redisUrl } : {}),

@@ -3,6 +3,7 @@ import { PluglineError, isPluglineError } from '@plugline/sdk';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { type Logger, pino } from 'pino';
 import { decodeCaptureBody, parseCapturePayload } from './capture.js';
+import { captureContext, createPostHogRouter, type PostHogRouteOptions } from './posthog-routes.js';
 import { markRejected, requestLogger } from './request-log.js';
 import { Runtime, type RuntimeOptions } from './runtime.js';
 import { type EventSourceOptions, type RunningEventSource, startEventSource } from './source.js';
@@ -11,7 +12,7 @@ import { type EventSourceOptions, type RunningEventSource, startEventSource } fr
  * Builds the runtime's HTTP app (capture API, events, plugins, dead letters, metrics). With a `nats`
  * event source the capture routes publish to the queue instead of running the chain in this request.
  */
-export function createRuntimeApp(runtime: Runtime, source?: RunningEventSource): express.Express {
+export function createRuntimeApp(runtime: Runtime, source?: RunningEventSource, posthog: PostHogRouteOptions = {}): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', 'loopback');
@@ -24,7 +25,7 @@ export function createRuntimeApp(runtime: Runtime, source?: RunningEventSource):
     const compression = typeof req.query.compression === 'string' ? req.query.compression : undefined;
     let parsed: ReturnType<typeof parseCapturePayload>;
     try {
-      parsed = parseCapturePayload(decodeCaptureBody(body, req.get('content-type'), compression), req.ip ? { ip: req.ip } : {});
+      parsed = parseCapturePayload(decodeCaptureBody(body, req.get('content-type'), compression), captureContext(req, posthog));
     } catch (error) {
       runtime.metrics.payloadsInvalid.inc();
       throw error;
@@ -46,7 +47,8 @@ export function createRuntimeApp(runtime: Runtime, source?: RunningEventSource):
     }
     res.json({ status: 1, accepted: parsed.events.length, ...result });
   };
-  for (const path of ['/capture', '/capture/', '/batch', '/batch/', '/e', '/e/', '/i/v0/e', '/i/v0/e/']) app.post(path, rawBody, capture);
+  // The PostHog routes (capture paths, /flags, /decide, remote config, /s/) with their CORS: posthog-routes.ts.
+  app.use(createPostHogRouter({ ...posthog, capture: [rawBody, capture], rawBody, registry: runtime.metrics.registry }));
 
   app.get('/api/events', (req, res) => {
     const q = req.query as Record<string, string | undefined>;
@@ -145,6 +147,8 @@ export interface StartRuntimeOptions extends Omit<RuntimeOptions, 'logger'> {
   logger?: Logger;
   /** Where captured events go: `{ kind: 'inline' }` (default) or `{ kind: 'nats', url, role?, ... }`. */
   source?: EventSourceOptions;
+  /** PostHog client settings: CORS origins, IP anonymization, recordings (see posthog-routes.ts). */
+  posthog?: PostHogRouteOptions;
 }
 
 /** A running runtime service. */
@@ -180,7 +184,7 @@ export async function startRuntime(options: StartRuntimeOptions): Promise<Runnin
     await runtime.close().catch(() => undefined);
     throw error;
   }
-  const app = createRuntimeApp(runtime, source);
+  const app = createRuntimeApp(runtime, source, options.posthog);
   const host = options.host ?? '127.0.0.1';
   const server = await new Promise<import('node:http').Server>((resolve, reject) => {
     const listening = app.listen(options.port ?? 7401, host, (error?: Error) => (error ? reject(error) : resolve(listening)));
