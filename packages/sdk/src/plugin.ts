@@ -193,15 +193,18 @@ type InferTypeName<T, S> = T extends 'string'
             ? InferObject<S>
             : never;
 
-// A key is present when it is `required` or has a `default` (the runtime applies defaults first).
-type PresentKeys<S, P> =
-  | (S extends { required: readonly (infer R)[] } ? Extract<R, keyof P> : never)
-  | { [K in keyof P]: P[K] extends { default: unknown } ? K : never }[keyof P];
+type RequiredKeys<S, P> = S extends { required: readonly (infer R)[] } ? Extract<R, keyof P> : never;
 
-type InferObject<S> = S extends { properties: infer P }
+// The keys an object type has for sure. What a plugin receives ('output'): `required` keys and keys with
+// a `default` (the runtime applies defaults first). What a user writes ('input'): `required` keys only.
+type PresentKeys<S, P, Side extends 'input' | 'output'> =
+  | RequiredKeys<S, P>
+  | (Side extends 'output' ? { [K in keyof P]: P[K] extends { default: unknown } ? K : never }[keyof P] : never);
+
+type InferObject<S, Side extends 'input' | 'output' = 'output'> = S extends { properties: infer P }
   ? Simplify<
-      { -readonly [K in keyof P as K extends PresentKeys<S, P> ? K : never]: InferSchema<P[K]> } & {
-        -readonly [K in keyof P as K extends PresentKeys<S, P> ? never : K]?: InferSchema<P[K]>;
+      { -readonly [K in keyof P as K extends PresentKeys<S, P, Side> ? K : never]: InferSchema<P[K]> } & {
+        -readonly [K in keyof P as K extends PresentKeys<S, P, Side> ? never : K]?: InferSchema<P[K]>;
       }
     >
   : Record<string, unknown>;
@@ -211,16 +214,6 @@ type InferObject<S> = S extends { properties: infer P }
  * unknown keys); keys with a `default` are present (the runtime applies defaults before any hook runs).
  */
 export type InferConfig<Schema> = Schema extends ConfigSchema ? InferObject<Schema> : Record<string, unknown>;
-
-type RequiredKeys<S, P> = S extends { required: readonly (infer R)[] } ? Extract<R, keyof P> : never;
-
-type InferInputObject<S> = S extends { properties: infer P }
-  ? Simplify<
-      { -readonly [K in keyof P as K extends RequiredKeys<S, P> ? K : never]: InferSchema<P[K]> } & {
-        -readonly [K in keyof P as K extends RequiredKeys<S, P> ? never : K]?: InferSchema<P[K]>;
-      }
-    >
-  : Record<string, unknown>;
 
 /**
  * The config a user WRITES for a schema, before defaults: `required` keys must be there, every other
@@ -233,7 +226,7 @@ type InferInputObject<S> = S extends { properties: infer P }
  * // { mode?: 'a' | 'b' }
  * ```
  */
-export type InferConfigInput<Schema> = Schema extends ConfigSchema ? InferInputObject<Schema> : Record<string, unknown>;
+export type InferConfigInput<Schema> = Schema extends ConfigSchema ? InferObject<Schema, 'input'> : Record<string, unknown>;
 
 /** The config input of a plugin (see {@link InferConfigInput}); any record for an untyped plugin. */
 export type PluginConfigInput<P> = P extends { config?: infer S } ? (unknown extends S ? Record<string, unknown> : InferConfigInput<NonNullable<S>>) : Record<string, unknown>;
