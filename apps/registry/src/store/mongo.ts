@@ -13,10 +13,31 @@ import type {
   VersionRecord,
 } from './types.js';
 
-interface MaintainerDoc {
+/** A plugin's immutable facts, inserted once (unique name). */
+interface PluginDoc {
+  name: string;
   ownerKey: string;
+  createdAt: string;
+}
+/** What changes about a plugin; one document per revision (unique `(name, rev)`), never updated. */
+interface PluginStateDoc {
+  name: string;
+  rev: number;
+  distTags: Record<string, string>;
+  description?: string | null;
+  keywords: string[];
+  modifiedAt: string;
+  /** Set on rev N by the writer of rev N+1 (a listing hint only). */
+  superseded?: true;
+}
+type StateContent = Omit<PluginStateDoc, 'name' | 'rev' | 'superseded'>;
+/** The maintainers of an owner key; one document per revision (unique `(ownerKey, rev)`), never updated. */
+interface OwnerDoc {
+  ownerKey: string;
+  rev: number;
   maintainers: { user: string; addedAt: string }[];
 }
+/** One written batch entry; a version's downloads are the sum of its rows. */
 interface DownloadDoc {
   name: string;
   version: string;
@@ -24,8 +45,9 @@ interface DownloadDoc {
   count: number;
 }
 type VersionDoc = VersionRecord & { seq: number };
-/** The stored plugin document: the record plus its revision (see {@link MetadataStore.getPluginRevision}). */
-type PluginDoc = PluginRecord & { revision?: number };
+
+/** Compare-and-set retries before a change gives up (only under extreme contention on one plugin). */
+const maxAttempts = 200;
 
 function isDuplicateKey(error: unknown): boolean {
   return error instanceof MongoServerError && error.code === 11000;
@@ -36,11 +58,27 @@ function withoutId<T extends object>(doc: T & { _id?: unknown }): T {
   return rest as T;
 }
 
+function tooBusy(what: string): PluglineError {
+  return new PluglineError('ERR_INTERNAL', `Too many concurrent changes to ${what}`);
+}
+
 /**
- * The production metadata store on MongoDB (official driver). Unique indexes on `(name, version)`,
- * plugin name, owner key and token id/hash make concurrent publishes of one version end with exactly
- * one winner. A publish claims the owner key, then inserts the version (the unique insert is the commit
- * point), then updates the plugin's dist-tags; `latest` is re-derived on read if a crash interrupted that.
+ * The metadata store on MongoDB's wire protocol (official driver), for MongoDB and for FerretDB.
+ *
+ * No multi-document transactions (standalone MongoDB and FerretDB have none), and no reliance on an
+ * update being atomic: FerretDB v1 runs an update as a read, a change in memory and a write of the
+ * whole document, so two concurrent `$inc`s or `$set`s on one document can lose one. Every guarantee
+ * rests on the one primitive both servers make atomic, an insert into a unique index:
+ *
+ * - a version is published by inserting `(name, version)`: of concurrent publishes exactly one wins;
+ * - what changes about a plugin (dist-tags, listing, revision) and about an owner key (maintainers)
+ *   is a chain of immutable documents, one per revision: a change reads the newest (rev N) and
+ *   inserts rev N+1, retrying when another writer inserted N+1 first (compare-and-set). Revisions
+ *   therefore only grow, and no change is lost;
+ * - download counts are inserted as rows and summed on read.
+ *
+ * A change to other data (a version's deprecation, maintainers) inserts a new plugin revision AFTER
+ * it, so a reader that reads the revision first never caches data older than that revision.
  */
 export class MongoMetadataStore implements MetadataStore {
   readonly engine = 'mongodb';
@@ -52,10 +90,15 @@ export class MongoMetadataStore implements MetadataStore {
   /** Connects to `uri` (database from the URI, else `plugline`) and creates the indexes. */
   static async connect(uri: string, databaseName?: string): Promise<MongoMetadataStore> {
     const client = new MongoClient(uri);
-    await client.connect();
-    const store = new MongoMetadataStore(client, client.db(databaseName));
-    await store.createIndexes();
-    return store;
+    try {
+      await client.connect();
+      const store = new MongoMetadataStore(client, client.db(databaseName));
+      await store.createIndexes();
+      return store;
+    } catch (error) {
+      await client.close();
+      throw error;
+    }
   }
 
   /** Wraps an already connected database (the caller closes its client). */
@@ -68,11 +111,14 @@ export class MongoMetadataStore implements MetadataStore {
   private get plugins(): Collection<PluginDoc> {
     return this.db.collection<PluginDoc>('plugins');
   }
+  private get states(): Collection<PluginStateDoc> {
+    return this.db.collection<PluginStateDoc>('plugin_states');
+  }
   private get versions(): Collection<VersionDoc> {
     return this.db.collection<VersionDoc>('versions');
   }
-  private get maintainers(): Collection<MaintainerDoc> {
-    return this.db.collection<MaintainerDoc>('maintainers');
+  private get owners(): Collection<OwnerDoc> {
+    return this.db.collection<OwnerDoc>('owners');
   }
   private get tokens(): Collection<TokenRecord> {
     return this.db.collection<TokenRecord>('tokens');
@@ -84,70 +130,120 @@ export class MongoMetadataStore implements MetadataStore {
   private async createIndexes(): Promise<void> {
     await Promise.all([
       this.plugins.createIndex({ name: 1 }, { unique: true }),
+      this.plugins.createIndex({ ownerKey: 1 }),
+      this.states.createIndex({ name: 1, rev: 1 }, { unique: true }),
+      this.states.createIndex({ superseded: 1 }),
       this.versions.createIndex({ name: 1, version: 1 }, { unique: true }),
       this.versions.createIndex({ name: 1, seq: 1 }),
-      this.maintainers.createIndex({ ownerKey: 1 }, { unique: true }),
+      this.owners.createIndex({ ownerKey: 1, rev: 1 }, { unique: true }),
       this.tokens.createIndex({ id: 1 }, { unique: true }),
       this.tokens.createIndex({ hash: 1 }, { unique: true }),
-      this.downloads.createIndex({ name: 1, version: 1, day: 1 }, { unique: true }),
+      this.downloads.createIndex({ name: 1, version: 1, day: 1 }),
     ]);
   }
 
+  /** Inserts `doc`; false when its unique key is taken (another writer was first). */
+  private async insertUnique<T extends object>(collection: Collection<T>, doc: T): Promise<boolean> {
+    try {
+      await collection.insertOne({ ...doc } as Parameters<Collection<T>['insertOne']>[0]);
+      return true;
+    } catch (error) {
+      if (isDuplicateKey(error)) return false;
+      throw error;
+    }
+  }
+
+  private async currentOwner(ownerKey: string): Promise<OwnerDoc | null> {
+    return this.owners.find({ ownerKey }, { projection: { _id: 0 } }).sort({ rev: -1 }).limit(1).next();
+  }
+
   async getMaintainers(ownerKey: string): Promise<string[]> {
-    const doc = await this.maintainers.findOne({ ownerKey });
-    return doc ? doc.maintainers.map((entry) => entry.user) : [];
+    return (await this.currentOwner(ownerKey))?.maintainers.map((entry) => entry.user) ?? [];
+  }
+
+  /**
+   * The newest state of a plugin. A plugin whose first publish stopped between the version insert and
+   * its first state (a crash) gets one derived from its versions, at revision 0.
+   */
+  private async currentState(name: string): Promise<PluginStateDoc | undefined> {
+    const state = await this.states.find({ name }, { projection: { _id: 0, superseded: 0 } }).sort({ rev: -1 }).limit(1).next();
+    if (state) return state;
+    if (!(await this.plugins.findOne({ name }, { projection: { _id: 1 } }))) return undefined;
+    const derived: PluginStateDoc = { name, rev: 0, distTags: {}, keywords: [], modifiedAt: '' };
+    let latest: VersionDoc | undefined;
+    for (const version of await this.versions.find({ name }, { projection: { _id: 0, readme: 0 } }).sort({ seq: 1 }).toArray()) {
+      if (shouldBecomeLatest(latest?.version, version.version)) latest = version;
+    }
+    if (latest) {
+      derived.distTags.latest = latest.version;
+      derived.description = latest.manifest.description ?? null;
+      derived.keywords = latest.manifest.keywords ?? [];
+      derived.modifiedAt = latest.publishedAt;
+    }
+    return derived;
+  }
+
+  /**
+   * Compare-and-set on the plugin's state chain: `change` gets a copy of the newest state and returns
+   * the next one (or undefined: no change). True when a new revision was written; false when there is
+   * no such plugin or nothing to change.
+   */
+  private async changeState(name: string, change: (state: StateContent) => StateContent | undefined): Promise<boolean> {
+    for (let attempt = 0; attempt < maxAttempts; attempt += 1) {
+      const current = await this.currentState(name);
+      if (!current) return false;
+      const { name: _name, rev, ...content } = current;
+      const next = change(structuredClone(content));
+      if (next === undefined) return false;
+      if (await this.insertUnique(this.states, { ...next, name, rev: rev + 1 })) {
+        // Only the writer of rev+1 touches rev: a hint for listPlugins, never read for correctness.
+        if (rev > 0) await this.states.updateOne({ name, rev }, { $set: { superseded: true } });
+        return true;
+      }
+    }
+    throw tooBusy(name);
+  }
+
+  /** A new revision for `name` with unchanged content: announces a change made elsewhere (always after it). */
+  private async bumpRevision(name: string): Promise<void> {
+    await this.changeState(name, (state) => state);
   }
 
   async publishVersion(record: VersionRecord, ownerKey: string, actor: Actor): Promise<void> {
-    let owners: MaintainerDoc | null;
-    try {
-      owners = await this.maintainers.findOneAndUpdate(
-        { ownerKey },
-        { $setOnInsert: { ownerKey, maintainers: [{ user: actor.user, addedAt: record.publishedAt }] } },
-        { upsert: true, returnDocument: 'after' },
-      );
-    } catch (error) {
-      // Two first publishes raced on the upsert; the loser reads the winner's claim.
-      if (!isDuplicateKey(error)) throw error;
-      owners = await this.maintainers.findOne({ ownerKey });
+    // Claim the owner key when nobody has: of concurrent first publishers the first insert wins.
+    let owner = await this.currentOwner(ownerKey);
+    if (!owner) {
+      await this.insertUnique(this.owners, { ownerKey, rev: 1, maintainers: [{ user: actor.user, addedAt: record.publishedAt }] });
+      owner = await this.currentOwner(ownerKey);
     }
-    if (!actor.admin && !owners?.maintainers.some((entry) => entry.user === actor.user)) {
+    if (!actor.admin && !owner?.maintainers.some((entry) => entry.user === actor.user)) {
       throw new PluglineError('ERR_FORBIDDEN', `${actor.user} is not a maintainer of ${ownerKey}`);
     }
-    await this.plugins.updateOne(
-      { name: record.name },
-      {
-        $setOnInsert: {
-          name: record.name,
-          ownerKey,
-          keywords: [],
-          distTags: {},
-          createdAt: record.publishedAt,
-          modifiedAt: record.publishedAt,
-        },
-      },
-      { upsert: true },
-    );
+    await this.insertUnique(this.plugins, { name: record.name, ownerKey, createdAt: record.publishedAt });
+    // The commit point: the unique (name, version) insert.
     try {
       await this.versions.insertOne({ ...record, seq: Date.now() * 1000 + Math.floor(Math.random() * 1000) });
     } catch (error) {
       if (isDuplicateKey(error)) throw new PluglineError('ERR_VERSION_EXISTS', `${record.name}@${record.version} is already published`);
       throw error;
     }
-    await this.moveLatestIfHigher(record);
-    // Bumped after the change (no multi-document transaction): a reader that saw the old revision
-    // rebuilds on its next read; one that already sees the new data under the old revision too.
-    await this.bumpRevision({ name: record.name });
-  }
-
-  /** A new revision for the matching plugins (always after the change it announces). */
-  private async bumpRevision(filter: { name: string } | { ownerKey: string }): Promise<void> {
-    await this.plugins.updateMany(filter, { $inc: { revision: 1 } });
+    // Then the new revision, moving `latest` when this is the highest release.
+    await this.changeState(record.name, (state) => {
+      if (!shouldBecomeLatest(state.distTags.latest, record.version)) return state;
+      return {
+        ...state,
+        distTags: { ...state.distTags, latest: record.version },
+        description: record.manifest.description ?? null,
+        keywords: record.manifest.keywords ?? [],
+        modifiedAt: record.publishedAt,
+      };
+    });
   }
 
   async getPluginRevision(name: string): Promise<number | undefined> {
-    const doc = await this.plugins.findOne({ name }, { projection: { _id: 0, revision: 1 } });
-    return doc ? (doc.revision ?? 0) : undefined;
+    const state = await this.states.find({ name }, { projection: { _id: 0, rev: 1 } }).sort({ rev: -1 }).limit(1).next();
+    if (state) return state.rev;
+    return (await this.plugins.findOne({ name }, { projection: { _id: 1 } })) ? 0 : undefined;
   }
 
   async listVersionNumbers(name: string): Promise<string[]> {
@@ -155,40 +251,23 @@ export class MongoMetadataStore implements MetadataStore {
     return docs.map((doc) => doc.version);
   }
 
-  /** Compare-and-set on `distTags.latest`, retried when a concurrent publish moved it first. */
-  private async moveLatestIfHigher(record: VersionRecord): Promise<void> {
-    for (let attempt = 0; attempt < 20; attempt += 1) {
-      const plugin = await this.plugins.findOne({ name: record.name });
-      const current = plugin?.distTags.latest;
-      if (!shouldBecomeLatest(current, record.version)) return;
-      const result = await this.plugins.updateOne(
-        { name: record.name, 'distTags.latest': current ?? { $exists: false } },
-        {
-          $set: {
-            'distTags.latest': record.version,
-            description: record.manifest.description,
-            keywords: record.manifest.keywords ?? [],
-            modifiedAt: record.publishedAt,
-          },
-        },
-      );
-      if (result.modifiedCount === 1) return;
-    }
+  private toRecord(plugin: PluginDoc, state: StateContent): PluginRecord | undefined {
+    if (state.distTags.latest === undefined) return undefined; // no version yet
+    const record: PluginRecord = {
+      name: plugin.name,
+      ownerKey: plugin.ownerKey,
+      keywords: state.keywords ?? [],
+      distTags: state.distTags,
+      createdAt: plugin.createdAt,
+      modifiedAt: state.modifiedAt || plugin.createdAt,
+    };
+    if (typeof state.description === 'string') record.description = state.description;
+    return record;
   }
 
   async getPlugin(name: string): Promise<PluginRecord | undefined> {
-    const doc = await this.plugins.findOne({ name }, { projection: { _id: 0, revision: 0 } });
-    if (!doc) return undefined;
-    const plugin: PluginRecord = withoutId(doc);
-    if (plugin.description === undefined || plugin.description === null) delete plugin.description;
-    if (plugin.distTags.latest === undefined) {
-      // A publish was interrupted before moving `latest`: derive it from the stored versions.
-      let latest: string | undefined;
-      for (const version of await this.listVersions(name, { readme: false })) if (shouldBecomeLatest(latest, version.version)) latest = version.version;
-      if (latest === undefined) return undefined;
-      plugin.distTags = { ...plugin.distTags, latest };
-    }
-    return plugin;
+    const [plugin, state] = await Promise.all([this.plugins.findOne({ name }, { projection: { _id: 0 } }), this.currentState(name)]);
+    return plugin && state ? this.toRecord(plugin, state) : undefined;
   }
 
   async getVersion(name: string, version: string): Promise<VersionRecord | undefined> {
@@ -203,65 +282,84 @@ export class MongoMetadataStore implements MetadataStore {
   }
 
   async setDistTag(name: string, tag: string, version: string): Promise<void> {
-    const update: Record<string, unknown> = { [`distTags.${tag}`]: version, modifiedAt: new Date().toISOString() };
-    if (tag === 'latest') {
-      const target = await this.getVersion(name, version);
+    const target = tag === 'latest' ? await this.getVersion(name, version) : undefined;
+    const changed = await this.changeState(name, (state) => {
+      const next: StateContent = { ...state, distTags: { ...state.distTags, [tag]: version }, modifiedAt: new Date().toISOString() };
       if (target) {
-        update.description = target.manifest.description;
-        update.keywords = target.manifest.keywords ?? [];
+        next.description = target.manifest.description ?? null;
+        next.keywords = target.manifest.keywords ?? [];
       }
-    }
-    const result = await this.plugins.updateOne({ name }, { $set: update, $inc: { revision: 1 } });
-    if (result.matchedCount === 0) throw new PluglineError('ERR_PLUGIN_NOT_FOUND', `No plugin named ${name}`);
+      return next;
+    });
+    if (!changed) throw new PluglineError('ERR_PLUGIN_NOT_FOUND', `No plugin named ${name}`);
   }
 
   async deleteDistTag(name: string, tag: string): Promise<boolean> {
-    const result = await this.plugins.updateOne(
-      { name, [`distTags.${tag}`]: { $exists: true } },
-      { $unset: { [`distTags.${tag}`]: '' }, $set: { modifiedAt: new Date().toISOString() }, $inc: { revision: 1 } },
-    );
-    return result.modifiedCount > 0;
+    return this.changeState(name, (state) => {
+      if (!(tag in state.distTags)) return undefined;
+      const distTags = { ...state.distTags };
+      delete distTags[tag];
+      return { ...state, distTags, modifiedAt: new Date().toISOString() };
+    });
   }
 
   async setDeprecated(name: string, version: string, message: string | undefined): Promise<boolean> {
+    // Concurrent (un)deprecations of one version: the last write wins, as in the embedded store.
     const result = await this.versions.updateOne(
       { name, version },
       message === undefined ? { $unset: { deprecated: '' } } : { $set: { deprecated: message } },
     );
     if (result.matchedCount === 0) return false;
-    await this.bumpRevision({ name });
+    await this.bumpRevision(name);
     return true;
+  }
+
+  /** Compare-and-set on the owner key's maintainer chain, then a new revision for each of its plugins. */
+  private async changeMaintainers(ownerKey: string, change: (list: OwnerDoc['maintainers']) => OwnerDoc['maintainers'] | undefined): Promise<boolean> {
+    for (let attempt = 0; attempt < maxAttempts; attempt += 1) {
+      const owner = await this.currentOwner(ownerKey);
+      if (!owner) return false;
+      const next = change(owner.maintainers);
+      if (next === undefined) return false;
+      if (await this.insertUnique(this.owners, { ownerKey, rev: owner.rev + 1, maintainers: next })) {
+        // Every document of the owner key lists the maintainers.
+        const names = await this.plugins.find({ ownerKey }, { projection: { _id: 0, name: 1 } }).toArray();
+        await Promise.all(names.map((plugin) => this.bumpRevision(plugin.name)));
+        return true;
+      }
+    }
+    throw tooBusy(ownerKey);
   }
 
   async addMaintainer(ownerKey: string, user: string): Promise<void> {
-    const result = await this.maintainers.updateOne(
-      { ownerKey, 'maintainers.user': { $ne: user } },
-      { $push: { maintainers: { user, addedAt: new Date().toISOString() } } },
+    await this.changeMaintainers(ownerKey, (list) =>
+      list.some((entry) => entry.user === user) ? undefined : [...list, { user, addedAt: new Date().toISOString() }],
     );
-    if (result.modifiedCount > 0) await this.bumpRevision({ ownerKey });
   }
 
   async removeMaintainer(ownerKey: string, user: string): Promise<boolean> {
-    const result = await this.maintainers.updateOne({ ownerKey }, { $pull: { maintainers: { user } } });
-    if (result.modifiedCount === 0) return false;
-    await this.bumpRevision({ ownerKey });
-    return true;
+    return this.changeMaintainers(ownerKey, (list) => (list.some((entry) => entry.user === user) ? list.filter((entry) => entry.user !== user) : undefined));
   }
 
   async recordDownload(name: string, version: string, day: string): Promise<void> {
-    await this.downloads.updateOne({ name, version, day }, { $inc: { count: 1 } }, { upsert: true });
+    await this.recordDownloads([{ name, version, day, count: 1 }]);
   }
 
+  /**
+   * One inserted row per entry (an insert is never lost, unlike a concurrent `$inc` on FerretDB). Not
+   * a transaction: if some inserts fail, the error carries the `unwritten` entries (the others are in
+   * the store), so a retry counts nothing twice.
+   */
   async recordDownloads(counts: readonly DownloadCount[]): Promise<void> {
-    if (counts.length === 0) return;
-    await this.downloads.bulkWrite(
-      counts.map(({ name, version, day, count }) => ({ updateOne: { filter: { name, version, day }, update: { $inc: { count } }, upsert: true } })),
-      { ordered: false },
-    );
+    const results = await Promise.allSettled(counts.map(({ name, version, day, count }) => this.downloads.insertOne({ name, version, day, count })));
+    const unwritten = counts.filter((_, index) => results[index]?.status === 'rejected');
+    if (unwritten.length === 0) return;
+    const first = results.find((result): result is PromiseRejectedResult => result.status === 'rejected');
+    throw Object.assign(new Error(`${unwritten.length} of ${counts.length} download counts were not written`, { cause: first?.reason }), { unwritten });
   }
 
   async getDownloads(name: string): Promise<DownloadStats> {
-    const rows = await this.downloads.find({ name }).toArray();
+    const rows = await this.downloads.find({ name }, { projection: { _id: 0 } }).toArray();
     const versions: Record<string, number> = {};
     const days = new Map<string, number>();
     let total = 0;
@@ -270,30 +368,35 @@ export class MongoMetadataStore implements MetadataStore {
       days.set(row.day, (days.get(row.day) ?? 0) + row.count);
       total += row.count;
     }
-    const daily = [...days.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([day, count]) => ({ day, count }));
+    const daily = [...days.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([day, count]) => ({ day, count }));
     return { total, versions, daily };
   }
 
   async listPlugins(): Promise<PluginSummary[]> {
     const totals = new Map<string, number>();
-    for await (const row of this.downloads.aggregate<{ _id: string; total: number }>([
-      { $group: { _id: '$name', total: { $sum: '$count' } } },
-    ])) {
+    for await (const row of this.downloads.aggregate<{ _id: string; total: number }>([{ $group: { _id: '$name', total: { $sum: '$count' } } }])) {
       totals.set(row._id, row.total);
     }
-    const plugins = await this.plugins.find({}, { projection: { _id: 0, revision: 0 } }).sort({ name: 1 }).toArray();
+    // The newest state of every plugin: those not marked superseded (a crash can leave an older one
+    // unmarked, so the highest rev per name wins).
+    const states = new Map<string, PluginStateDoc>();
+    for (const state of await this.states.find({ superseded: { $exists: false } }, { projection: { _id: 0, superseded: 0 } }).toArray()) {
+      const seen = states.get(state.name);
+      if (!seen || seen.rev < state.rev) states.set(state.name, state);
+    }
     const summaries: PluginSummary[] = [];
-    for (const plugin of plugins) {
-      const version = plugin.distTags.latest ?? (await this.getPlugin(plugin.name))?.distTags.latest;
-      if (version === undefined) continue;
+    for (const plugin of await this.plugins.find({}, { projection: { _id: 0 } }).sort({ name: 1 }).toArray()) {
+      const state = states.get(plugin.name) ?? (await this.currentState(plugin.name));
+      const record = state && this.toRecord(plugin, state);
+      if (!record?.distTags.latest) continue;
       const summary: PluginSummary = {
-        name: plugin.name,
-        keywords: plugin.keywords ?? [],
-        version,
-        downloads: totals.get(plugin.name) ?? 0,
-        modifiedAt: plugin.modifiedAt,
+        name: record.name,
+        keywords: record.keywords,
+        version: record.distTags.latest,
+        downloads: totals.get(record.name) ?? 0,
+        modifiedAt: record.modifiedAt,
       };
-      if (typeof plugin.description === 'string') summary.description = plugin.description;
+      if (record.description !== undefined) summary.description = record.description;
       summaries.push(summary);
     }
     return summaries;
@@ -313,6 +416,7 @@ export class MongoMetadataStore implements MetadataStore {
     return doc ? withoutId(doc) : undefined;
   }
 
+  /** Two concurrent revocations of one token may both answer true on FerretDB; either way it is revoked. */
   async revokeToken(id: string, at: string): Promise<boolean> {
     const result = await this.tokens.updateOne({ id, revokedAt: { $exists: false } }, { $set: { revokedAt: at } });
     return result.modifiedCount > 0;

@@ -135,7 +135,11 @@ export interface MetadataStore {
   removeMaintainer(ownerKey: string, user: string): Promise<boolean>;
   /** Counts one tarball download on `day` (`YYYY-MM-DD`, UTC). */
   recordDownload(name: string, version: string, day: string): Promise<void>;
-  /** Adds a batch of download counts at once (one transaction where the engine has them). */
+  /**
+   * Adds a batch of download counts at once (one transaction where the engine has them). An engine
+   * without one that wrote part of the batch throws an error with `unwritten: DownloadCount[]`, the
+   * entries not in the store, so the caller retries only those.
+   */
   recordDownloads(counts: readonly DownloadCount[]): Promise<void>;
   getDownloads(name: string): Promise<DownloadStats>;
   /** Every plugin with its latest version and download total (search ranks these). */
