@@ -15,6 +15,7 @@
 # Settings:
 #   PLUGLINE_FERRETDB_BACKEND  postgresql | sqlite (default: postgresql when it answers, else sqlite)
 #   PLUGLINE_FERRETDB_PG_URL   default postgres://postgres@127.0.0.1:5432/ferretdb (created if missing)
+#   PLUGLINE_FERRETDB_GO       the go binary (default: go on PATH, else /usr/local/go/bin/go)
 #   MONGODB_URI                when already set, nothing is started: the tests use that server
 # When FerretDB cannot be provided (no Go, build or start failed), MONGODB_URI stays unset and
 # PLUGLINE_MONGO_SKIP carries the reason; the Mongo tests then skip with that reason in their summary.
@@ -34,7 +35,8 @@ plugline_ferretdb_skip() {
 }
 
 plugline_ferretdb_go() {
-  if command -v go >/dev/null 2>&1; then command -v go
+  if [ -n "${PLUGLINE_FERRETDB_GO:-}" ]; then [ -x "$PLUGLINE_FERRETDB_GO" ] && echo "$PLUGLINE_FERRETDB_GO"
+  elif command -v go >/dev/null 2>&1; then command -v go
   elif [ -x /usr/local/go/bin/go ]; then echo /usr/local/go/bin/go
   else return 1
   fi
