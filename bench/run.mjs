@@ -2,7 +2,9 @@
 // Writes results/latest.json, results/latest.md and results/latest.svg.
 //   node run.mjs            full run (~8-10 minutes on 2 cores)
 //   node run.mjs --quick    smoke run (~2 minutes): fewer, shorter rounds, smaller data sets
-//   --only=runtime,registry,install,scaling   run some sections only
+//   --only=runtime,registry,install,scaling,engines   run some sections only
+//   (engines: the registry on SQLite and on the MongoDB engine, when MONGODB_URI is set: run the bench
+//   under scripts/ferretdb.sh for FerretDB; its database is random and dropped at the end)
 //   --out=<dir>             where to write (default results/)
 import { createRequire } from 'node:module';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -10,7 +12,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { installBench, runtimeLightChain } from './lib/install-bench.mjs';
 import { benchPackageName, verdaccioToken } from './lib/packages.mjs';
-import { registryScaling, registryVsVerdaccio } from './lib/registry-bench.mjs';
+import { registryEngines, registryScaling, registryVsVerdaccio } from './lib/registry-bench.mjs';
 import { markdownReport, svgChart } from './lib/report.mjs';
 import { installChain, runtimeBench } from './lib/runtime-bench.mjs';
 import { loadAverage, log, machineInfo, removeDir, startChildServer, tempDir } from './lib/util.mjs';
@@ -21,6 +23,7 @@ const quick = args.includes('--quick');
 const only = args.find((arg) => arg.startsWith('--only='))?.slice('--only='.length).split(',');
 const outDir = path.resolve(args.find((arg) => arg.startsWith('--out='))?.slice('--out='.length) ?? path.join(here, 'results'));
 const wants = (section) => !only || only.includes(section);
+const countArg = args.find((arg) => arg.startsWith('--count='))?.slice('--count='.length);
 
 if (typeof globalThis.gc !== 'function') log('note: run with node --expose-gc for steadier memory numbers (npm run bench does)');
 
@@ -91,6 +94,32 @@ try {
     results.registry = await registryVsVerdaccio({ plugline: { url: registry.url, token: adminToken }, verdaccio, ...params.registry });
     results.targets.push(results.registry.target);
   }
+  if (wants('engines') && process.env.MONGODB_URI) {
+    section('engines');
+    const { randomBytes } = await import('node:crypto');
+    const database = `plugline_bench_${randomBytes(6).toString('hex')}`;
+    const mongoUri = process.env.MONGODB_URI.replace(/^(mongodb(?:\+srv)?:\/\/[^/?]+)(?:\/[^?]*)?/, `$1/${database}`);
+    const mongoDir = await tempDir('registry-mongo');
+    dirs.push(mongoDir);
+    const mongoRegistry = await startChildServer(path.join(here, 'servers/registry.mjs'), [mongoDir], { PLUGLINE_ADMIN_TOKEN: adminToken, BENCH_MONGODB_URI: mongoUri });
+    servers.push(mongoRegistry);
+    try {
+      const ferret = process.env.PLUGLINE_FERRETDB_VERSION ? `FerretDB ${process.env.PLUGLINE_FERRETDB_VERSION} on ${process.env.PLUGLINE_FERRETDB_BACKEND}` : 'MONGODB_URI';
+      results.registryEngines = await registryEngines({
+        engines: [
+          { label: 'SQLite (embedded)', url: registry.url, token: adminToken },
+          { label: `MongoDB engine (${ferret})`, url: mongoRegistry.url, token: adminToken },
+        ],
+        ...params.registry,
+        ...(countArg ? { count: Number(countArg) } : {}),
+      });
+    } finally {
+      await mongoRegistry.stop();
+      const { MongoClient } = await import('mongodb');
+      const client = new MongoClient(mongoUri);
+      await client.connect().then(() => client.db().dropDatabase()).finally(() => client.close());
+    }
+  } else if (wants('engines') && only) log('section engines: skipped, MONGODB_URI is not set (run under scripts/ferretdb.sh)');
   if (wants('install')) {
     section('install');
     if (!results.registry) throw new Error('--only=install needs the registry section too (it publishes the packages)');

@@ -122,3 +122,48 @@ export async function registryScaling({ plugline, sizes, rounds, seconds, connec
   }
   return { connections, secondsPerRound: seconds, sizes: results };
 }
+
+/**
+ * Section 2b: the Plugline registry on each metadata engine (`engines`: `{ label, url, token }`, e.g. the
+ * embedded SQLite store and the MongoDB engine on FerretDB), same packages, alternating rounds of
+ * metadata and tarball GETs, so the engines are compared within one run.
+ */
+export async function registryEngines({ engines, count, rounds, seconds, connections }) {
+  const packages = [];
+  for (let index = 0; index < count; index++) packages.push(await makePackage(`engine-${benchPackageName(index)}`, '1.0.0'));
+  const publish = Object.fromEntries(engines.map((engine) => [engine.label, []]));
+  for (const pkg of packages) for (const engine of engines) publish[engine.label].push(await publishPlugline(engine.url, engine.token, pkg));
+  const paths = {
+    metadata: packages.map((pkg) => `/api/v1/plugins/${pkg.name}`),
+    tarball: packages.map((pkg) => `/api/v1/plugins/${pkg.name}/-/${pkg.version}.tgz`),
+  };
+  for (const engine of engines) {
+    const response = await fetch(`${engine.url}${paths.tarball.at(-1)}`);
+    if (!response.ok || Buffer.compare(new Uint8Array(await response.arrayBuffer()), packages.at(-1).tarball) !== 0) throw new Error(`${engine.label}: the tarball differs from what was published`);
+  }
+  const runs = Object.fromEntries(engines.map((engine) => [engine.label, { metadata: [], tarball: [] }]));
+  for (const kind of ['metadata', 'tarball']) {
+    for (const engine of engines) await load(engine.url, paths[kind], { seconds: 1, connections });
+    for (let round_ = 1; round_ <= rounds; round_++) {
+      const order = round_ % 2 ? engines : [...engines].reverse();
+      for (const engine of order) {
+        const result = await load(engine.url, paths[kind], { seconds, connections });
+        if (result.errors > 0 || result.non2xx > 0) throw new Error(`${engine.label} ${kind}: ${result.errors} errors, ${result.non2xx} non-2xx answers`);
+        runs[engine.label][kind].push(result);
+        log(`section 2b: ${kind} round ${round_} ${engine.label}: ${Math.round(result.requestsPerSecond)} req/s, p99 ${result.latencyP99} ms`);
+      }
+    }
+  }
+  const pick = (list, key) => summarize(list.map((item) => item[key]));
+  return {
+    packages: count,
+    connections,
+    secondsPerRound: seconds,
+    engines: engines.map(({ label }) => ({
+      label,
+      metadata: { requestsPerSecond: pick(runs[label].metadata, 'requestsPerSecond'), latencyP99Ms: pick(runs[label].metadata, 'latencyP99') },
+      tarball: { requestsPerSecond: pick(runs[label].tarball, 'requestsPerSecond'), latencyP99Ms: pick(runs[label].tarball, 'latencyP99') },
+      publishMs: { median: round(median(publish[label]), 2), p99: round(percentile(publish[label], 99), 2), count: publish[label].length },
+    })),
+  };
+}

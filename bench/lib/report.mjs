@@ -66,6 +66,15 @@ export function markdownReport(results) {
     lines.push(`| Tarball GET p99 ms | ${range(reg.plugline.tarball.latencyP99Ms, 1)} | ${range(reg.verdaccio.tarball.latencyP99Ms, 1)} | |`);
     lines.push(`| Publish latency ms, median (p99) over ${reg.plugline.publishMs.count} | ${fmt(reg.plugline.publishMs.median, 1)} (${fmt(reg.plugline.publishMs.p99, 1)}) | ${fmt(reg.verdaccio.publishMs.median, 1)} (${fmt(reg.verdaccio.publishMs.p99, 1)}) | ${fmt(reg.ratios.publishLatency, 2)}× faster |`, '');
   }
+  const engines = results.registryEngines;
+  if (engines) {
+    lines.push(`## 2b. Registry metadata engines (${engines.packages} packages, autocannon with ${engines.connections} connections, ${engines.secondsPerRound} s rounds)`, '');
+    lines.push('| Engine | Metadata GET req/s | Metadata p99 ms | Tarball GET req/s | Tarball p99 ms | Publish ms, median (p99) |', '|---|---|---|---|---|---|');
+    for (const row of engines.engines) {
+      lines.push(`| ${row.label} | ${range(row.metadata.requestsPerSecond)} | ${range(row.metadata.latencyP99Ms, 1)} | ${range(row.tarball.requestsPerSecond)} | ${range(row.tarball.latencyP99Ms, 1)} | ${fmt(row.publishMs.median, 1)} (${fmt(row.publishMs.p99, 1)}) |`);
+    }
+    lines.push('');
+  }
   const inst = results.install;
   if (inst) {
     lines.push(`## 3. Cold install of ${inst.package} (empty folder, empty cache)`, '');

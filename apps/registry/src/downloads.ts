@@ -85,8 +85,9 @@ export class DownloadCounter {
     try {
       await this.store.recordDownloads(batch);
     } catch (error) {
-      // Keep them for the next flush rather than lose them.
-      for (const entry of batch) {
+      // Keep them for the next flush rather than lose them (only those not written, when the store says).
+      const unwritten = (error as { unwritten?: DownloadCount[] } | undefined)?.unwritten;
+      for (const entry of Array.isArray(unwritten) ? unwritten : batch) {
         const key = `${entry.name}\u0000${entry.version}\u0000${entry.day}`;
         const current = this.pending.get(key);
         if (current) current.count += entry.count;

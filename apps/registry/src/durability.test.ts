@@ -7,9 +7,11 @@ import { Writable } from 'node:stream';
 import { PluglineError } from '@plugline/sdk';
 import pino from 'pino';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { type BlobStore, FsBlobStore, integrityToHex } from './blobs.js';
+import { MongoClient } from 'mongodb';
+import { type BlobStore, FsBlobStore, GridFsBlobStore, integrityToHex } from './blobs.js';
 import { RegistryClient } from './client.js';
-import { createRegistryApp, type MetadataStore, SqliteMetadataStore, startRegistry } from './index.js';
+import { type MongoDataset, mongoDataset, skipWithoutMongo } from './engines.test-helpers.js';
+import { createRegistryApp, type MetadataStore, MongoMetadataStore, SqliteMetadataStore, type StartRegistryOptions, startRegistry } from './index.js';
 import { fixtureManifest, packPlugin } from './testing.js';
 
 const silent = pino({ level: 'silent' });
@@ -51,10 +53,32 @@ function failing<T extends object>(target: T, method: keyof T, message: string):
   });
 }
 
-describe('restart on the same data folder', () => {
+/** The same data again after a restart: a data folder (embedded), or a MongoDB database plus its blobs. */
+type Storage = Omit<StartRegistryOptions, 'port' | 'adminToken' | 'logger'>;
+
+/** Every engine the restart and failed-publish tests run on; the MongoDB ones skip without a server. */
+const engines: { engine: string; mongo: boolean; open(): Promise<Storage> }[] = [
+  { engine: 'embedded', mongo: false, open: async () => ({ dataDir: await tempDir() }) },
+  {
+    engine: 'mongodb+gridfs',
+    mongo: true,
+    async open() {
+      const dataset = mongoDataset();
+      datasets.push(dataset);
+      return { dataDir: await tempDir(), mongoUri: dataset.uri };
+    },
+  },
+];
+const datasets: MongoDataset[] = [];
+afterAll(async () => {
+  for (const dataset of datasets) await dataset.drop();
+});
+
+describe.each(engines)('restart on the same data: $engine', ({ mongo, open: openStorage }) => {
+  if (mongo) skipWithoutMongo();
   it('keeps plugins, versions, tarballs, dist-tags, deprecations, maintainers, downloads and tokens', async () => {
-    const dataDir = await tempDir();
-    const first = await startRegistry({ port: 0, dataDir, adminToken, logger: silent });
+    const storage = await openStorage();
+    const first = await startRegistry({ port: 0, adminToken, logger: silent, ...storage });
     const admin = new RegistryClient({ url: first.url, token: adminToken });
     const { token, id } = await admin.createToken({ user: 'alice', scopes: ['publish'] });
     let alice = new RegistryClient({ url: first.url, token });
@@ -69,7 +93,8 @@ describe('restart on the same data folder', () => {
     const before = await alice.getPlugin('@keep/me');
     await first.close();
 
-    const second = await startRegistry({ port: 0, dataDir, adminToken, logger: silent });
+    // MongoDB: a fresh data folder, so nothing can come from the file system.
+    const second = await startRegistry({ port: 0, adminToken, logger: silent, ...storage, ...(storage.mongoUri ? { dataDir: await tempDir() } : {}) });
     try {
       alice = new RegistryClient({ url: second.url, token });
       const after = await alice.getPlugin('@keep/me');
@@ -166,6 +191,63 @@ describe('no partial state after a failed publish', () => {
 
     await rm(join(blobs.root, hex.slice(0, 2), hex));
     expect(await codeOf(client.download('bitrot', '1.0.0'))).toBe('ERR_INTERNAL');
+  });
+});
+
+describe('no partial state after a failed publish: mongodb+gridfs', () => {
+  skipWithoutMongo();
+  const running: { close(): Promise<void> }[] = [];
+  afterEach(async () => {
+    for (const item of running.splice(0).reverse()) await item.close();
+  });
+
+  /** A registry on one MongoDB database (GridFS blobs), optionally with a failing step. */
+  async function serve(dataset: MongoDataset, failBlobs: boolean, failStore: boolean) {
+    const client = new MongoClient(dataset.uri);
+    await client.connect();
+    running.push(client);
+    const store = await MongoMetadataStore.fromDb(client.db());
+    const blobs = new GridFsBlobStore(client.db());
+    const app = createRegistryApp({
+      store: failStore ? failing<MetadataStore>(store, 'publishVersion', 'crash') : store,
+      blobs: failBlobs ? failing<BlobStore>(blobs, 'put', 'disk full') : blobs,
+      adminToken,
+      logger: silent,
+    });
+    const server = app.listen(0, '127.0.0.1');
+    await new Promise<void>((resolve) => server.once('listening', () => resolve()));
+    running.push({ close: () => new Promise<void>((resolve) => server.close(() => resolve())) });
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    return { store, blobs, db: client.db(), client: new RegistryClient({ url, token: adminToken }) };
+  }
+
+  it('leaves no version, plugin or owner claim when the blob write fails, and a retry succeeds', async () => {
+    const dataset = mongoDataset();
+    datasets.push(dataset);
+    const broken = await serve(dataset, true, false);
+    const tarball = await packPlugin({ manifest: fixtureManifest('fragile', '1.0.0') });
+    expect(await codeOf(broken.client.publish(tarball, { name: 'fragile', version: '1.0.0' }))).toBe('ERR_INTERNAL');
+    expect(await codeOf(broken.client.getPlugin('fragile'))).toBe('ERR_PLUGIN_NOT_FOUND');
+    expect(await broken.store.getMaintainers('fragile')).toEqual([]);
+    const healthy = await serve(dataset, false, false);
+    expect((await healthy.client.publish(tarball, { name: 'fragile', version: '1.0.0' })).version).toBe('1.0.0');
+    expect(Buffer.from(await healthy.client.download('fragile', '1.0.0')).equals(Buffer.from(tarball))).toBe(true);
+  });
+
+  it('leaves only a harmless, reused blob when the metadata write fails', async () => {
+    const dataset = mongoDataset();
+    datasets.push(dataset);
+    const broken = await serve(dataset, false, true);
+    const tarball = await packPlugin({ manifest: fixtureManifest('halfway', '1.0.0') });
+    expect(await codeOf(broken.client.publish(tarball, { name: 'halfway', version: '1.0.0' }))).toBe('ERR_INTERNAL');
+    expect(await codeOf(broken.client.getPlugin('halfway'))).toBe('ERR_PLUGIN_NOT_FOUND');
+    expect(await codeOf(broken.client.download('halfway', '1.0.0'))).toBe('ERR_PLUGIN_NOT_FOUND');
+    const healthy = await serve(dataset, false, false);
+    const { integrity } = await healthy.client.publish(tarball, { name: 'halfway', version: '1.0.0' });
+    expect(await healthy.blobs.has(integrity)).toBe(true);
+    // The retry reused the blob: one GridFS file, not two.
+    expect(await healthy.db.collection('tarballs.files').countDocuments({ filename: integrity })).toBe(1);
+    expect(Buffer.from(await healthy.client.download('halfway', '1.0.0')).equals(Buffer.from(tarball))).toBe(true);
   });
 });
 

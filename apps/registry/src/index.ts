@@ -1,9 +1,9 @@
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
 import type express from 'express';
 import pino, { type Logger } from 'pino';
 import { createRegistryApp } from './app.js';
-import { type BlobStore, FsBlobStore, GridFsBlobStore } from './blobs.js';
+import { openBlobStore } from './blob-setting.js';
+import type { BlobStore } from './blobs.js';
 import { DownloadCounter } from './downloads.js';
 import { MongoMetadataStore } from './store/mongo.js';
 import { SqliteMetadataStore } from './store/sqlite.js';
@@ -13,7 +13,9 @@ import type { TarballLimits } from './tarball.js';
 export * from './api-types.js';
 export { createRegistryApp, type RegistryAppOptions } from './app.js';
 export { type Principal, hashToken, ownerKeyOf } from './auth.js';
+export { openBlobStore } from './blob-setting.js';
 export { type BlobStore, FsBlobStore, GridFsBlobStore, integrityToHex } from './blobs.js';
+export { parseS3BlobsUrl, S3BlobStore, type S3BlobStoreOptions } from './blobs-s3.js';
 export { DownloadCounter, type DownloadCounterOptions } from './downloads.js';
 export { isDistTagName, resolveSpec } from './resolve.js';
 export { searchPlugins, type SearchOptions } from './search.js';
@@ -35,6 +37,12 @@ export interface StartRegistryOptions {
   adminToken?: string;
   /** When set, MongoDB (metadata) and GridFS (tarballs) replace the embedded store. */
   mongoUri?: string;
+  /**
+   * Where tarballs go: a `PLUGLINE_REGISTRY_BLOBS` setting (`fs`, `gridfs`,
+   * `s3://bucket/prefix?endpoint=...`, see {@link openBlobStore}) or a blob store; default `gridfs` with
+   * `mongoUri`, else `fs`. The registry closes it.
+   */
+  blobs?: string | BlobStore;
   logger?: Logger;
   limits?: Partial<TarballLimits>;
   /** Base of absolute tarball URLs (e.g. behind a proxy); default: the request's host. */
@@ -75,13 +83,13 @@ export async function startRegistry(options: StartRegistryOptions): Promise<Runn
   const logger = options.logger ?? pino({ name: 'plugline-registry' });
   let store: MetadataStore;
   let blobs: BlobStore;
-  if (options.mongoUri) {
-    const mongo = await MongoMetadataStore.connect(options.mongoUri);
-    store = mongo;
-    blobs = new GridFsBlobStore(mongo.db);
-  } else {
-    store = new SqliteMetadataStore(options.dataDir);
-    blobs = new FsBlobStore(join(options.dataDir, 'blobs'));
+  const mongo = options.mongoUri ? await MongoMetadataStore.connect(options.mongoUri) : undefined;
+  store = mongo ?? new SqliteMetadataStore(options.dataDir);
+  try {
+    blobs = typeof options.blobs === 'object' ? options.blobs : openBlobStore(options.blobs, { dataDir: options.dataDir, ...(mongo ? { mongoDb: mongo.db } : {}) });
+  } catch (error) {
+    await store.close();
+    throw error;
   }
   const downloads = new DownloadCounter(store, {
     logger,
@@ -106,6 +114,7 @@ export async function startRegistry(options: StartRegistryOptions): Promise<Runn
     });
   } catch (error) {
     await downloads.close();
+    await blobs.close();
     await store.close();
     throw error;
   }

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Starts the registry from environment settings: PORT, HOST, PLUGLINE_DATA_DIR, PLUGLINE_ADMIN_TOKEN, MONGODB_URI,
-// PLUGLINE_PUBLIC_URL, PLUGLINE_PRIVATE, LOG_LEVEL.
+// PLUGLINE_REGISTRY_BLOBS, PLUGLINE_PUBLIC_URL, PLUGLINE_PRIVATE, LOG_LEVEL.
 import { resolve } from 'node:path';
 import pino from 'pino';
 import { startRegistry } from './index.js';
@@ -23,10 +23,11 @@ const registry = await startRegistry({
   logger,
   ...(adminToken ? { adminToken } : {}),
   ...(mongoUri ? { mongoUri } : {}),
+  ...(process.env.PLUGLINE_REGISTRY_BLOBS ? { blobs: process.env.PLUGLINE_REGISTRY_BLOBS } : {}),
   ...(process.env.PLUGLINE_PUBLIC_URL ? { publicUrl: process.env.PLUGLINE_PUBLIC_URL } : {}),
   ...(process.env.PLUGLINE_PRIVATE === '1' || process.env.PLUGLINE_PRIVATE === 'true' ? { private: true } : {}),
 });
-logger.info({ url: registry.url, store: registry.store.engine, dataDir: mongoUri ? undefined : dataDir }, `registry listening on ${registry.url}`);
+logger.info({ url: registry.url, store: registry.store.engine, blobs: registry.blobs.engine, dataDir: mongoUri ? undefined : dataDir }, `registry listening on ${registry.url}`);
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {

@@ -120,10 +120,18 @@ export function createNpmRouter(options: NpmRouterOptions): Router {
     const inspected = await inspectNpmTarball(bytes, limits, { name, version });
     await blobs.put(inspected.integrity, bytes);
     await store.publishNpmVersion(
-      { name, version, integrity: inspected.integrity, shasum: inspected.shasum, size: inspected.size, manifest: inspected.manifest, publishedAt: new Date().toISOString() },
+      {
+        name,
+        version,
+        integrity: inspected.integrity,
+        shasum: inspected.shasum,
+        size: inspected.size,
+        manifest: inspected.manifest,
+        publishedAt: new Date().toISOString(),
+        ...(tag === 'latest' ? {} : { tag }),
+      },
       ownerKey,
       { user: principal.user, admin: principal.admin },
-      tag === 'latest' ? {} : { tag },
     );
     request.log.info({ npmPackage: name, version, integrity: inspected.integrity, user: principal.user, tag }, 'npm package published');
     response.status(201).json({ ok: true, id: name, version, integrity: inspected.integrity });

@@ -12,6 +12,7 @@ import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type FsBlobStore, integrityToHex } from './blobs.js';
 import { RegistryClient } from './client.js';
+import { type MongoDataset, mongoDataset, mongoSkipReason, skipWithoutMongo } from './engines.test-helpers.js';
 import { type RunningRegistry, startRegistry } from './index.js';
 import { fixtureManifest, packPlugin } from './testing.js';
 
@@ -27,10 +28,10 @@ async function tempDir(): Promise<string> {
 }
 
 /** A `plugline-registry` child process on `dataDir`; resolves with its URL. */
-async function spawnRegistry(dataDir: string): Promise<{ child: ChildProcess; url: string }> {
+async function spawnRegistry(dataDir: string, mongoUri = ''): Promise<{ child: ChildProcess; url: string }> {
   if (!existsSync(mainScript)) throw new Error('apps/registry/dist/main.js is missing: build @plugline/registry first');
   const child = spawn(process.execPath, [mainScript], {
-    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', PLUGLINE_DATA_DIR: dataDir, PLUGLINE_ADMIN_TOKEN: adminToken, LOG_LEVEL: 'info', MONGODB_URI: '' },
+    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', PLUGLINE_DATA_DIR: dataDir, PLUGLINE_ADMIN_TOKEN: adminToken, LOG_LEVEL: 'info', MONGODB_URI: mongoUri, PLUGLINE_REGISTRY_BLOBS: '' },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const url = await new Promise<string>((resolve, reject) => {
@@ -56,18 +57,32 @@ afterAll(async () => {
   for (const dir of dirs) await rm(dir, { recursive: true, force: true });
 });
 
-describe('cached metadata documents across two registry processes', () => {
-  let dataDir: string;
+const datasets: MongoDataset[] = [];
+afterAll(async () => {
+  for (const dataset of datasets) await dataset.drop();
+});
+
+/** A fresh dataset: a data folder (embedded), or a MongoDB database (each process with its own folder). */
+async function freshStorage(engine: 'embedded' | 'mongodb'): Promise<{ dataDir: string; mongoUri?: string }> {
+  if (engine === 'embedded') return { dataDir: await tempDir() };
+  const dataset = mongoDataset();
+  datasets.push(dataset);
+  return { dataDir: await tempDir(), mongoUri: dataset.uri };
+}
+
+describe.each(['embedded', 'mongodb'] as const)('cached metadata documents across two registry processes: %s', (engine) => {
   let child: ChildProcess | undefined;
   let reader: RunningRegistry; // this process: reads (and caches)
   let local: RegistryClient;
   let other: RegistryClient; // the child process: makes changes behind the reader's back
+  if (engine === 'mongodb') skipWithoutMongo();
 
   beforeAll(async () => {
-    dataDir = await tempDir();
-    const spawned = await spawnRegistry(dataDir);
+    if (engine === 'mongodb' && mongoSkipReason) return;
+    const storage = await freshStorage(engine);
+    const spawned = await spawnRegistry(engine === 'mongodb' ? await tempDir() : storage.dataDir, storage.mongoUri);
     child = spawned.child;
-    reader = await startRegistry({ port: 0, dataDir, adminToken, logger: silent, downloadFlushIntervalMs: 50 });
+    reader = await startRegistry({ port: 0, ...storage, adminToken, logger: silent, downloadFlushIntervalMs: 50 });
     local = new RegistryClient({ url: reader.url, token: adminToken });
     other = new RegistryClient({ url: spawned.url, token: adminToken });
   });
@@ -186,16 +201,16 @@ describe('cached metadata documents across two registry processes', () => {
   });
 
   it('writes pending download counts when a registry closes', async () => {
-    const dir = await tempDir();
+    const storage = await freshStorage(engine);
     // An interval far beyond the test: only close() can write the counts.
-    const first = await startRegistry({ port: 0, dataDir: dir, adminToken, logger: silent, downloadFlushIntervalMs: 3_600_000 });
+    const first = await startRegistry({ port: 0, ...storage, adminToken, logger: silent, downloadFlushIntervalMs: 3_600_000 });
     const client = new RegistryClient({ url: first.url, token: adminToken });
     await client.publish(await packPlugin({ manifest: fixtureManifest('closing', '1.0.0') }), { name: 'closing', version: '1.0.0' });
     await client.download('closing', '1.0.0');
     await client.download('closing', '1.0.0');
     expect((await first.store.getDownloads('closing')).total).toBe(0);
     await first.close();
-    const second = await startRegistry({ port: 0, dataDir: dir, adminToken, logger: silent });
+    const second = await startRegistry({ port: 0, ...storage, adminToken, logger: silent });
     try {
       expect((await new RegistryClient({ url: second.url }).getPlugin('closing')).downloads.total).toBe(2);
     } finally {

@@ -10,6 +10,8 @@ import { computeIntegrity } from './tarball.js';
 import { fixtureManifest, packPlugin, rawTarball } from './testing.js';
 
 const adminToken = 'test-admin-token';
+/** Set by api-mongodb.test.ts, which runs this whole suite again on the MongoDB engine. */
+const engine = (globalThis as { pluglineRegistryTestEngine?: { mongoUri: string; store: string; blobs: string } }).pluglineRegistryTestEngine;
 let registry: RunningRegistry;
 let dataDir: string;
 let admin: RegistryClient;
@@ -55,6 +57,7 @@ beforeAll(async () => {
   registry = await startRegistry({
     port: 0,
     dataDir,
+    ...(engine ? { mongoUri: engine.mongoUri } : {}),
     adminToken,
     logger: pino({ level: 'silent' }),
     limits: { maxTarballBytes: 256 * 1024, maxEntries: 40, maxUnpackedBytes: 2 * 1024 * 1024 },
@@ -475,7 +478,7 @@ describe('operations', () => {
 
   it('answers unknown API routes with 404 ERR_NOT_FOUND JSON and /healthz with the engines', async () => {
     await expectError(await fetch(url('/api/v1/nope')), 404, 'ERR_NOT_FOUND');
-    expect(await (await fetch(url('/healthz'))).json()).toEqual({ ok: true, store: 'sqlite', blobs: 'fs' });
+    expect(await (await fetch(url('/healthz'))).json()).toEqual({ ok: true, store: engine?.store ?? 'sqlite', blobs: engine?.blobs ?? 'fs' });
   });
 
   it('makes the client throw ERR_REGISTRY_UNREACHABLE when nothing listens', async () => {

@@ -1,6 +1,8 @@
-// Registry replicas (issue 10): two registry PROCESSES on one embedded data directory (SQLite WAL + the
-// blob folder) serve the same data at once; what a process keeps in memory is revision-checked or batched (read-cache.test.ts).
-// The production path (MongoDB + GridFS shared by replicas on several machines) is not tested here.
+// Registry replicas (issues 10 and 20): two registry PROCESSES on one dataset serve the same data at
+// once; what a process keeps in memory is revision-checked or batched (read-cache.test.ts). Run on each
+// engine: the embedded store (SQLite WAL + the blob folder, one data directory), and MongoDB-protocol
+// storage (MONGODB_URI: FerretDB in CI) with GridFS or with an S3 bucket (s3rver) as the shared blobs,
+// each process then having its OWN data directory, so nothing is shared through the file system.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -9,26 +11,74 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { S3BlobStore, parseS3BlobsUrl } from './blobs-s3.js';
 import { RegistryClient } from './client.js';
-import { type RunningRegistry, startRegistry } from './index.js';
+import { type MongoDataset, mongoDataset, mongoSkipReason, type S3Server, skipWithoutMongo, startS3 } from './engines.test-helpers.js';
+import { type RunningRegistry, type StartRegistryOptions, startRegistry } from './index.js';
 import { computeIntegrity } from './tarball.js';
 import { fixtureManifest, packPlugin } from './testing.js';
 
 const mainScript = fileURLToPath(new URL('../dist/main.js', import.meta.url));
 const adminToken = 'replica-admin-token';
 
-describe('two registry processes on one data directory', () => {
-  let dataDir: string;
+/** How both replicas reach the dataset: the child's environment and this process's startRegistry options. */
+interface Dataset {
+  childEnv: Record<string, string>;
+  options: Omit<StartRegistryOptions, 'port' | 'adminToken' | 'logger'>;
+  /** What /healthz must say. */
+  engines: { store: string; blobs: string };
+  dispose(): Promise<void>;
+}
+
+type Engine = 'embedded' | 'mongodb+gridfs' | 'mongodb+s3';
+
+async function openDataset(engine: Engine): Promise<Dataset> {
+  const dirs = [await mkdtemp(join(tmpdir(), 'plugline-replicas-'))];
+  const cleanup: (() => Promise<void>)[] = [async () => {
+    for (const dir of dirs) await rm(dir, { recursive: true, force: true });
+  }];
+  const dispose = async () => {
+    for (const step of cleanup.reverse()) await step();
+  };
+  if (engine === 'embedded') {
+    return { childEnv: { PLUGLINE_DATA_DIR: dirs[0]!, MONGODB_URI: '' }, options: { dataDir: dirs[0]! }, engines: { store: 'sqlite', blobs: 'fs' }, dispose };
+  }
+  dirs.push(await mkdtemp(join(tmpdir(), 'plugline-replicas-')));
+  const mongo: MongoDataset = mongoDataset();
+  cleanup.push(() => mongo.drop());
+  if (engine === 'mongodb+gridfs') {
+    return {
+      childEnv: { PLUGLINE_DATA_DIR: dirs[0]!, MONGODB_URI: mongo.uri },
+      options: { dataDir: dirs[1]!, mongoUri: mongo.uri },
+      engines: { store: 'mongodb', blobs: 'gridfs' },
+      dispose,
+    };
+  }
+  const s3: S3Server = await startS3();
+  cleanup.push(() => s3.close());
+  const setting = s3.setting(`replicas/${mongo.name}`);
+  return {
+    childEnv: { PLUGLINE_DATA_DIR: dirs[0]!, MONGODB_URI: mongo.uri, PLUGLINE_REGISTRY_BLOBS: setting, ...s3.env },
+    options: { dataDir: dirs[1]!, mongoUri: mongo.uri, blobs: new S3BlobStore({ ...parseS3BlobsUrl(setting), credentials: s3.credentials }) },
+    engines: { store: 'mongodb', blobs: 's3' },
+    dispose,
+  };
+}
+
+describe.each<Engine>(['embedded', 'mongodb+gridfs', 'mongodb+s3'])('two registry processes on one dataset: %s', (engine) => {
+  let dataset: Dataset | undefined;
   let child: ChildProcess | undefined;
-  let inProcess: RunningRegistry;
+  let inProcess: RunningRegistry | undefined;
   let a: RegistryClient; // the child process
   let b: RegistryClient; // this process
+  if (engine !== 'embedded') skipWithoutMongo();
 
   beforeAll(async () => {
+    if (engine !== 'embedded' && mongoSkipReason) return;
     if (!existsSync(mainScript)) throw new Error('apps/registry/dist/main.js is missing: build @plugline/registry first');
-    dataDir = await mkdtemp(join(tmpdir(), 'plugline-replicas-'));
+    dataset = await openDataset(engine);
     const spawned = spawn(process.execPath, [mainScript], {
-      env: { ...process.env, PORT: '0', HOST: '127.0.0.1', PLUGLINE_DATA_DIR: dataDir, PLUGLINE_ADMIN_TOKEN: adminToken, LOG_LEVEL: 'info', MONGODB_URI: '' },
+      env: { ...process.env, PORT: '0', HOST: '127.0.0.1', PLUGLINE_ADMIN_TOKEN: adminToken, LOG_LEVEL: 'info', PLUGLINE_REGISTRY_BLOBS: '', ...dataset.childEnv },
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     child = spawned;
@@ -41,7 +91,7 @@ describe('two registry processes on one data directory', () => {
       });
       spawned.once('exit', (code) => reject(new Error(`the registry process exited with ${code}: ${output}`)));
     });
-    inProcess = await startRegistry({ port: 0, dataDir, adminToken, logger: pino({ level: 'silent' }) });
+    inProcess = await startRegistry({ port: 0, adminToken, logger: pino({ level: 'silent' }), ...dataset.options });
     a = new RegistryClient({ url, token: adminToken });
     b = new RegistryClient({ url: inProcess.url, token: adminToken });
   });
@@ -53,7 +103,14 @@ describe('two registry processes on one data directory', () => {
       await exited;
     }
     await inProcess?.close();
-    if (dataDir) await rm(dataDir, { recursive: true, force: true });
+    await dataset?.dispose();
+  });
+
+  it('runs on the engines it names (both replicas)', async () => {
+    for (const client of [a, b]) {
+      const health = (await (await fetch(`${client.url}/healthz`)).json()) as { store: string; blobs: string };
+      expect(health).toMatchObject(dataset!.engines);
+    }
   });
 
   it('a publish on one replica is resolvable, downloadable and searchable on the other at once; dist-tags and downloads are shared', async () => {
@@ -76,7 +133,7 @@ describe('two registry processes on one data directory', () => {
 
   it('a token minted on one replica works on the other, and its revocation too', async () => {
     const minted = await a.createToken({ scopes: ['publish'], user: 'carol', name: 'replica test' });
-    const carolOnB = new RegistryClient({ url: inProcess.url, token: minted.token });
+    const carolOnB = new RegistryClient({ url: b.url, token: minted.token });
     expect(await carolOnB.whoami()).toMatchObject({ user: 'carol', admin: false });
     await carolOnB.publish(await packPlugin({ manifest: fixtureManifest('carol-plugin', '1.0.0') }), { name: 'carol-plugin', version: '1.0.0' });
     expect(await a.getMaintainers('carol-plugin')).toMatchObject({ maintainers: ['carol'] });

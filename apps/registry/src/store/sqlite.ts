@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import { type PluginManifest, PluglineError } from '@plugline/sdk';
-import { shouldBecomeLatest } from './latest.js';
+import { npmPackageOf, shouldBecomeLatest } from './latest.js';
 import type {
   Actor,
   PublishOptions,
@@ -58,12 +58,6 @@ CREATE TABLE IF NOT EXISTS tokens (
   created_by TEXT NOT NULL,
   revoked_at TEXT
 );
-CREATE TABLE IF NOT EXISTS npm_packages (
-  name TEXT PRIMARY KEY,
-  dist_tags TEXT NOT NULL DEFAULT '{}',
-  created_at TEXT NOT NULL,
-  modified_at TEXT NOT NULL
-);
 CREATE TABLE IF NOT EXISTS npm_versions (
   seq INTEGER PRIMARY KEY AUTOINCREMENT,
   name TEXT NOT NULL,
@@ -73,6 +67,7 @@ CREATE TABLE IF NOT EXISTS npm_versions (
   size INTEGER NOT NULL,
   manifest TEXT NOT NULL,
   published_at TEXT NOT NULL,
+  tag TEXT,
   UNIQUE (name, version)
 );
 CREATE TABLE IF NOT EXISTS downloads (
@@ -254,11 +249,11 @@ export class SqliteMetadataStore implements MetadataStore {
     });
   }
 
-  async publishNpmVersion(record: NpmVersionRecord, ownerKey: string, actor: Actor, options: PublishOptions = {}): Promise<void> {
+  async publishNpmVersion(record: NpmVersionRecord, ownerKey: string, actor: Actor): Promise<void> {
     this.transaction(() => {
       this.claimOwnerKey(ownerKey, actor, record.publishedAt);
       try {
-        this.statement('INSERT INTO npm_versions (name, version, integrity, shasum, size, manifest, published_at) VALUES (?, ?, ?, ?, ?, ?, ?)').run(
+        this.statement('INSERT INTO npm_versions (name, version, integrity, shasum, size, manifest, published_at, tag) VALUES (?, ?, ?, ?, ?, ?, ?, ?)').run(
           record.name,
           record.version,
           record.integrity,
@@ -266,37 +261,31 @@ export class SqliteMetadataStore implements MetadataStore {
           record.size,
           JSON.stringify(record.manifest),
           record.publishedAt,
+          record.tag ?? null,
         );
       } catch (error) {
         if (isUniqueViolation(error)) throw new PluglineError('ERR_VERSION_EXISTS', `${record.name}@${record.version} is already published`);
         throw error;
       }
-      const existing = this.statement('SELECT dist_tags FROM npm_packages WHERE name = ?').get(record.name);
-      const distTags = existing ? (JSON.parse(text(existing.dist_tags)) as Record<string, string>) : {};
-      if (shouldBecomeLatest(distTags.latest, record.version, options.tag)) distTags.latest = record.version;
-      if (options.tag !== undefined && options.tag !== 'latest') distTags[options.tag] = record.version;
-      this.statement(
-        `INSERT INTO npm_packages (name, dist_tags, created_at, modified_at) VALUES (?, ?, ?, ?)
-           ON CONFLICT (name) DO UPDATE SET dist_tags = excluded.dist_tags, modified_at = excluded.modified_at`,
-      ).run(record.name, JSON.stringify(distTags), record.publishedAt, record.publishedAt);
     });
   }
 
   async getNpmPackage(name: string): Promise<NpmPackageRecord | undefined> {
-    const row = this.statement('SELECT * FROM npm_packages WHERE name = ?').get(name);
-    if (!row) return undefined;
-    const versions = this.statement('SELECT * FROM npm_versions WHERE name = ? ORDER BY seq').all(name).map(
-      (version): NpmVersionRecord => ({
-        name: text(version.name),
-        version: text(version.version),
-        integrity: text(version.integrity),
-        shasum: text(version.shasum),
-        size: Number(version.size),
-        manifest: JSON.parse(text(version.manifest)) as Record<string, unknown>,
-        publishedAt: text(version.published_at),
-      }),
-    );
-    return { name, distTags: JSON.parse(text(row.dist_tags)) as Record<string, string>, versions, createdAt: text(row.created_at), modifiedAt: text(row.modified_at) };
+    const versions = this.statement('SELECT * FROM npm_versions WHERE name = ? ORDER BY seq').all(name).map((row): NpmVersionRecord => {
+      const version: NpmVersionRecord = {
+        name: text(row.name),
+        version: text(row.version),
+        integrity: text(row.integrity),
+        shasum: text(row.shasum),
+        size: Number(row.size),
+        manifest: JSON.parse(text(row.manifest)) as Record<string, unknown>,
+        publishedAt: text(row.published_at),
+      };
+      const tag = optionalText(row.tag);
+      if (tag !== undefined) version.tag = tag;
+      return version;
+    });
+    return npmPackageOf(name, versions);
   }
 
   async getPlugin(name: string): Promise<PluginRecord | undefined> {

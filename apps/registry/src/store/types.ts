@@ -106,6 +106,8 @@ export interface NpmVersionRecord {
   /** The version's package.json as published (npm's version manifest). */
   manifest: Record<string, unknown>;
   publishedAt: string;
+  /** The dist-tag it was published under (`npm publish --tag`); absent for `latest`. */
+  tag?: string;
 }
 
 /** An npm package with its dist-tags and every version, oldest first. */
@@ -170,7 +172,11 @@ export interface MetadataStore {
   removeMaintainer(ownerKey: string, user: string): Promise<boolean>;
   /** Counts one tarball download on `day` (`YYYY-MM-DD`, UTC). */
   recordDownload(name: string, version: string, day: string): Promise<void>;
-  /** Adds a batch of download counts at once (one transaction where the engine has them). */
+  /**
+   * Adds a batch of download counts at once (one transaction where the engine has them). An engine
+   * without one that wrote part of the batch throws an error with `unwritten: DownloadCount[]`, the
+   * entries not in the store, so the caller retries only those.
+   */
   recordDownloads(counts: readonly DownloadCount[]): Promise<void>;
   getDownloads(name: string): Promise<DownloadStats>;
   /** Every plugin with its latest version and download total (search ranks these). */
@@ -180,10 +186,11 @@ export interface MetadataStore {
   getToken(id: string): Promise<TokenRecord | undefined>;
   /**
    * Like {@link publishVersion} for a plain npm package: claims `ownerKey` (shared with plugins, so a
-   * scope has one owner), inserts the version (`ERR_VERSION_EXISTS`), moves `latest` (or `options.tag`).
+   * scope has one owner) and inserts the version (`ERR_VERSION_EXISTS`); its dist-tags are derived from
+   * the versions and the tag each was published under (`record.tag`, see `npmDistTags`).
    */
-  publishNpmVersion(record: NpmVersionRecord, ownerKey: string, actor: Actor, options?: PublishOptions): Promise<void>;
-  /** An npm package with every version, or undefined. */
+  publishNpmVersion(record: NpmVersionRecord, ownerKey: string, actor: Actor): Promise<void>;
+  /** An npm package with every version (publish order) and its derived dist-tags, or undefined. */
   getNpmPackage(name: string): Promise<NpmPackageRecord | undefined>;
   /** Tokens (never their secrets), oldest first; only `user`'s when given; revoked ones too. */
   listTokens(user?: string): Promise<TokenRecord[]>;
