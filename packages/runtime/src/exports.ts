@@ -3,25 +3,30 @@ import type { Logger } from 'pino';
 import type { RuntimeMetrics } from './metrics.js';
 import type { PluginErrorRecord, PluginInstance } from './plugin-instance.js';
 import type { StoreLeases } from './state-leases.js';
-import type { RuntimeStore } from './store.js';
+import { DurableRetries } from './durable-retry.js';
+import { type RetryPolicy, defaultRetryPolicy, nextAttempt } from './retry-policy.js';
+import { runWithLease } from './state-leases.js';
+import type { DeadLetterFilter, DeliveryProgress, RuntimeStore } from './store.js';
 
-/** When an export buffer is flushed and how a failing batch is retried. */
-export interface ExportSettings {
+/**
+ * When an export buffer is flushed and how a failing batch is retried ({@link RetryPolicy}: the same
+ * policy applies to `onEvent` `RetryError`s and every other durable retry of the plugin).
+ */
+export interface ExportSettings extends RetryPolicy {
   /** Flush when this many events are buffered (default 1000). */
   maxEvents: number;
   /** Flush when the buffered events reach this many bytes of JSON (default 1 MiB). */
   maxBytes: number;
   /** Flush when the oldest buffered event is this old, ms (default 10 000). */
   maxAgeMs: number;
-  /** Attempts before a batch goes to the dead-letter store (default 3). */
-  maxAttempts: number;
-  /** Backoff before the 2nd attempt, ms; doubles each time, with jitter (default 1000). */
-  backoffBaseMs: number;
-  /** Largest backoff, ms (default 60 000). */
-  backoffMaxMs: number;
+  /**
+   * Once an export of a plugin succeeds again, put its dead letters that ran out of retries
+   * (`ERR_EXPORT_RETRY_EXHAUSTED`) back into the export queue (default false).
+   */
+  redriveOnRecovery: boolean;
 }
 
-export const defaultExportSettings: ExportSettings = { maxEvents: 1000, maxBytes: 1024 * 1024, maxAgeMs: 10_000, maxAttempts: 3, backoffBaseMs: 1000, backoffMaxMs: 60_000 };
+export const defaultExportSettings: ExportSettings = { maxEvents: 1000, maxBytes: 1024 * 1024, maxAgeMs: 10_000, ...defaultRetryPolicy, redriveOnRecovery: false };
 
 /** What {@link RuntimeExports} needs from the runtime that owns it. */
 export interface ExportsHost {
@@ -41,6 +46,9 @@ export interface ExportsHost {
  * runtimes sharing the store by {@link StoreLeases}. Owned by one `Runtime`, driven by its tick.
  */
 export class RuntimeExports {
+  /** Durable retries of other hooks (`onEvent` `RetryError`, ...): register a handler per kind. */
+  readonly retries: DurableRetries;
+
   constructor(
     private readonly host: ExportsHost,
     private readonly store: RuntimeStore,
@@ -49,7 +57,16 @@ export class RuntimeExports {
     private readonly logger: Logger,
     private readonly exportDefaults: ExportSettings,
     private readonly options: { leaseMs?: number },
-  ) {}
+  ) {
+    this.retries = new DurableRetries({
+      host,
+      store,
+      metrics,
+      logger,
+      policy: (instance) => this.exportSettings(instance),
+      withLease: (key, work) => this.withLease(key, work),
+    });
+  }
 
 
   exportSettings(instance: PluginInstance): ExportSettings {
@@ -69,18 +86,37 @@ export class RuntimeExports {
       ...(s.exportMaxBytes ? { maxBytes: s.exportMaxBytes } : {}),
       ...(s.exportMaxAgeMs !== undefined ? { maxAgeMs: s.exportMaxAgeMs } : {}),
       ...(s.exportMaxAttempts ? { maxAttempts: s.exportMaxAttempts } : {}),
+      ...(s.exportRetryWindowMs !== undefined ? { retryWindowMs: s.exportRetryWindowMs } : {}),
     };
   }
 
-  /** Cuts due buffers into batches and starts due export attempts (one at a time per plugin). */
+  /**
+   * Cuts due buffers into batches and starts due export attempts (one at a time per plugin), due jobs
+   * and due durable retries. Never throws: it runs from a timer, and a store error (e.g. SQLite busy
+   * past its timeout) is logged and counted, and the next tick tries again.
+   */
   tick(force = false): void {
     if (this.host.closed()) return;
-    this.jobsTick();
-    for (const instance of this.host.instances()) {
-      if (!instance.has('exportEvents') || instance.exporting) continue;
-      instance.exporting = true;
-      this.host.track(this.exportPlugin(instance, force).finally(() => instance.exportDone()));
+    try {
+      this.jobsTick();
+      this.retries.tick();
+      for (const instance of this.host.instances()) {
+        if (!instance.has('exportEvents') || instance.exporting) continue;
+        instance.exporting = true;
+        this.host.track(
+          this.exportPlugin(instance, force)
+            .catch((error: unknown) => this.storeFailed('export', error, instance.name))
+            .finally(() => instance.exportDone()),
+        );
+      }
+    } catch (error) {
+      this.storeFailed('tick', error);
     }
+  }
+
+  private storeFailed(where: string, error: unknown, plugin?: string): void {
+    this.metrics.hostErrors.inc({ resource: 'sqlite' });
+    this.logger.error({ err: error, where, ...(plugin ? { plugin } : {}) }, 'the runtime store failed; the next tick tries again');
   }
 
   private jobsTick(): void {
@@ -154,25 +190,8 @@ export class RuntimeExports {
    * The lease is short and renewed by a heartbeat while the work runs, so if this process dies the lease
    * lapses within `leaseMs` and another runtime (or this one restarted) takes the work over.
    */
-  private async withLease(key: string, work: () => Promise<void>): Promise<boolean> {
-    const ms = this.options.leaseMs ?? 5000;
-    if (!this.leases.claim(key, ms)) return false;
-    const heartbeat = setInterval(() => {
-      try {
-        if (!this.leases.renew(key, ms)) this.logger.warn({ lease: key }, 'lost a claim while its work was running (another runtime may repeat it)');
-      } catch (error) {
-        // A busy store must not crash the process from a timer; the next beat tries again.
-        this.logger.warn({ lease: key, err: error }, 'could not renew a claim');
-      }
-    }, Math.max(1, Math.floor(ms / 3)));
-    heartbeat.unref();
-    try {
-      await work();
-    } finally {
-      clearInterval(heartbeat);
-      this.leases.release(key);
-    }
-    return true;
+  private withLease(key: string, work: () => Promise<void>): Promise<boolean> {
+    return runWithLease(this.leases, key, this.options.leaseMs ?? 5000, this.logger, work);
   }
 
   private async attemptExport(instance: PluginInstance, batch: NonNullable<ReturnType<RuntimeStore['dueBatch']>>, settings: ExportSettings) {
@@ -188,13 +207,14 @@ export class RuntimeExports {
     if (!failure) {
       this.store.batchSucceeded(batch.id);
       this.metrics.exportBatches.inc({ plugin: instance.name, outcome: 'success' });
+      this.recovered(instance, settings);
       return;
     }
     this.host.recordError(instance, 'exportEvents', new PluginError({ plugin: instance.name, version: instance.version, hook: 'exportEvents', message: `attempt ${attempts}: ${failure.message}` }));
-    if (failure.retry && attempts < settings.maxAttempts) {
-      const delay = Math.min(settings.backoffMaxMs, settings.backoffBaseMs * 2 ** (attempts - 1));
-      const jittered = Math.round(delay / 2 + Math.random() * (delay / 2));
-      this.store.batchRetryLater(batch.id, attempts, Date.now() + jittered, failure.message);
+    const now = Date.now();
+    const next = failure.retry ? nextAttempt(settings, attempts, batch.firstFailedAt ?? now, now) : ({ exhausted: true } as const);
+    if (!next.exhausted) {
+      this.store.batchRetryLater(batch.id, attempts, next.at, failure.message, now);
       this.metrics.exportBatches.inc({ plugin: instance.name, outcome: 'retry' });
       return;
     }
@@ -205,11 +225,40 @@ export class RuntimeExports {
     this.logger.error({ plugin: instance.name, version: instance.version, deadLetter: id, attempts, code }, `export batch ${batch.id} sent to the dead-letter store`);
   }
 
-  /** Replays a dead letter: it becomes a fresh export batch. `ERR_NOT_FOUND` when there is no such dead letter. */
-  replayDeadLetter(id: number): { id: number; batchId: number; plugin: string } {
+  /**
+   * An export of the plugin succeeded: the destination answers again. Its other batches waiting for a
+   * retry are tried now instead of at their scheduled time, and with `redriveOnRecovery` its dead
+   * letters that ran out of retries go back into the export queue.
+   */
+  private recovered(instance: PluginInstance, settings: ExportSettings): void {
+    const pulled = this.store.retryBatchesNow(instance.name);
+    if (pulled > 0) this.logger.info({ plugin: instance.name, batches: pulled }, 'an export succeeded again: batches waiting for a retry are tried now');
+    if (!settings.redriveOnRecovery) return;
+    const replayed = this.store.replayDeadLetters({ plugin: instance.name, hook: 'exportEvents', code: 'ERR_EXPORT_RETRY_EXHAUSTED' });
+    if (replayed.length === 0) return;
+    this.metrics.deadLettersReplayed.inc({ plugin: instance.name, trigger: 'recovery' }, replayed.length);
+    this.logger.info({ plugin: instance.name, deadLetters: replayed.length }, 'an export succeeded again: dead letters re-driven (redriveOnRecovery)');
+  }
+
+  /** Replays a dead letter: it becomes a fresh export batch (or durable retry). `ERR_NOT_FOUND` when there is no such dead letter. */
+  replayDeadLetter(id: number): { id: number; batchId: number; plugin: string; hook: string } {
     const replayed = this.store.replayDeadLetter(id);
     if (!replayed) throw new PluglineError('ERR_NOT_FOUND', `no dead letter ${id}`);
+    this.metrics.deadLettersReplayed.inc({ plugin: replayed.plugin, trigger: 'api' });
     this.tick();
     return { id, ...replayed };
+  }
+
+  /** Replays every dead letter the filter covers (all of them for an empty filter); returns what was replayed. */
+  replayDeadLetters(filter: DeadLetterFilter): { id: number; batchId: number; plugin: string; hook: string }[] {
+    const replayed = this.store.replayDeadLetters(filter);
+    for (const item of replayed) this.metrics.deadLettersReplayed.inc({ plugin: item.plugin, trigger: 'api' });
+    if (replayed.length > 0) this.tick();
+    return replayed;
+  }
+
+  /** What waits to be delivered, per plugin (every loaded plugin, plus any other with pending work). */
+  progress(): DeliveryProgress[] {
+    return this.store.deliveryProgress(this.host.instances().map((instance) => instance.name));
   }
 }

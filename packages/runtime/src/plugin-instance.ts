@@ -31,6 +31,8 @@ export class PluginInstance {
   inFlight = 0;
   exporting = false;
   runningJobs = false;
+  /** A durable retry (onEvent RetryError, ...) of this plugin is being attempted. */
+  retrying = false;
   readonly metricNames = new Set<string>();
   logWindow = 0;
   logsInWindow = 0;

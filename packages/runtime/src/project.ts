@@ -25,6 +25,8 @@ export interface PluginSettings {
   exportMaxBytes?: number;
   exportMaxAgeMs?: number;
   exportMaxAttempts?: number;
+  /** How long a failing export batch (or onEvent RetryError) is retried, ms (see the runtime README). */
+  exportRetryWindowMs?: number;
 }
 
 /** `plugins.json`: the registry and the ordered chain. */

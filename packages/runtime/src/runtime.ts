@@ -1,6 +1,7 @@
 import {
   type ErrorCode,
   type HookName,
+  type JsonValue,
   type PluginEvent,
   PluginError,
   PluglineError,
@@ -10,6 +11,8 @@ import {
 import { randomUUID } from 'node:crypto';
 import { type Logger, pino } from 'pino';
 import { runSandboxedChain } from './chain.js';
+import { onHostError } from './host-errors.js';
+import { onEventRetryHandler, recordOnEventFailures } from './on-event-retry.js';
 import { type ExportSettings, RuntimeExports, defaultExportSettings } from './exports.js';
 import type { InstalledPlugin } from './install.js';
 import { type RuntimeMetrics, createRuntimeMetrics } from './metrics.js';
@@ -20,7 +23,7 @@ import { MemoryCache, type PluginStorageBackend, closePostgresPools, createSandb
 import { PluginSandbox } from './sandbox/sandbox.js';
 import { type SharedPluginState, createRedisPluginState } from './state.js';
 import { StoreLeases } from './state-leases.js';
-import { type EventQuery, RuntimeStore } from './store.js';
+import { type DeadLetterFilter, type DeliveryProgress, type EventQuery, RuntimeStore } from './store.js';
 
 /** Options of {@link Runtime}. */
 export interface RuntimeOptions {
@@ -118,6 +121,7 @@ export class Runtime {
   private readonly background = new Set<Promise<unknown>>();
   private timers: NodeJS.Timeout[] = [];
   private closed = false;
+  private readonly stopHostErrors: () => void;
 
   constructor(options: RuntimeOptions) {
     this.options = options;
@@ -141,6 +145,12 @@ export class Runtime {
       { ...defaultExportSettings, ...options.exports },
       options.leaseMs === undefined ? {} : { leaseMs: options.leaseMs },
     );
+    this.exports.retries.register('onEvent', onEventRetryHandler((instance, hook, error, eventUuid) => this.recordError(instance, hook, error, eventUuid)));
+    this.metrics.setDeliveryProgressSource(() => this.exports.progress());
+    this.stopHostErrors = onHostError((resource, error) => {
+      this.metrics.hostErrors.inc({ resource });
+      this.logger.warn({ resource, err: error }, `${resource} error survived (the resource reconnects on next use)`);
+    });
     this.maxBatchEvents = options.maxBatchEvents ?? 1000;
     this.maxConcurrentBatches = Math.max(1, options.maxConcurrentBatches ?? 2);
   }
@@ -452,14 +462,9 @@ export class Runtime {
         instance
           .sandbox!.onEventBatch(json, events.length)
           .then((failures) => {
-            for (const failure of failures) {
-              this.recordError(
-                instance,
-                'onEvent',
-                new PluginError({ plugin: instance.name, version: instance.version, hook: 'onEvent', message: `${failure.errorName}: ${failure.message}` }),
-                events[failure.index]?.uuid,
-              );
-            }
+            // A RetryError is retried durably (same policy as export batches); other failures are recorded.
+            const { retry, reason } = recordOnEventFailures(instance, events, failures, (...args) => this.recordError(...args));
+            if (retry.length > 0) this.exports.retries.schedule(instance, 'onEvent', retry as unknown as JsonValue, reason);
           })
           .catch((error: unknown) => void this.recordError(instance, 'onEvent', error))
           .finally(() => instance.leave()),
@@ -488,8 +493,18 @@ export class Runtime {
   }
 
   /** Replays a dead letter: it becomes a fresh export batch. `ERR_NOT_FOUND` when there is no such dead letter. */
-  replayDeadLetter(id: number): { id: number; batchId: number; plugin: string } {
+  replayDeadLetter(id: number): { id: number; batchId: number; plugin: string; hook: string } {
     return this.exports.replayDeadLetter(id);
+  }
+
+  /** Replays every dead letter the filter covers (by plugin, hook, code, time range; all for `{}`). */
+  replayDeadLetters(filter: DeadLetterFilter): { id: number; batchId: number; plugin: string; hook: string }[] {
+    return this.exports.replayDeadLetters(filter);
+  }
+
+  /** Per plugin: buffered events, batches in retry and their next attempt, pending retries, dead letters. */
+  deliveryProgress(): DeliveryProgress[] {
+    return this.exports.progress();
   }
 
   /** Runs a scheduled hook on every plugin that has it. */
@@ -544,6 +559,7 @@ export class Runtime {
 
   /** Per-plugin status for `GET /api/plugins`: configs redacted, recent logs and errors. */
   describePlugins() {
+    const progress = this.exports.progress();
     return this.instances.map((instance) => ({
       name: instance.name,
       version: instance.version,
@@ -560,6 +576,7 @@ export class Runtime {
       recentLogs: instance.logs.slice(-50),
       exportBuffer: instance.sandbox?.hooks.has('exportEvents') ? this.store.bufferStats(instance.name) : undefined,
       pendingExportBatches: instance.sandbox?.hooks.has('exportEvents') ? this.store.pendingBatches(instance.name) : undefined,
+      delivery: progress.find((row) => row.plugin === instance.name),
     }));
   }
 
@@ -575,6 +592,8 @@ export class Runtime {
       await instance.sandbox.callHook('teardownPlugin').catch(() => null);
       instance.sandbox.dispose();
     }
+    this.metrics.setDeliveryProgressSource(undefined);
+    this.stopHostErrors();
     await closePostgresPools();
     await this.shared?.close();
     this.leases.close();

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
 import type { GeoIpLocation, JsonValue } from '@plugline/sdk';
+import { reportHostError } from '../host-errors.js';
 import type { SandboxHost } from './sandbox.js';
 
 const require = createRequire(import.meta.url);
@@ -177,6 +178,7 @@ export function locateIp(ip: string): GeoIpLocation | null {
 interface PgPool {
   query(text: string, values: unknown[]): Promise<{ rows: Record<string, unknown>[]; rowCount: number | null }>;
   end(): Promise<void>;
+  on(event: 'error', listener: (error: Error) => void): unknown;
 }
 const pools = new Map<string, PgPool>();
 
@@ -192,6 +194,10 @@ async function postgresQuery(connectionString: string, text: string, values: unk
   if (!pool) {
     const pg = (await import('pg')).default;
     pool = new pg.Pool({ connectionString, max: 4, idleTimeoutMillis: 10_000 }) as unknown as PgPool;
+    // An idle pooled connection closed by the server (restart, failover, pg_terminate_backend, a proxy)
+    // is emitted here; without a listener it crashes the process. The pool drops that client and
+    // opens a new one on the next query; a query on a connection that dies fails that query only.
+    pool.on('error', (error) => reportHostError('postgres', error));
     pools.set(connectionString, pool);
   }
   const result = await pool.query(text, values);
