@@ -81,7 +81,11 @@ export async function startRegistry(options: StartRegistryOptions): Promise<Runn
     blobs = new GridFsBlobStore(mongo.db);
   } else {
     store = new SqliteMetadataStore(options.dataDir);
-    blobs = new FsBlobStore(join(options.dataDir, 'blobs'));
+    const fsBlobs = new FsBlobStore(join(options.dataDir, 'blobs'));
+    // Temp files of publishes killed mid-write (SIGKILL, power loss) would otherwise stay forever.
+    const swept = await fsBlobs.sweepTemp();
+    if (swept > 0) logger.info({ swept }, 'removed temp files left by interrupted publishes');
+    blobs = fsBlobs;
   }
   const downloads = new DownloadCounter(store, {
     logger,
