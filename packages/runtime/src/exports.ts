@@ -87,6 +87,9 @@ export class RuntimeExports {
       ...(s.exportMaxAgeMs !== undefined ? { maxAgeMs: s.exportMaxAgeMs } : {}),
       ...(s.exportMaxAttempts ? { maxAttempts: s.exportMaxAttempts } : {}),
       ...(s.exportRetryWindowMs !== undefined ? { retryWindowMs: s.exportRetryWindowMs } : {}),
+      ...(s.exportBackoffBaseMs ? { backoffBaseMs: s.exportBackoffBaseMs } : {}),
+      ...(s.exportBackoffMaxMs ? { backoffMaxMs: s.exportBackoffMaxMs } : {}),
+      ...(s.exportRedriveOnRecovery !== undefined ? { redriveOnRecovery: s.exportRedriveOnRecovery } : {}),
     };
   }
 
