@@ -175,8 +175,14 @@ export class Runtime {
       ] as const) {
         const timer = setInterval(() => {
           // Once per period across every runtime sharing this store (each has its own timer).
-          this.leases.prune();
-          if (this.leases.claim(`schedule:${hook}:${Math.floor(Date.now() / ms)}`, ms)) void this.runScheduled(hook);
+          try {
+            this.leases.prune();
+            if (this.leases.claim(`schedule:${hook}:${Math.floor(Date.now() / ms)}`, ms)) void this.runScheduled(hook);
+          } catch (error) {
+            // A busy store must not crash the process from a timer.
+            this.metrics.hostErrors.inc({ resource: 'sqlite' });
+            this.logger.error({ err: error, hook }, 'could not claim a scheduled period');
+          }
         }, ms);
         timer.unref();
         this.timers.push(timer);
