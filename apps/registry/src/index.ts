@@ -83,7 +83,10 @@ export async function startRegistry(options: StartRegistryOptions): Promise<Runn
     store = new SqliteMetadataStore(options.dataDir);
     const fsBlobs = new FsBlobStore(join(options.dataDir, 'blobs'));
     // Temp files of publishes killed mid-write (SIGKILL, power loss) would otherwise stay forever.
-    const swept = await fsBlobs.sweepTemp();
+    const swept = await fsBlobs.sweepTemp().catch((error: unknown) => {
+      logger.warn({ err: error }, 'could not sweep the temp files of interrupted publishes');
+      return 0;
+    });
     if (swept > 0) logger.info({ swept }, 'removed temp files left by interrupted publishes');
     blobs = fsBlobs;
   }

@@ -308,6 +308,7 @@ describe('PostgreSQL while the export’s connections are terminated', () => {
   const admin = new pg.Pool({ connectionString: databaseUrl, max: 1, application_name: `${appName}_admin` });
   afterAll(async () => {
     await admin.query(`DROP TABLE IF EXISTS "${table}"`).catch(() => undefined);
+    await admin.query(`DROP FUNCTION IF EXISTS "${table}_slow"()`).catch(() => undefined);
     await admin.end();
   });
 
@@ -317,6 +318,9 @@ describe('PostgreSQL while the export’s connections are terminated', () => {
     const runtime = await startChild(dir);
     // setupPlugin created the table before anything is terminated.
     await waitFor('the table', async () => ((await admin.query('SELECT to_regclass($1) AS t', [table])).rows[0].t ? true : undefined));
+    // Every INSERT now takes 50 ms, so the killer also finds the export's connections active mid-statement.
+    await admin.query(`CREATE FUNCTION "${table}_slow"() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(0.05); RETURN NULL; END $$`);
+    await admin.query(`CREATE TRIGGER slow BEFORE INSERT ON "${table}" FOR EACH STATEMENT EXECUTE FUNCTION "${table}_slow"()`);
 
     let terminated = 0;
     const states = new Set<string>();
@@ -363,6 +367,7 @@ describe('PostgreSQL while the export’s connections are terminated', () => {
     expect(metrics).not.toMatch(/plugline_uncaught_errors_total\{kind="[a-z]+"\} [1-9]/);
     // Idle pooled connections were killed under the pool: those errors were survived and counted.
     expect(states.has('idle')).toBe(true);
+    expect(states.has('active')).toBe(true);
     expect(Number(/plugline_host_errors_total\{resource="postgres"\} (\d+)/.exec(metrics)?.[1] ?? 0)).toBeGreaterThan(0);
     expect(runtime.output()).not.toMatch(/Unhandled 'error' event/);
   }, 90_000);
