@@ -67,6 +67,11 @@ export class DurableRetries {
     const now = Date.now();
     const next = nextAttempt(this.deps.policy(instance), 1, now, now);
     const id = this.deps.store.enqueueRetry({ plugin: instance.name, kind, payload, attempts: 1, nextAttemptAt: next.exhausted ? now : next.at, firstFailedAt: now, lastError: message });
+    if (next.exhausted) {
+      // A policy that allows one attempt only (maxAttempts 1, or no window): straight to the dead letters.
+      this.deadLetter(instance, kind, id, { version: instance.version, reason: message, code: 'ERR_RETRY_EXHAUSTED', attempts: 1 });
+      return id;
+    }
     this.deps.metrics.retryAttempts.inc({ plugin: instance.name, kind, outcome: 'retry' });
     return id;
   }
@@ -110,7 +115,7 @@ export class DurableRetries {
   }
 
   private async attempt(instance: PluginInstance, retry: PendingRetry): Promise<void> {
-    const { store, metrics, logger } = this.deps;
+    const { store, metrics } = this.deps;
     const attempts = retry.attempts + 1;
     const handler = this.handlers.get(retry.kind);
     let outcome: RetryOutcome;
@@ -136,9 +141,14 @@ export class DurableRetries {
       return;
     }
     const code: ErrorCode = 'retry' in outcome ? 'ERR_RETRY_EXHAUSTED' : 'ERR_RETRY_FAILED';
-    const id = store.retryToDeadLetter(retry.id, { version: instance.version, reason, code, attempts }, outcome.payload);
-    metrics.retryAttempts.inc({ plugin: instance.name, kind: retry.kind, outcome: 'dead_letter' });
+    this.deadLetter(instance, retry.kind, retry.id, { version: instance.version, reason, code, attempts }, outcome.payload);
+  }
+
+  private deadLetter(instance: PluginInstance, kind: string, retryId: number, failure: { version: string; reason: string; code: ErrorCode; attempts: number }, payload?: JsonValue): void {
+    const { store, metrics, logger } = this.deps;
+    const id = store.retryToDeadLetter(retryId, failure, payload);
+    metrics.retryAttempts.inc({ plugin: instance.name, kind, outcome: 'dead_letter' });
     metrics.deadLetters.inc({ plugin: instance.name });
-    logger.error({ plugin: instance.name, version: instance.version, kind: retry.kind, deadLetter: id, attempts, code }, `retry ${retry.id} (${retry.kind}) sent to the dead-letter store`);
+    logger.error({ plugin: instance.name, version: instance.version, kind, deadLetter: id, attempts: failure.attempts, code: failure.code }, `retry ${retryId} (${kind}) sent to the dead-letter store`);
   }
 }

@@ -50,7 +50,7 @@ export function createRuntimeMetrics(options: { defaultMetrics?: boolean } = {})
     pluginMetric: new Counter({ name: 'plugline_plugin_metric_total', help: 'Counters plugins report with meta.metrics.increment', labelNames: ['plugin', 'metric'], registers: [registry] }),
     pluginGauge: new Gauge({ name: 'plugline_plugin_metric', help: 'max/min values plugins report with meta.metrics', labelNames: ['plugin', 'metric', 'kind'], registers: [registry] }),
     exportBatches: new Counter({ name: 'plugline_export_batches_total', help: 'Export batch attempts by outcome', labelNames: ['plugin', 'outcome'], registers: [registry] }),
-    deadLetters: new Counter({ name: 'plugline_dead_letters_total', help: 'Export batches sent to the dead-letter store', labelNames: ['plugin'], registers: [registry] }),
+    deadLetters: new Counter({ name: 'plugline_dead_letters_total', help: 'Deliveries (export batches, onEvent retries) sent to the dead-letter store', labelNames: ['plugin'], registers: [registry] }),
     deadLettersReplayed: new Counter({
       name: 'plugline_dead_letters_replayed_total',
       help: 'Dead letters put back for delivery, by trigger (api: a replay call; recovery: redriveOnRecovery)',
