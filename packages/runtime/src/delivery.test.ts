@@ -235,6 +235,20 @@ describe('dead letters', () => {
   });
 });
 
+describe('host resources', () => {
+  it('a Redis server that is not there: its connection errors are counted and logged, the runtime keeps serving', async () => {
+    const dir = await project([]);
+    const lines: string[] = [];
+    const logger = pino({ level: 'warn' }, { write: (line: string) => void lines.push(line) });
+    // Port 1 on loopback: nothing listens, every connection attempt is refused.
+    const { url, runtime } = await startRuntime({ dir, port: 0, logger, schedule: false, redisUrl: 'redis://127.0.0.1:1', redisKeyPrefix: `plugline-delivery-${randomUUID()}` });
+    cleanup.push(() => runtime.close());
+    await waitFor(async () => /plugline_host_errors_total\{resource="redis"\} [1-9]/.test(await (await fetch(`${url}/metrics`)).text()));
+    expect((await fetch(`${url}/healthz`)).status).toBe(200);
+    expect(lines.some((line) => line.includes('"resource":"redis"') && line.includes('ECONNREFUSED'))).toBe(true);
+  });
+});
+
 describe('the process guard of plugline-runtime', () => {
   it('logs and counts an exception thrown from a timer and an unhandled rejection, and the process keeps running', () => {
     const script = `
