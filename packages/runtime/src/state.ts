@@ -51,7 +51,9 @@ export function createRedisPluginState(options: { url: string; keyPrefix?: strin
       };
     },
     async close() {
-      await client.quit().catch(() => undefined);
+      // QUIT waits for a connection; a client that has none (Redis down) is just disconnected.
+      if (client.status === 'ready') await client.quit().catch(() => undefined);
+      else client.disconnect();
     },
   };
 }
