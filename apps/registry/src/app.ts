@@ -17,7 +17,7 @@ import type {
   WhoAmI,
 } from './api-types.js';
 import { adminUser, authenticate, generateToken, hashToken, type Principal, ownerKeyOf, requireScope, userNamePattern } from './auth.js';
-import type { BlobStore } from './blobs.js';
+import { type BlobStore, isStorageFull } from './blobs.js';
 import { DownloadCounter } from './downloads.js';
 import { createHttpMetrics } from './metrics.js';
 import { createNpmRouter } from './npm.js';
@@ -229,6 +229,11 @@ export function createRegistryApp(options: RegistryAppOptions): express.Express 
 
   api.get('/healthz', (_request, response) => {
     response.json({ ok: true, store: store.engine, blobs: blobs.engine });
+  });
+  // Readiness: 503 ERR_NOT_READY when a publish could not be stored now (the data folder is not writable or full).
+  api.get('/readyz', async (_request, response) => {
+    await blobs.ready?.();
+    response.json({ ok: true, ready: true, store: store.engine, blobs: blobs.engine });
   });
 
   api.get('/metrics', async (_request, response) => {
@@ -626,5 +631,7 @@ function toPluglineError(error: unknown): PluglineError {
     return new PluglineError('ERR_BAD_REQUEST', `The request body is malformed: ${(error as Error).message}`);
   }
   if (parserType === 'request.aborted') return new PluglineError('ERR_BAD_REQUEST', 'The request was aborted');
+  // A full disk (files: ENOSPC/EDQUOT; SQLite: SQLITE_FULL, errcode 13) is 507, not an internal error.
+  if (isStorageFull(error) || (error as { errcode?: unknown })?.errcode === 13) return new PluglineError('ERR_STORAGE_FULL', undefined, { cause: error });
   return new PluglineError('ERR_INTERNAL', 'Internal error', { cause: error });
 }

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, open, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PluglineError } from '@plugline/sdk';
 import { type Db, GridFSBucket } from 'mongodb';
@@ -20,7 +20,15 @@ export interface BlobStore {
    * skip re-hashing bytes it has verified before and can prove unchanged since.
    */
   getVerified(integrity: string): Promise<Uint8Array | undefined>;
+  /** Throws `ERR_NOT_READY` when the engine cannot store a blob now (e.g. its folder is not writable); `GET /readyz`. */
+  ready?(): Promise<void>;
   close(): Promise<void>;
+}
+
+/** Out of space (or quota) while writing: answered 507 `ERR_STORAGE_FULL`, not 500. */
+export function isStorageFull(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === 'ENOSPC' || code === 'EDQUOT';
 }
 
 /** `sha512-<base64>` of the bytes. */
@@ -86,6 +94,7 @@ export class FsBlobStore implements BlobStore {
       await rename(temp, file);
     } catch (error) {
       await rm(temp, { force: true });
+      if (isStorageFull(error)) throw new PluglineError('ERR_STORAGE_FULL', 'No space left in the blob store: the tarball was not stored', { cause: error });
       throw error;
     }
     // Persist the rename itself (the directory entry).
@@ -135,7 +144,80 @@ export class FsBlobStore implements BlobStore {
     }
   }
 
+  /**
+   * Deletes the temp files (`<aa>/.tmp-<pid>-<random>`) a publish killed mid-write left behind: those of
+   * processes that no longer run on this machine, once older than `minAgeMs` (default 10 s), and any
+   * older than `staleMs` (default 1 h; a writer on another machine sharing the folder). A live
+   * writer's file is never touched. Returns how many were removed. Run at start.
+   */
+  async sweepTemp(options: { minAgeMs?: number; staleMs?: number } = {}): Promise<number> {
+    const minAgeMs = options.minAgeMs ?? 10_000;
+    const staleMs = options.staleMs ?? 3_600_000;
+    let removed = 0;
+    let shards: string[];
+    try {
+      shards = await readdir(this.root);
+    } catch (error) {
+      if ((error as { code?: string }).code === 'ENOENT') return 0;
+      throw error;
+    }
+    for (const shard of shards) {
+      if (!/^[0-9a-f]{2}$/.test(shard)) continue;
+      let names: string[];
+      try {
+        names = await readdir(join(this.root, shard));
+      } catch {
+        continue; // not a folder, or gone
+      }
+      for (const name of names) {
+        const match = /^\.tmp-(\d+)-[0-9a-f]+$/.exec(name);
+        if (!match) continue;
+        const file = join(this.root, shard, name);
+        const info = await stat(file).catch(() => undefined);
+        if (!info) continue;
+        const age = Date.now() - info.mtimeMs;
+        const pid = Number(match[1]);
+        const writerGone = pid !== process.pid && !isAlive(pid);
+        if ((writerGone && age >= minAgeMs) || age >= staleMs) {
+          await rm(file, { force: true });
+          removed += 1;
+        }
+      }
+    }
+    return removed;
+  }
+
+  /** Writes, fsyncs and deletes a probe file in the blob folder: `ERR_NOT_READY` (with the reason) when it cannot. */
+  async ready(): Promise<void> {
+    const probe = join(this.root, `.ready-${process.pid}-${randomBytes(6).toString('hex')}`);
+    try {
+      await mkdir(this.root, { recursive: true });
+      const handle = await open(probe, 'wx');
+      try {
+        await handle.writeFile('ok');
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+    } catch (error) {
+      const code = (error as { code?: string }).code;
+      throw new PluglineError('ERR_NOT_READY', `The data folder is not writable (${code ?? (error as Error).message})`, { cause: error });
+    } finally {
+      await rm(probe, { force: true }).catch(() => undefined);
+    }
+  }
+
   async close(): Promise<void> {}
+}
+
+/** Whether a process with this PID exists here (EPERM: it exists, someone else's). */
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 /** Tarballs in MongoDB GridFS (bucket `tarballs`, file name = integrity), used with the MongoDB store. */

@@ -3,7 +3,7 @@ import type express from 'express';
 import pino, { type Logger } from 'pino';
 import { createRegistryApp } from './app.js';
 import { openBlobStore } from './blob-setting.js';
-import type { BlobStore } from './blobs.js';
+import { type BlobStore, FsBlobStore } from './blobs.js';
 import { DownloadCounter } from './downloads.js';
 import { MongoMetadataStore } from './store/mongo.js';
 import { SqliteMetadataStore } from './store/sqlite.js';
@@ -90,6 +90,14 @@ export async function startRegistry(options: StartRegistryOptions): Promise<Runn
   } catch (error) {
     await store.close();
     throw error;
+  }
+  if (blobs instanceof FsBlobStore) {
+    // Temp files of publishes killed mid-write (SIGKILL, power loss) would otherwise stay forever.
+    const swept = await blobs.sweepTemp().catch((error: unknown) => {
+      logger.warn({ err: error }, 'could not sweep the temp files of interrupted publishes');
+      return 0;
+    });
+    if (swept > 0) logger.info({ swept }, 'removed temp files left by interrupted publishes');
   }
   const downloads = new DownloadCounter(store, {
     logger,

@@ -6,6 +6,7 @@ import { RegistryClient } from '@plugline/registry-client';
 import { Command, CommanderError } from 'commander';
 import { configPath, normalizeRegistryUrl, readCliConfig, writeCliConfig } from './config.js';
 import { describeError, exitCodeFor, exitCodes, formatBytes, formatError, type Output, progress, readConfigObject, result } from './output.js';
+import { registerDeadLetterCommands } from './dead-letters-commands.js';
 import { registerRegistryCommands } from './registry-commands.js';
 import { registerRuntimeCommands } from './runtime-commands.js';
 import { loadPeer } from './peers.js';
@@ -168,6 +169,7 @@ export function createProgram(out: Output): Command {
   registerRegistryCommands(program, out);
   registerRuntimeCommands(program, out);
   registerTokenCommands(program, out);
+  registerDeadLetterCommands(program, out);
   return program;
 }
 

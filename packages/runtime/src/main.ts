@@ -3,10 +3,13 @@
 import { resolve } from 'node:path';
 import { pino } from 'pino';
 import { postHogOptionsFromEnv } from './posthog-routes.js';
+import { installProcessGuard } from './process-guard.js';
 import { startRuntime } from './server.js';
 import { leaseMsFromEnv, sourceFromEnv } from './source.js';
 
 const logger = pino({ name: 'plugline-runtime', level: process.env.LOG_LEVEL ?? 'info' });
+// Anything a host-side resource lets escape is logged and counted, not a silent death (see process-guard.ts).
+const guard = installProcessGuard(logger, { exitOnUncaught: process.env.PLUGLINE_EXIT_ON_UNCAUGHT === '1' });
 const dir = resolve(process.env.PLUGLINE_RUNTIME_DIR ?? './.plugline/runtime');
 const port = Number(process.env.PLUGLINE_RUNTIME_PORT ?? process.env.PORT ?? 7401);
 const registryUrl = process.env.PLUGLINE_REGISTRY_URL;
@@ -29,6 +32,7 @@ try {
     ...(redisUrl ? { redisUrl } : {}),
     ...(leaseMs ? { leaseMs } : {}),
   });
+  guard.attach(running.runtime.metrics.uncaughtErrors);
   const stop = async (signal: string) => {
     logger.info({ signal }, 'shutting down');
     await running.close();

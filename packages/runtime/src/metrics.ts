@@ -1,11 +1,45 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { DeliveryProgress } from './store.js';
 
 /** The runtime's Prometheus metrics, in a registry of its own (several runtimes may share a process). */
 export function createRuntimeMetrics(options: { defaultMetrics?: boolean } = {}) {
   const registry = new Registry();
   if (options.defaultMetrics) collectDefaultMetrics({ register: registry, prefix: 'plugline_runtime_' });
+  // The delivery gauges read the store at scrape time (one query per scrape, shared by the gauges).
+  let progressSource: (() => readonly DeliveryProgress[]) | undefined;
+  let cached: { at: number; rows: readonly DeliveryProgress[] } | undefined;
+  const progress = (): readonly DeliveryProgress[] => {
+    if (!progressSource) return [];
+    if (!cached || Date.now() - cached.at > 250) cached = { at: Date.now(), rows: progressSource() };
+    return cached.rows;
+  };
+  const progressGauge = (name: string, help: string, value: (row: DeliveryProgress) => number | undefined) =>
+    new Gauge({
+      name,
+      help,
+      labelNames: ['plugin'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        let rows: readonly DeliveryProgress[];
+        try {
+          rows = progress();
+        } catch {
+          return; // a closed or busy store: no sample rather than a failed scrape
+        }
+        for (const row of rows) {
+          const v = value(row);
+          if (v !== undefined) this.set({ plugin: row.plugin }, v);
+        }
+      },
+    });
   const metrics = {
     registry,
+    /** Where the delivery gauges read from (the runtime sets it to its store's progress). */
+    setDeliveryProgressSource(source: (() => readonly DeliveryProgress[]) | undefined) {
+      progressSource = source;
+      cached = undefined;
+    },
     eventsReceived: new Counter({ name: 'plugline_events_received_total', help: 'Events accepted by the capture API', registers: [registry] }),
     eventsStored: new Counter({ name: 'plugline_events_stored_total', help: 'Events stored after the chain', registers: [registry] }),
     eventsDropped: new Counter({ name: 'plugline_events_dropped_total', help: 'Events a plugin dropped', labelNames: ['plugin'], registers: [registry] }),
@@ -16,7 +50,36 @@ export function createRuntimeMetrics(options: { defaultMetrics?: boolean } = {})
     pluginMetric: new Counter({ name: 'plugline_plugin_metric_total', help: 'Counters plugins report with meta.metrics.increment', labelNames: ['plugin', 'metric'], registers: [registry] }),
     pluginGauge: new Gauge({ name: 'plugline_plugin_metric', help: 'max/min values plugins report with meta.metrics', labelNames: ['plugin', 'metric', 'kind'], registers: [registry] }),
     exportBatches: new Counter({ name: 'plugline_export_batches_total', help: 'Export batch attempts by outcome', labelNames: ['plugin', 'outcome'], registers: [registry] }),
-    deadLetters: new Counter({ name: 'plugline_dead_letters_total', help: 'Export batches sent to the dead-letter store', labelNames: ['plugin'], registers: [registry] }),
+    deadLetters: new Counter({ name: 'plugline_dead_letters_total', help: 'Deliveries (export batches, onEvent retries) sent to the dead-letter store', labelNames: ['plugin'], registers: [registry] }),
+    deadLettersReplayed: new Counter({
+      name: 'plugline_dead_letters_replayed_total',
+      help: 'Dead letters put back for delivery, by trigger (api: a replay call; recovery: redriveOnRecovery)',
+      labelNames: ['plugin', 'trigger'],
+      registers: [registry],
+    }),
+    retryAttempts: new Counter({ name: 'plugline_retry_attempts_total', help: 'Durable retry attempts (onEvent RetryError, ...) by outcome', labelNames: ['plugin', 'kind', 'outcome'], registers: [registry] }),
+    hostErrors: new Counter({
+      name: 'plugline_host_errors_total',
+      help: 'Errors of host-side resources (postgres pools, redis, sqlite, ...) caught and survived',
+      labelNames: ['resource'],
+      registers: [registry],
+    }),
+    uncaughtErrors: new Counter({
+      name: 'plugline_uncaught_errors_total',
+      help: 'Exceptions and rejections that reached the process guard (logged; the process kept running)',
+      labelNames: ['kind'],
+      registers: [registry],
+    }),
+    exportBufferedEvents: progressGauge('plugline_export_buffered_events', 'Events in a plugin\'s export buffer, not yet cut into a batch', (p) => p.bufferedEvents),
+    exportBatchesPending: progressGauge('plugline_export_batches_pending', 'Export batches not yet delivered (due or waiting for a retry)', (p) => p.pendingBatches),
+    exportBatchesInRetry: progressGauge('plugline_export_batches_in_retry', 'Export batches that failed and wait for their next attempt', (p) => p.batchesInRetry),
+    exportNextAttempt: progressGauge(
+      'plugline_export_next_attempt_timestamp_seconds',
+      'When the earliest next attempt of a batch in retry is due (unix seconds; absent when none)',
+      (p) => (p.nextBatchAttemptAt === null ? undefined : p.nextBatchAttemptAt / 1000),
+    ),
+    retriesPending: progressGauge('plugline_retries_pending', 'Durable retries of other hooks (onEvent RetryError, ...) waiting', (p) => p.pendingRetries),
+    deadLettersStored: progressGauge('plugline_dead_letters_stored', 'Dead letters in the store now (replayed ones leave)', (p) => p.deadLetters),
     chainSeconds: new Histogram({
       name: 'plugline_chain_batch_seconds',
       help: 'Time one batch takes through the processEvent chain',

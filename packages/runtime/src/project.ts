@@ -29,6 +29,13 @@ export interface PluginSettings {
   exportMaxBytes?: number;
   exportMaxAgeMs?: number;
   exportMaxAttempts?: number;
+  /** How long a failing export batch (or onEvent RetryError) is retried, ms (see the runtime README). */
+  exportRetryWindowMs?: number;
+  /** First backoff of a failing export batch (or onEvent RetryError), ms; doubles each attempt up to `exportBackoffMaxMs`. */
+  exportBackoffBaseMs?: number;
+  exportBackoffMaxMs?: number;
+  /** Re-drive this plugin's `ERR_EXPORT_RETRY_EXHAUSTED` dead letters once one of its exports succeeds again. */
+  exportRedriveOnRecovery?: boolean;
 }
 
 /** `plugins.json`: the registry and the ordered chain. */

@@ -1,6 +1,7 @@
 import {
   type ErrorCode,
   type HookName,
+  type JsonValue,
   type PluginEvent,
   PluginError,
   PluglineError,
@@ -11,8 +12,12 @@ import { randomUUID } from 'node:crypto';
 import { type Logger, pino } from 'pino';
 import { requestedCapabilities, ungrantedError } from './capabilities.js';
 import { runSandboxedChain } from './chain.js';
+import { onHostError } from './host-errors.js';
+import { onEventRetryHandler, recordOnEventFailures } from './on-event-retry.js';
+import { type ExportSettings, RuntimeExports, defaultExportSettings } from './exports.js';
 import type { InstalledPlugin } from './install.js';
 import { type RuntimeMetrics, createRuntimeMetrics } from './metrics.js';
+import { type PluginErrorRecord, PluginInstance, type PluginLogLine } from './plugin-instance.js';
 import { type PluginEntry, checkConfig, installProject, projectPaths, readProject, setPluginConfig, setPluginGrants } from './project.js';
 import { defaultSetupRetryDelaysMs, setupWithRetries, splitAttachments } from './posthog.js';
 import { type EgressMode, pluginPermissions } from './sandbox/egress.js';
@@ -20,7 +25,7 @@ import { MemoryCache, type PluginStorageBackend, closePostgresPools, createSandb
 import { PluginSandbox } from './sandbox/sandbox.js';
 import { type SharedPluginState, createRedisPluginState } from './state.js';
 import { StoreLeases } from './state-leases.js';
-import { type EventQuery, RuntimeStore } from './store.js';
+import { type DeadLetterFilter, type DeliveryProgress, type EventQuery, RuntimeStore } from './store.js';
 
 /** Options of {@link Runtime}. */
 export interface RuntimeOptions {
@@ -71,91 +76,8 @@ export interface RuntimeOptions {
   egress?: EgressMode;
 }
 
-/** When an export buffer is flushed and how a failing batch is retried. */
-export interface ExportSettings {
-  /** Flush when this many events are buffered (default 1000). */
-  maxEvents: number;
-  /** Flush when the buffered events reach this many bytes of JSON (default 1 MiB). */
-  maxBytes: number;
-  /** Flush when the oldest buffered event is this old, ms (default 10 000). */
-  maxAgeMs: number;
-  /** Attempts before a batch goes to the dead-letter store (default 3). */
-  maxAttempts: number;
-  /** Backoff before the 2nd attempt, ms; doubles each time, with jitter (default 1000). */
-  backoffBaseMs: number;
-  /** Largest backoff, ms (default 60 000). */
-  backoffMaxMs: number;
-}
-
-const defaultExportSettings: ExportSettings = { maxEvents: 1000, maxBytes: 1024 * 1024, maxAgeMs: 10_000, maxAttempts: 3, backoffBaseMs: 1000, backoffMaxMs: 60_000 };
-
-/** A log line or error kept for `GET /api/plugins`. */
-export interface PluginLogLine {
-  at: string;
-  level: 'debug' | 'info' | 'warn' | 'error';
-  message: string;
-  fields?: Record<string, unknown>;
-}
-
-/** A recorded plugin failure. */
-export interface PluginErrorRecord {
-  at: string;
-  code: ErrorCode;
-  hook: HookName;
-  message: string;
-  eventUuid?: string;
-}
-
-/** One loaded plugin of the chain. */
-class PluginInstance {
-  status: 'running' | 'error' | 'disabled' = 'running';
-  readonly errorCounts = new Map<string, number>();
-  readonly logs: PluginLogLine[] = [];
-  readonly errors: PluginErrorRecord[] = [];
-  sandbox: PluginSandbox | undefined;
-  config: Record<string, unknown> = {};
-  inFlight = 0;
-  exporting = false;
-  runningJobs = false;
-  readonly metricNames = new Set<string>();
-  logWindow = 0;
-  logsInWindow = 0;
-  logsSuppressed = 0;
-  private idleWaiters: (() => void)[] = [];
-
-  constructor(
-    readonly entry: PluginEntry,
-    readonly installed: InstalledPlugin,
-  ) {}
-
-  get name() {
-    return this.installed.name;
-  }
-  get version() {
-    return this.installed.version;
-  }
-  get label() {
-    return `${this.name} (${this.version})`;
-  }
-  has(hook: string): boolean {
-    return this.status === 'running' && this.sandbox !== undefined && this.sandbox.hooks.has(hook);
-  }
-  enter() {
-    this.inFlight += 1;
-  }
-  leave() {
-    this.inFlight -= 1;
-    if (this.inFlight === 0 && !this.exporting) for (const resolve of this.idleWaiters.splice(0)) resolve();
-  }
-  idle(): Promise<void> {
-    if (this.inFlight === 0 && !this.exporting) return Promise.resolve();
-    return new Promise((resolve) => this.idleWaiters.push(resolve));
-  }
-  exportDone() {
-    this.exporting = false;
-    if (this.inFlight === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
-  }
-}
+export type { ExportSettings } from './exports.js';
+export type { PluginErrorRecord, PluginLogLine } from './plugin-instance.js';
 
 /** What {@link Runtime.ingest} did with a batch of events. */
 export interface IngestResult {
@@ -189,7 +111,8 @@ export class Runtime {
   readonly metrics: RuntimeMetrics;
   readonly logger: Logger;
   private readonly options: RuntimeOptions;
-  private readonly exportDefaults: ExportSettings;
+  /** Export buffers, batches in retry, dead letters and jobs (durable, in the store). */
+  private readonly exports: RuntimeExports;
   private readonly maxBatchEvents: number;
   private readonly maxConcurrentBatches: number;
   private instances: PluginInstance[] = [];
@@ -202,6 +125,7 @@ export class Runtime {
   private readonly background = new Set<Promise<unknown>>();
   private timers: NodeJS.Timeout[] = [];
   private closed = false;
+  private readonly stopHostErrors: () => void;
 
   constructor(options: RuntimeOptions) {
     this.options = options;
@@ -211,7 +135,26 @@ export class Runtime {
     this.leases = new StoreLeases(options.dataDir ?? projectPaths(options.dir).data);
     this.shared = options.redisUrl ? createRedisPluginState({ url: options.redisUrl, ...(options.redisKeyPrefix ? { keyPrefix: options.redisKeyPrefix } : {}) }) : undefined;
     this.metrics = createRuntimeMetrics();
-    this.exportDefaults = { ...defaultExportSettings, ...options.exports };
+    this.exports = new RuntimeExports(
+      {
+        instances: () => this.instances,
+        closed: () => this.closed,
+        track: (work) => this.track(work),
+        recordError: (instance, hook, error, eventUuid) => this.recordError(instance, hook, error, eventUuid),
+      },
+      this.store,
+      this.leases,
+      this.metrics,
+      this.logger,
+      { ...defaultExportSettings, ...options.exports },
+      options.leaseMs === undefined ? {} : { leaseMs: options.leaseMs },
+    );
+    this.exports.retries.register('onEvent', onEventRetryHandler((instance, hook, error, eventUuid) => this.recordError(instance, hook, error, eventUuid)));
+    this.metrics.setDeliveryProgressSource(() => this.exports.progress());
+    this.stopHostErrors = onHostError((resource, error) => {
+      this.metrics.hostErrors.inc({ resource });
+      this.logger.warn({ resource, err: error }, `${resource} error survived (the resource reconnects on next use)`);
+    });
     this.maxBatchEvents = options.maxBatchEvents ?? 1000;
     this.maxConcurrentBatches = Math.max(1, options.maxConcurrentBatches ?? 2);
   }
@@ -236,8 +179,14 @@ export class Runtime {
       ] as const) {
         const timer = setInterval(() => {
           // Once per period across every runtime sharing this store (each has its own timer).
-          this.leases.prune();
-          if (this.leases.claim(`schedule:${hook}:${Math.floor(Date.now() / ms)}`, ms)) void this.runScheduled(hook);
+          try {
+            this.leases.prune();
+            if (this.leases.claim(`schedule:${hook}:${Math.floor(Date.now() / ms)}`, ms)) void this.runScheduled(hook);
+          } catch (error) {
+            // A busy store must not crash the process from a timer.
+            this.metrics.hostErrors.inc({ resource: 'sqlite' });
+            this.logger.error({ err: error, hook }, 'could not claim a scheduled period');
+          }
         }, ms);
         timer.unref();
         this.timers.push(timer);
@@ -532,172 +481,14 @@ export class Runtime {
         instance
           .sandbox!.onEventBatch(json, events.length)
           .then((failures) => {
-            for (const failure of failures) {
-              this.recordError(
-                instance,
-                'onEvent',
-                new PluginError({ plugin: instance.name, version: instance.version, hook: 'onEvent', message: `${failure.errorName}: ${failure.message}` }),
-                events[failure.index]?.uuid,
-              );
-            }
+            // A RetryError is retried durably (same policy as export batches); other failures are recorded.
+            const { retry, reason } = recordOnEventFailures(instance, events, failures, (...args) => this.recordError(...args));
+            if (retry.length > 0) this.exports.retries.schedule(instance, 'onEvent', retry as unknown as JsonValue, reason);
           })
           .catch((error: unknown) => void this.recordError(instance, 'onEvent', error))
           .finally(() => instance.leave()),
       );
     }
-  }
-
-  private exportSettings(instance: PluginInstance): ExportSettings {
-    const s = instance.entry.settings ?? {};
-    // PostHog plugins set their buffer through config keys (strings): honour them.
-    const bytes = Number(instance.config.exportEventsBufferBytes);
-    const seconds = Number(instance.config.exportEventsBufferSeconds);
-    // PostHog's getSettings().handlesLargeBatches: the plugin prefers large batches (S3-like), so the
-    // default count and byte caps are 10x; config keys and plugins.json settings still win.
-    const large = instance.sandbox?.settings.handlesLargeBatches === true;
-    return {
-      ...this.exportDefaults,
-      ...(large ? { maxEvents: this.exportDefaults.maxEvents * 10, maxBytes: this.exportDefaults.maxBytes * 10 } : {}),
-      ...(bytes >= 1 && bytes <= 100 * 1024 * 1024 ? { maxBytes: bytes } : {}),
-      ...(seconds >= 1 && seconds <= 600 ? { maxAgeMs: seconds * 1000 } : {}),
-      ...(s.exportMaxEvents ? { maxEvents: s.exportMaxEvents } : {}),
-      ...(s.exportMaxBytes ? { maxBytes: s.exportMaxBytes } : {}),
-      ...(s.exportMaxAgeMs !== undefined ? { maxAgeMs: s.exportMaxAgeMs } : {}),
-      ...(s.exportMaxAttempts ? { maxAttempts: s.exportMaxAttempts } : {}),
-    };
-  }
-
-  /** Cuts due buffers into batches and starts due export attempts (one at a time per plugin). */
-  private exportTick(force = false): void {
-    if (this.closed) return;
-    this.jobsTick();
-    for (const instance of this.instances) {
-      if (!instance.has('exportEvents') || instance.exporting) continue;
-      instance.exporting = true;
-      this.track(this.exportPlugin(instance, force).finally(() => instance.exportDone()));
-    }
-  }
-
-  private jobsTick(): void {
-    for (const instance of this.instances) {
-      if (!instance.has('jobs') || instance.runningJobs) continue;
-      if (this.store.dueJobs(instance.name, Date.now(), 1).length === 0) continue;
-      instance.runningJobs = true;
-      instance.enter();
-      this.track(
-        this.runJobs(instance).finally(() => {
-          instance.runningJobs = false;
-          instance.leave();
-        }),
-      );
-    }
-  }
-
-  /** Runs a plugin's due jobs; a `RetryError` retries (3 attempts, backoff), other errors are recorded and the job dropped. */
-  private async runJobs(instance: PluginInstance): Promise<void> {
-    for (const job of this.store.dueJobs(instance.name)) {
-      if (this.closed) return;
-      // Another runtime sharing the store may run it: claim it, then check that it is still due as read.
-      await this.withLease(`job:${job.id}`, async () => {
-        if (!this.store.dueJobs(instance.name).some((due) => due.id === job.id && due.attempts === job.attempts)) return;
-        await this.runJob(instance, job);
-      });
-    }
-  }
-
-  private async runJob(instance: PluginInstance, job: ReturnType<RuntimeStore['dueJobs']>[number]): Promise<void> {
-    let failure: { message: string; errorName: string } | null;
-    try {
-      failure = await instance.sandbox!.callHook(`jobs.${job.name}`, [job.payload]);
-    } catch (error) {
-      failure = { message: (error as Error).message, errorName: 'Error' };
-    }
-    if (!failure) {
-      this.store.jobDone(job.id);
-      return;
-    }
-    this.recordError(instance, `jobs.${job.name}`, new PluginError({ plugin: instance.name, version: instance.version, hook: `jobs.${job.name}`, message: `${failure.errorName}: ${failure.message}` }));
-    const attempts = job.attempts + 1;
-    if (failure.errorName === 'RetryError' && attempts < 3) this.store.jobRetryLater(job.id, attempts, Date.now() + this.exportDefaults.backoffBaseMs * 2 ** attempts);
-    else this.store.jobDone(job.id);
-  }
-
-  private async exportPlugin(instance: PluginInstance, force: boolean): Promise<void> {
-    const settings = this.exportSettings(instance);
-    for (;;) {
-      if (this.closed) return;
-      const stats = this.store.bufferStats(instance.name);
-      const due =
-        stats.count > 0 &&
-        (force || stats.count >= settings.maxEvents || stats.bytes >= settings.maxBytes || (stats.oldest !== null && Date.now() - stats.oldest >= settings.maxAgeMs));
-      if (due) this.store.cutBatch(instance.name, settings.maxEvents, settings.maxBytes);
-      const batch = this.store.dueBatch(instance.name);
-      if (!batch) return;
-      // Runtimes sharing one store: whoever claims the batch exports it; the others try again next tick.
-      const claimed = await this.withLease(`export:${batch.id}`, async () => {
-        const current = this.store.dueBatch(instance.name);
-        // Exported (deleted) or rescheduled by another runtime between our read and our claim.
-        if (!current || current.id !== batch.id || current.attempts !== batch.attempts) return;
-        await this.attemptExport(instance, current, settings);
-      });
-      if (!claimed) return;
-    }
-  }
-
-  /**
-   * Runs `work` while holding the lease `key` (false, without running it, when another runtime holds it).
-   * The lease is short and renewed by a heartbeat while the work runs, so if this process dies the lease
-   * lapses within `leaseMs` and another runtime (or this one restarted) takes the work over.
-   */
-  private async withLease(key: string, work: () => Promise<void>): Promise<boolean> {
-    const ms = this.options.leaseMs ?? 5000;
-    if (!this.leases.claim(key, ms)) return false;
-    const heartbeat = setInterval(() => {
-      try {
-        if (!this.leases.renew(key, ms)) this.logger.warn({ lease: key }, 'lost a claim while its work was running (another runtime may repeat it)');
-      } catch (error) {
-        // A busy store must not crash the process from a timer; the next beat tries again.
-        this.logger.warn({ lease: key, err: error }, 'could not renew a claim');
-      }
-    }, Math.max(1, Math.floor(ms / 3)));
-    heartbeat.unref();
-    try {
-      await work();
-    } finally {
-      clearInterval(heartbeat);
-      this.leases.release(key);
-    }
-    return true;
-  }
-
-  private async attemptExport(instance: PluginInstance, batch: NonNullable<ReturnType<RuntimeStore['dueBatch']>>, settings: ExportSettings) {
-    const attempts = batch.attempts + 1;
-    let failure: { message: string; retry: boolean; code: ErrorCode } | undefined;
-    try {
-      const result = await instance.sandbox!.callHook('exportEvents', [batch.events]);
-      if (result) failure = { message: `${result.errorName}: ${result.message}`, retry: result.errorName === 'RetryError', code: 'ERR_PLUGIN_THREW' };
-    } catch (error) {
-      // A timeout or memory failure may be transient (e.g. a slow receiver): retry it.
-      failure = { message: (error as Error).message, retry: true, code: isPluglineError(error) ? (error as PluglineError).code : 'ERR_PLUGIN_THREW' };
-    }
-    if (!failure) {
-      this.store.batchSucceeded(batch.id);
-      this.metrics.exportBatches.inc({ plugin: instance.name, outcome: 'success' });
-      return;
-    }
-    this.recordError(instance, 'exportEvents', new PluginError({ plugin: instance.name, version: instance.version, hook: 'exportEvents', message: `attempt ${attempts}: ${failure.message}` }));
-    if (failure.retry && attempts < settings.maxAttempts) {
-      const delay = Math.min(settings.backoffMaxMs, settings.backoffBaseMs * 2 ** (attempts - 1));
-      const jittered = Math.round(delay / 2 + Math.random() * (delay / 2));
-      this.store.batchRetryLater(batch.id, attempts, Date.now() + jittered, failure.message);
-      this.metrics.exportBatches.inc({ plugin: instance.name, outcome: 'retry' });
-      return;
-    }
-    const code: ErrorCode = failure.retry ? 'ERR_EXPORT_RETRY_EXHAUSTED' : 'ERR_EXPORT_FAILED';
-    const id = this.store.batchToDeadLetter(batch.id, { version: instance.version, hook: 'exportEvents', reason: failure.message, code, attempts });
-    this.metrics.exportBatches.inc({ plugin: instance.name, outcome: 'dead_letter' });
-    this.metrics.deadLetters.inc({ plugin: instance.name });
-    this.logger.error({ plugin: instance.name, version: instance.version, deadLetter: id, attempts, code }, `export batch ${batch.id} sent to the dead-letter store`);
   }
 
   /**
@@ -715,12 +506,24 @@ export class Runtime {
     while (this.background.size > 0) await Promise.all([...this.background]);
   }
 
+  /** Cuts due buffers into batches and starts due export attempts and jobs (see {@link RuntimeExports.tick}). */
+  private exportTick(force = false): void {
+    this.exports.tick(force);
+  }
+
   /** Replays a dead letter: it becomes a fresh export batch. `ERR_NOT_FOUND` when there is no such dead letter. */
-  replayDeadLetter(id: number): { id: number; batchId: number; plugin: string } {
-    const replayed = this.store.replayDeadLetter(id);
-    if (!replayed) throw new PluglineError('ERR_NOT_FOUND', `no dead letter ${id}`);
-    this.exportTick();
-    return { id, ...replayed };
+  replayDeadLetter(id: number): { id: number; batchId: number; plugin: string; hook: string } {
+    return this.exports.replayDeadLetter(id);
+  }
+
+  /** Replays every dead letter the filter covers (by plugin, hook, code, time range; all for `{}`). */
+  replayDeadLetters(filter: DeadLetterFilter): { id: number; batchId: number; plugin: string; hook: string }[] {
+    return this.exports.replayDeadLetters(filter);
+  }
+
+  /** Per plugin: buffered events, batches in retry and their next attempt, pending retries, dead letters. */
+  deliveryProgress(): DeliveryProgress[] {
+    return this.exports.progress();
   }
 
   /** Runs a scheduled hook on every plugin that has it. */
@@ -791,6 +594,7 @@ export class Runtime {
 
   /** Per-plugin status for `GET /api/plugins`: configs redacted, recent logs and errors. */
   describePlugins() {
+    const progress = this.exports.progress();
     return this.instances.map((instance) => ({
       name: instance.name,
       version: instance.version,
@@ -809,6 +613,7 @@ export class Runtime {
       recentLogs: instance.logs.slice(-50),
       exportBuffer: instance.sandbox?.hooks.has('exportEvents') ? this.store.bufferStats(instance.name) : undefined,
       pendingExportBatches: instance.sandbox?.hooks.has('exportEvents') ? this.store.pendingBatches(instance.name) : undefined,
+      delivery: progress.find((row) => row.plugin === instance.name),
     }));
   }
 
@@ -824,6 +629,8 @@ export class Runtime {
       await instance.sandbox.callHook('teardownPlugin').catch(() => null);
       instance.sandbox.dispose();
     }
+    this.metrics.setDeliveryProgressSource(undefined);
+    this.stopHostErrors();
     await closePostgresPools();
     await this.shared?.close();
     this.leases.close();

@@ -3,6 +3,7 @@ import { PluglineError, isPluglineError } from '@plugline/sdk';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { type Logger, pino } from 'pino';
 import { decodeCaptureBody, parseCapturePayload } from './capture.js';
+import { deadLetterFilterFrom, mountDeliveryRoutes } from './delivery-routes.js';
 import { captureContext, createPostHogRouter, type PostHogRouteOptions } from './posthog-routes.js';
 import { markRejected, requestLogger } from './request-log.js';
 import { Runtime, type RuntimeOptions } from './runtime.js';
@@ -85,10 +86,11 @@ export function createRuntimeApp(runtime: Runtime, source?: RunningEventSource, 
   });
 
   app.get('/api/dead-letters', (req, res) => {
-    const plugin = typeof req.query.plugin === 'string' ? req.query.plugin : undefined;
-    const withEvents = req.query.events === '1' || req.query.events === 'true';
-    res.json({ deadLetters: runtime.store.deadLetters({ ...(plugin ? { plugin } : {}), withEvents }) });
+    const { events, ...filter } = req.query as Record<string, unknown>;
+    const withEvents = events === '1' || events === 'true';
+    res.json({ deadLetters: runtime.store.deadLetters({ ...deadLetterFilterFrom(filter), withEvents }) });
   });
+  mountDeliveryRoutes(app, runtime);
 
   app.post('/api/dead-letters/:id/replay', (req, res) => {
     const id = Number(req.params.id);

@@ -3,6 +3,7 @@ import { PluglineError } from '@plugline/sdk';
 import { type ConsumerHandle, createNatsEventQueue, type DeadLetter, type EventQueue } from '@plugline/scale';
 import type { Logger } from 'pino';
 import type { Runtime } from './runtime.js';
+import { reportHostError } from './host-errors.js';
 
 /**
  * Where the capture API's events go. `inline` (the default): processed in this process before the
@@ -74,7 +75,8 @@ export async function startEventSource(runtime: Runtime, options: NatsSourceOpti
     ...(options.maxDeliver !== undefined ? { maxDeliver: options.maxDeliver } : {}),
     ...(options.ackWaitMs !== undefined ? { ackWaitMs: options.ackWaitMs } : {}),
     ...(options.retryDelayMs !== undefined ? { retryDelayMs: options.retryDelayMs } : {}),
-    onError: (error) => logger.warn({ err: error }, 'event queue'),
+    // Logged and counted (plugline_host_errors_total{resource="nats"}) by the runtime; the queue reconnects.
+    onError: (error) => reportHostError('nats', error),
   });
   let consumer: ConsumerHandle | undefined;
   if (role !== 'capture') {

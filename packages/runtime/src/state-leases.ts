@@ -105,3 +105,34 @@ function isAlive(pid: number): boolean {
     return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
+
+/**
+ * Runs `work` while holding the lease `key` (false, without running it, when another runtime holds it).
+ * The lease is short and renewed by a heartbeat while the work runs, so if this process dies the lease
+ * lapses within `ms` and another runtime (or this one restarted) takes the work over.
+ */
+export async function runWithLease(
+  leases: StoreLeases,
+  key: string,
+  ms: number,
+  logger: { warn(fields: object, message: string): void },
+  work: () => Promise<void>,
+): Promise<boolean> {
+  if (!leases.claim(key, ms)) return false;
+  const heartbeat = setInterval(() => {
+    try {
+      if (!leases.renew(key, ms)) logger.warn({ lease: key }, 'lost a claim while its work was running (another runtime may repeat it)');
+    } catch (error) {
+      // A busy store must not crash the process from a timer; the next beat tries again.
+      logger.warn({ lease: key, err: error }, 'could not renew a claim');
+    }
+  }, Math.max(1, Math.floor(ms / 3)));
+  heartbeat.unref();
+  try {
+    await work();
+  } finally {
+    clearInterval(heartbeat);
+    leases.release(key);
+  }
+  return true;
+}

@@ -1,4 +1,5 @@
 import { createRedisCache, createRedisClient, createRedisStorage } from '@plugline/scale';
+import { reportHostError } from './host-errors.js';
 import type { PluginCacheBackend, PluginStorageBackend } from './sandbox/host.js';
 
 /** Plugin state shared by every runtime worker: `meta.storage` and `meta.cache` in Redis. */
@@ -18,6 +19,8 @@ export interface SharedPluginState {
  */
 export function createRedisPluginState(options: { url: string; keyPrefix?: string }): SharedPluginState {
   const client = createRedisClient(options.url);
+  // ioredis reconnects by itself; its connection errors are reported (logged, counted), never thrown.
+  client.on('error', (error: unknown) => reportHostError('redis', error));
   const keyPrefix = options.keyPrefix ?? 'plugline';
   return {
     storageFor(plugin) {
@@ -48,7 +51,9 @@ export function createRedisPluginState(options: { url: string; keyPrefix?: strin
       };
     },
     async close() {
-      await client.quit().catch(() => undefined);
+      // QUIT waits for a connection; a client that has none (Redis down) is just disconnected.
+      if (client.status === 'ready') await client.quit().catch(() => undefined);
+      else client.disconnect();
     },
   };
 }

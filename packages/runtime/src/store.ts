@@ -21,6 +21,52 @@ export interface ExportBatch {
   attempts: number;
   nextAttemptAt: number;
   lastError: string | null;
+  /** When its first attempt failed (ms since the epoch), null before that: the retry window starts there. */
+  firstFailedAt: number | null;
+}
+
+/** A durable retry of a hook other than `exportEvents` (an `onEvent` `RetryError`, ...): see `DurableRetries`. */
+export interface PendingRetry {
+  id: number;
+  plugin: string;
+  /** What is retried, e.g. `onEvent`; the handler registered under this kind runs it. */
+  kind: string;
+  payload: JsonValue;
+  attempts: number;
+  nextAttemptAt: number;
+  firstFailedAt: number;
+  lastError: string | null;
+}
+
+/** Which dead letters a list or a bulk replay covers (all when empty). */
+export interface DeadLetterFilter {
+  plugin?: string;
+  /** `exportEvents`, `onEvent`, ... */
+  hook?: string;
+  /** Dead-lettered at or after this time (ISO 8601). */
+  from?: string;
+  /** Dead-lettered before this time (ISO 8601). */
+  to?: string;
+  /** Only dead letters with this code (e.g. `ERR_EXPORT_RETRY_EXHAUSTED`). */
+  code?: string;
+}
+
+/** Per plugin: what is waiting to be delivered (`GET /api/plugins`, the delivery gauges). */
+export interface DeliveryProgress {
+  plugin: string;
+  /** Events in the export buffer, not yet cut into a batch. */
+  bufferedEvents: number;
+  bufferedBytes: number;
+  /** Export batches not yet delivered (due now or waiting for a retry). */
+  pendingBatches: number;
+  /** Export batches that failed at least once and wait for their next attempt. */
+  batchesInRetry: number;
+  /** The earliest next attempt of those, ms since the epoch (null when none). */
+  nextBatchAttemptAt: number | null;
+  /** Durable retries of other hooks (`onEvent` `RetryError`, ...). */
+  pendingRetries: number;
+  nextRetryAt: number | null;
+  deadLetters: number;
 }
 
 /** A batch that failed for good, kept so that it can be replayed. */
@@ -87,7 +133,24 @@ export class RuntimeStore {
         plugin TEXT NOT NULL, version TEXT NOT NULL, hook TEXT NOT NULL, reason TEXT NOT NULL, code TEXT NOT NULL,
         attempts INTEGER NOT NULL, event_count INTEGER NOT NULL, data TEXT NOT NULL, created_at TEXT NOT NULL
       );
+      CREATE INDEX IF NOT EXISTS dead_letters_plugin ON dead_letters (plugin, id);
+      CREATE TABLE IF NOT EXISTS retries (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        plugin TEXT NOT NULL, kind TEXT NOT NULL, data TEXT NOT NULL, attempts INTEGER NOT NULL,
+        next_attempt_at INTEGER NOT NULL, first_failed_at INTEGER NOT NULL, last_error TEXT
+      );
+      CREATE INDEX IF NOT EXISTS retries_due ON retries (plugin, next_attempt_at);
     `);
+    // Stores from before the retry window: when a batch first failed (null: not yet).
+    const columns = (this.db.prepare('PRAGMA table_info(export_batches)').all() as { name: string }[]).map((column) => column.name);
+    if (!columns.includes('first_failed_at')) {
+      try {
+        this.db.exec('ALTER TABLE export_batches ADD COLUMN first_failed_at INTEGER');
+      } catch (error) {
+        // Another process sharing the store added it first.
+        if (!/duplicate column/i.test((error as Error).message)) throw error;
+      }
+    }
   }
 
   private statement(sql: string): StatementSync {
@@ -252,10 +315,15 @@ export class RuntimeStore {
     });
   }
 
+  /** Whether the plugin has a durable retry due now (a cheap check for the tick). */
+  hasDueRetry(plugin: string, now = Date.now()): boolean {
+    return this.statement('SELECT 1 FROM retries WHERE plugin = ? AND next_attempt_at <= ? LIMIT 1').get(plugin, now) !== undefined;
+  }
+
   /** The next batch of a plugin whose attempt is due, if any. */
   dueBatch(plugin: string, now = Date.now()): ExportBatch | undefined {
     const row = this.statement('SELECT * FROM export_batches WHERE plugin = ? AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT 1').get(plugin, now) as
-      | { id: number; plugin: string; data: string; attempts: number; next_attempt_at: number; last_error: string | null }
+      | { id: number; plugin: string; data: string; attempts: number; next_attempt_at: number; last_error: string | null; first_failed_at: number | null }
       | undefined;
     if (!row) return undefined;
     return {
@@ -265,6 +333,7 @@ export class RuntimeStore {
       attempts: Number(row.attempts),
       nextAttemptAt: Number(row.next_attempt_at),
       lastError: row.last_error,
+      firstFailedAt: row.first_failed_at === null ? null : Number(row.first_failed_at),
     };
   }
 
@@ -280,8 +349,107 @@ export class RuntimeStore {
     this.statement('DELETE FROM export_batches WHERE id = ?').run(id);
   }
 
-  batchRetryLater(id: number, attempts: number, nextAttemptAt: number, error: string): void {
-    this.statement('UPDATE export_batches SET attempts = ?, next_attempt_at = ?, last_error = ? WHERE id = ?').run(attempts, nextAttemptAt, error, id);
+  /** Schedules the next attempt of a batch; the first failure's time is kept (the retry window starts there). */
+  batchRetryLater(id: number, attempts: number, nextAttemptAt: number, error: string, failedAt = Date.now()): void {
+    this.statement('UPDATE export_batches SET attempts = ?, next_attempt_at = ?, last_error = ?, first_failed_at = COALESCE(first_failed_at, ?) WHERE id = ?').run(
+      attempts,
+      nextAttemptAt,
+      error,
+      failedAt,
+      id,
+    );
+  }
+
+  /**
+   * Makes every batch of a plugin that waits for a retry due now (its attempts and window stay): what
+   * the runtime does once an export of that plugin succeeded again. Returns how many.
+   */
+  retryBatchesNow(plugin: string, now = Date.now()): number {
+    return Number(this.statement('UPDATE export_batches SET next_attempt_at = ? WHERE plugin = ? AND attempts > 0 AND next_attempt_at > ?').run(now, plugin, now).changes);
+  }
+
+  // --- durable retries of other hooks (onEvent RetryError, ...)
+
+  /** Records a failed delivery to retry later; returns its id. */
+  enqueueRetry(retry: { plugin: string; kind: string; payload: JsonValue; attempts: number; nextAttemptAt: number; firstFailedAt: number; lastError: string }): number {
+    const { lastInsertRowid } = this.statement(
+      'INSERT INTO retries (plugin, kind, data, attempts, next_attempt_at, first_failed_at, last_error) VALUES (?, ?, ?, ?, ?, ?, ?)',
+    ).run(retry.plugin, retry.kind, JSON.stringify(retry.payload), retry.attempts, retry.nextAttemptAt, retry.firstFailedAt, retry.lastError);
+    return Number(lastInsertRowid);
+  }
+
+  /** The next due retry of a plugin (oldest schedule first), if any. */
+  dueRetry(plugin: string, now = Date.now()): PendingRetry | undefined {
+    const row = this.statement('SELECT * FROM retries WHERE plugin = ? AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT 1').get(plugin, now) as RetryRow | undefined;
+    return row ? retryFromRow(row) : undefined;
+  }
+
+  /** Pending retries (any plugin, or one), with their schedule. */
+  pendingRetries(plugin?: string): PendingRetry[] {
+    const sql = `SELECT * FROM retries ${plugin ? 'WHERE plugin = ?' : ''} ORDER BY id`;
+    return (this.statement(sql).all(...(plugin ? [plugin] : [])) as unknown as RetryRow[]).map(retryFromRow);
+  }
+
+  retryDone(id: number): void {
+    this.statement('DELETE FROM retries WHERE id = ?').run(id);
+  }
+
+  /** Schedules the next attempt of a retry; `payload` replaces what is retried (e.g. only the events that failed again). */
+  retryLater(id: number, attempts: number, nextAttemptAt: number, error: string, payload?: JsonValue): void {
+    if (payload === undefined) this.statement('UPDATE retries SET attempts = ?, next_attempt_at = ?, last_error = ? WHERE id = ?').run(attempts, nextAttemptAt, error, id);
+    else this.statement('UPDATE retries SET attempts = ?, next_attempt_at = ?, last_error = ?, data = ? WHERE id = ?').run(attempts, nextAttemptAt, error, JSON.stringify(payload), id);
+  }
+
+  /** Moves a retry to the dead-letter store (hook = its kind), atomically; `payload` replaces what is kept. Returns the dead letter's id. */
+  retryToDeadLetter(id: number, failure: { version: string; reason: string; code: string; attempts: number }, payload?: JsonValue): number {
+    return this.transaction(() => {
+      const row = this.statement('SELECT plugin, kind, data FROM retries WHERE id = ?').get(id) as { plugin: string; kind: string; data: string } | undefined;
+      if (!row) throw new Error(`no retry ${id}`);
+      const data = payload === undefined ? row.data : JSON.stringify(payload);
+      const parsed = JSON.parse(data) as unknown;
+      const { lastInsertRowid } = this.statement(
+        'INSERT INTO dead_letters (plugin, version, hook, reason, code, attempts, event_count, data, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+      ).run(row.plugin, failure.version, row.kind, failure.reason, failure.code, failure.attempts, Array.isArray(parsed) ? parsed.length : 1, data, new Date().toISOString());
+      this.statement('DELETE FROM retries WHERE id = ?').run(id);
+      return Number(lastInsertRowid);
+    });
+  }
+
+  // --- progress
+
+  /** Per plugin with anything buffered, pending or dead-lettered (or every plugin named in `plugins`). */
+  deliveryProgress(plugins: readonly string[] = [], now = Date.now()): DeliveryProgress[] {
+    const progress = new Map<string, DeliveryProgress>();
+    const of = (plugin: string): DeliveryProgress => {
+      let entry = progress.get(plugin);
+      if (!entry) {
+        entry = { plugin, bufferedEvents: 0, bufferedBytes: 0, pendingBatches: 0, batchesInRetry: 0, nextBatchAttemptAt: null, pendingRetries: 0, nextRetryAt: null, deadLetters: 0 };
+        progress.set(plugin, entry);
+      }
+      return entry;
+    };
+    for (const plugin of plugins) of(plugin);
+    type Row = Record<string, string | number | null>;
+    for (const row of this.statement('SELECT plugin, COUNT(*) AS n, COALESCE(SUM(bytes), 0) AS bytes FROM export_buffer GROUP BY plugin').all() as Row[]) {
+      const entry = of(String(row.plugin));
+      entry.bufferedEvents = Number(row.n);
+      entry.bufferedBytes = Number(row.bytes);
+    }
+    for (const row of this.statement(
+      'SELECT plugin, COUNT(*) AS n, SUM(attempts > 0) AS retrying, MIN(CASE WHEN attempts > 0 THEN next_attempt_at END) AS next FROM export_batches GROUP BY plugin',
+    ).all() as Row[]) {
+      const entry = of(String(row.plugin));
+      entry.pendingBatches = Number(row.n);
+      entry.batchesInRetry = Number(row.retrying ?? 0);
+      entry.nextBatchAttemptAt = row.next === null ? null : Math.max(now, Number(row.next));
+    }
+    for (const row of this.statement('SELECT plugin, COUNT(*) AS n, MIN(next_attempt_at) AS next FROM retries GROUP BY plugin').all() as Row[]) {
+      const entry = of(String(row.plugin));
+      entry.pendingRetries = Number(row.n);
+      entry.nextRetryAt = row.next === null ? null : Math.max(now, Number(row.next));
+    }
+    for (const row of this.statement('SELECT plugin, COUNT(*) AS n FROM dead_letters GROUP BY plugin').all() as Row[]) of(String(row.plugin)).deadLetters = Number(row.n);
+    return [...progress.values()].sort((a, b) => a.plugin.localeCompare(b.plugin));
   }
 
   /** Moves a batch to the dead-letter store, atomically. Returns the dead letter's id. */
@@ -299,9 +467,10 @@ export class RuntimeStore {
   }
 
   /** Dead letters, oldest first (events included when `withEvents`). */
-  deadLetters(options: { plugin?: string; withEvents?: boolean } = {}): DeadLetter[] {
-    const sql = `SELECT * FROM dead_letters ${options.plugin ? 'WHERE plugin = ?' : ''} ORDER BY id`;
-    const rows = this.statement(sql).all(...(options.plugin ? [options.plugin] : [])) as Record<string, string | number>[];
+  deadLetters(options: DeadLetterFilter & { withEvents?: boolean; limit?: number } = {}): DeadLetter[] {
+    const { where, values } = deadLetterWhere(options);
+    const limit = options.limit === undefined ? '' : ` LIMIT ${Math.max(1, Math.trunc(options.limit))}`;
+    const rows = this.statement(`SELECT * FROM dead_letters ${where} ORDER BY id${limit}`).all(...values) as Record<string, string | number>[];
     return rows.map((row) => ({
       id: Number(row.id),
       plugin: String(row.plugin),
@@ -316,18 +485,85 @@ export class RuntimeStore {
     }));
   }
 
-  /** Moves a dead letter back into the export queue as a fresh batch; returns the batch id, or undefined if there is no such dead letter. */
-  replayDeadLetter(id: number): { batchId: number; plugin: string } | undefined {
+  /**
+   * Moves a dead letter back as a fresh delivery: an `exportEvents` one into the export queue as a new
+   * batch, any other into the durable retries (due now, a new window). Returns the new batch or retry
+   * id, or undefined if there is no such dead letter.
+   */
+  replayDeadLetter(id: number): { batchId: number; plugin: string; hook: string } | undefined {
+    return this.transaction(() => this.replayOne(id));
+  }
+
+  /** Replays every dead letter the filter covers (all when it is empty), atomically, oldest first. */
+  replayDeadLetters(filter: DeadLetterFilter = {}): { id: number; batchId: number; plugin: string; hook: string }[] {
+    const { where, values } = deadLetterWhere(filter);
     return this.transaction(() => {
-      const row = this.statement('SELECT plugin, data FROM dead_letters WHERE id = ?').get(id) as { plugin: string; data: string } | undefined;
-      if (!row) return undefined;
-      const { lastInsertRowid } = this.statement('INSERT INTO export_batches (plugin, data, attempts, next_attempt_at) VALUES (?, ?, 0, ?)').run(row.plugin, row.data, Date.now());
-      this.statement('DELETE FROM dead_letters WHERE id = ?').run(id);
-      return { batchId: Number(lastInsertRowid), plugin: row.plugin };
+      const ids = (this.statement(`SELECT id FROM dead_letters ${where} ORDER BY id`).all(...values) as { id: number }[]).map((row) => Number(row.id));
+      return ids.map((id) => ({ id, ...this.replayOne(id)! }));
     });
+  }
+
+  private replayOne(id: number): { batchId: number; plugin: string; hook: string } | undefined {
+    const row = this.statement('SELECT plugin, hook, data FROM dead_letters WHERE id = ?').get(id) as { plugin: string; hook: string; data: string } | undefined;
+    if (!row) return undefined;
+    const now = Date.now();
+    const { lastInsertRowid } =
+      row.hook === 'exportEvents'
+        ? this.statement('INSERT INTO export_batches (plugin, data, attempts, next_attempt_at) VALUES (?, ?, 0, ?)').run(row.plugin, row.data, now)
+        : this.statement('INSERT INTO retries (plugin, kind, data, attempts, next_attempt_at, first_failed_at, last_error) VALUES (?, ?, ?, 0, ?, ?, NULL)').run(
+            row.plugin,
+            row.hook,
+            row.data,
+            now,
+            now,
+          );
+    this.statement('DELETE FROM dead_letters WHERE id = ?').run(id);
+    return { batchId: Number(lastInsertRowid), plugin: row.plugin, hook: row.hook };
   }
 
   close(): void {
     this.db.close();
   }
+}
+
+interface RetryRow {
+  id: number;
+  plugin: string;
+  kind: string;
+  data: string;
+  attempts: number;
+  next_attempt_at: number;
+  first_failed_at: number;
+  last_error: string | null;
+}
+
+function retryFromRow(row: RetryRow): PendingRetry {
+  return {
+    id: Number(row.id),
+    plugin: row.plugin,
+    kind: row.kind,
+    payload: JSON.parse(row.data) as JsonValue,
+    attempts: Number(row.attempts),
+    nextAttemptAt: Number(row.next_attempt_at),
+    firstFailedAt: Number(row.first_failed_at),
+    lastError: row.last_error,
+  };
+}
+
+/** The WHERE clause of a dead-letter filter (values bound, never interpolated). */
+function deadLetterWhere(filter: DeadLetterFilter): { where: string; values: string[] } {
+  const clauses: string[] = [];
+  const values: string[] = [];
+  for (const [column, value, op] of [
+    ['plugin', filter.plugin, '='],
+    ['hook', filter.hook, '='],
+    ['code', filter.code, '='],
+    ['created_at', filter.from, '>='],
+    ['created_at', filter.to, '<'],
+  ] as const) {
+    if (value === undefined) continue;
+    clauses.push(`${column} ${op} ?`);
+    values.push(value);
+  }
+  return { where: clauses.length > 0 ? `WHERE ${clauses.join(' AND ')}` : '', values };
 }

@@ -31,6 +31,8 @@ export const errorCatalogue = {
   ERR_BAD_REQUEST: { status: 400, message: 'The request is malformed' },
   ERR_REGISTRY_UNREACHABLE: { status: 502, message: 'The registry could not be reached' },
   ERR_REGISTRY_RESPONSE: { status: 502, message: 'The registry answered with an error' },
+  ERR_STORAGE_FULL: { status: 507, message: 'The server is out of storage space; nothing was written' },
+  ERR_NOT_READY: { status: 503, message: 'The service is not ready (e.g. its data folder is not writable)' },
   // Runtime: plugins and events
   ERR_PAYLOAD_INVALID: { status: 400, message: 'The event payload is malformed' },
   ERR_PLUGIN_THREW: { status: 500, message: 'A plugin hook threw' },
@@ -45,6 +47,8 @@ export const errorCatalogue = {
   ERR_CAPABILITY_DENIED: { status: 403, message: 'The plugin needs a capability the operator has not granted' },
   ERR_EGRESS_DENIED: { status: 403, message: 'The egress policy refuses this connection' },
   ERR_EGRESS_REDIRECTS: { status: 502, message: 'Too many redirects' },
+  ERR_RETRY_EXHAUSTED: { status: 500, message: 'A durable retry (onEvent RetryError, ...) failed after its last attempt' },
+  ERR_RETRY_FAILED: { status: 500, message: 'A durable retry (onEvent RetryError, ...) failed permanently' },
   ERR_LOCKFILE_INVALID: { status: 500, message: 'The lockfile is unreadable or does not match the installed plugins' },
   ERR_INTERNAL: { status: 500, message: 'Internal error' },
   // CLI

@@ -1,4 +1,4 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { type IncomingMessage, type Server, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { isRetryError } from '@plugline/sdk';
@@ -65,6 +65,9 @@ describe('webhook-export', () => {
     expect(request?.headers['content-type']).toBe('application/json');
     expect(request?.headers.authorization).toBe('Bearer t');
     expect(request?.headers['x-plugline-event-count']).toBe('2');
+    // The same batch always carries the same key (a receiver dedupes a redelivered batch by it).
+    expect(request?.headers['idempotency-key']).toMatch(/^[0-9a-f]{64}$/);
+    expect(request?.headers['idempotency-key']).toBe(createHash('sha256').update(events.map((event) => event.uuid).join('\n')).digest('hex'));
     expect(JSON.parse(request?.body ?? '')).toEqual({ events });
     expect(metas.get('webhook-export')?.metricValues.get('events_exported')).toBe(2);
   });

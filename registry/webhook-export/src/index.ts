@@ -12,6 +12,14 @@ export function sign(body: string, secret: string): string {
   return `sha256=${bytesToHex(hmac(sha256, encoder.encode(secret), encoder.encode(body)))}`;
 }
 
+/** The header that names a batch: the same events always get the same key, so a receiver can drop a redelivery. */
+export const IDEMPOTENCY_HEADER = 'Idempotency-Key';
+
+/** The idempotency key of a batch: hex SHA-256 of its event uuids in order, one per line. */
+export function idempotencyKey(events: readonly { uuid: string }[]): string {
+  return bytesToHex(sha256(new TextEncoder().encode(events.map((event) => event.uuid).join('\n'))));
+}
+
 /** HTTP statuses worth retrying: rate limiting and server errors. Other 4xx are the request's fault. */
 export const isRetryableStatus = (status: number): boolean => status === 429 || status === 408 || status >= 500;
 
@@ -52,6 +60,7 @@ export default definePlugin({
           'Content-Type': 'application/json',
           [SIGNATURE_HEADER]: sign(body, config.secret),
           'X-Plugline-Event-Count': String(events.length),
+          [IDEMPOTENCY_HEADER]: idempotencyKey(events),
         },
         body,
       });

@@ -4,6 +4,7 @@ import { type GeoIpLocation, type JsonValue, PluglineError, isPluglineError } fr
 import type { Agent } from 'undici';
 import { EgressPolicy } from './egress.js';
 import { checkedPostgresConfig, createEgressAgent, egressFetch } from './egress-fetch.js';
+import { reportHostError } from '../host-errors.js';
 import type { SandboxHost } from './sandbox.js';
 
 const require = createRequire(import.meta.url);
@@ -184,6 +185,7 @@ export function locateIp(ip: string): GeoIpLocation | null {
 interface PgPool {
   query(text: string, values: unknown[]): Promise<{ rows: Record<string, unknown>[]; rowCount: number | null }>;
   end(): Promise<void>;
+  on(event: 'error', listener: (error: Error) => void): unknown;
 }
 const pools = new Map<string, PgPool>();
 
@@ -201,6 +203,10 @@ async function postgresQuery(egress: EgressPolicy, connectionString: string, tex
   if (!pool) {
     const pg = (await import('pg')).default;
     pool = new pg.Pool({ ...(config as object), max: 4, idleTimeoutMillis: 10_000 }) as unknown as PgPool;
+    // An idle pooled connection closed by the server (restart, failover, pg_terminate_backend, a proxy)
+    // is emitted here; without a listener it crashes the process. The pool drops that client and
+    // opens a new one on the next query; a query on a connection that dies fails that query only.
+    pool.on('error', (error) => reportHostError('postgres', error));
     pools.set(key, pool);
   }
   const result = await pool.query(text, values);

@@ -1,0 +1,154 @@
+import type { ErrorCode, JsonValue } from '@plugline/sdk';
+import type { Logger } from 'pino';
+import type { ExportsHost } from './exports.js';
+import type { RuntimeMetrics } from './metrics.js';
+import type { PluginInstance } from './plugin-instance.js';
+import { type RetryPolicy, nextAttempt } from './retry-policy.js';
+import type { PendingRetry, RuntimeStore } from './store.js';
+
+/**
+ * What one attempt of a durable retry came to: delivered (`ok`), failed again but worth retrying
+ * (`retry`, optionally with a smaller payload: only what is still undelivered), or failed for good
+ * (`failed`: dead-lettered at once).
+ */
+export type RetryOutcome = { ok: true } | { retry: string; payload?: JsonValue } | { failed: string; payload?: JsonValue };
+
+/** Runs one attempt of a retry of its kind for a plugin; a throw counts as `{ retry: message }`. */
+export type RetryHandler = (instance: PluginInstance, payload: JsonValue, attempt: number) => Promise<RetryOutcome>;
+
+/** What {@link DurableRetries} needs from its owner. */
+export interface DurableRetriesDeps {
+  host: ExportsHost;
+  store: RuntimeStore;
+  metrics: RuntimeMetrics;
+  logger: Logger;
+  /** The plugin's retry policy (the same as its export batches'). */
+  policy(instance: PluginInstance): RetryPolicy;
+  /** Runs work under a store lease (false when another runtime holds it). */
+  withLease(key: string, work: () => Promise<void>): Promise<boolean>;
+}
+
+/**
+ * Durable retries for deliveries other than export batches, with the export batches' policy: a failed
+ * delivery is written to the store (table `retries`: plugin, kind, JSON payload, attempts, next attempt,
+ * first failure), so a pending retry survives a crash; the runtime's tick attempts due ones (one at a
+ * time per plugin, under a lease so runtimes sharing the store do not both), with exponential backoff
+ * and jitter until the retry window closes, then dead-letters them (`hook` = the kind; replaying one
+ * puts it back here).
+ *
+ * Built in: `onEvent` (a `RetryError` thrown from `onEvent`). To make another delivery durable (e.g.
+ * `composeWebhook` requests), register a handler for a new kind and call {@link schedule} after a
+ * failed first attempt:
+ *
+ * @example
+ * ```ts
+ * retries.register('composeWebhook', async (instance, payload) => {
+ *   const response = await fetch(...payload);
+ *   return response.ok ? { ok: true } : response.status >= 500 ? { retry: `HTTP ${response.status}` } : { failed: `HTTP ${response.status}` };
+ * });
+ * retries.schedule(instance, 'composeWebhook', request, 'HTTP 503');
+ * ```
+ */
+export class DurableRetries {
+  private readonly handlers = new Map<string, RetryHandler>();
+
+  constructor(private readonly deps: DurableRetriesDeps) {}
+
+  /** Sets the handler of a kind (one per kind). */
+  register(kind: string, handler: RetryHandler): void {
+    this.handlers.set(kind, handler);
+  }
+
+  /**
+   * Records a delivery whose first attempt failed with a retryable error: it is attempted again after
+   * the policy's first backoff. Returns the retry's id.
+   */
+  schedule(instance: PluginInstance, kind: string, payload: JsonValue, message: string): number {
+    const now = Date.now();
+    const next = nextAttempt(this.deps.policy(instance), 1, now, now);
+    const id = this.deps.store.enqueueRetry({ plugin: instance.name, kind, payload, attempts: 1, nextAttemptAt: next.exhausted ? now : next.at, firstFailedAt: now, lastError: message });
+    if (next.exhausted) {
+      // A policy that allows one attempt only (maxAttempts 1, or no window): straight to the dead letters.
+      this.deadLetter(instance, kind, id, { version: instance.version, reason: message, code: 'ERR_RETRY_EXHAUSTED', attempts: 1 });
+      return id;
+    }
+    this.deps.metrics.retryAttempts.inc({ plugin: instance.name, kind, outcome: 'retry' });
+    return id;
+  }
+
+  /** Starts the due retries of every running plugin (one plugin at a time each). Called by the runtime's tick. */
+  tick(): void {
+    const { host, store } = this.deps;
+    for (const instance of host.instances()) {
+      if (instance.retrying || instance.status !== 'running' || !instance.sandbox) continue;
+      if (!store.hasDueRetry(instance.name)) continue;
+      instance.retrying = true;
+      instance.enter();
+      host.track(
+        this.run(instance)
+          .catch((error: unknown) => {
+            this.deps.metrics.hostErrors.inc({ resource: 'sqlite' });
+            this.deps.logger.error({ err: error, plugin: instance.name }, 'durable retries failed; the next tick tries again');
+          })
+          .finally(() => {
+            instance.retrying = false;
+            instance.leave();
+          }),
+      );
+    }
+  }
+
+  private async run(instance: PluginInstance): Promise<void> {
+    const { host, store } = this.deps;
+    for (;;) {
+      if (host.closed()) return;
+      const retry = store.dueRetry(instance.name);
+      if (!retry) return;
+      const claimed = await this.deps.withLease(`retry:${retry.id}`, async () => {
+        const current = store.dueRetry(instance.name);
+        // Done or rescheduled by another runtime between our read and our claim.
+        if (!current || current.id !== retry.id || current.attempts !== retry.attempts) return;
+        await this.attempt(instance, current);
+      });
+      if (!claimed) return;
+    }
+  }
+
+  private async attempt(instance: PluginInstance, retry: PendingRetry): Promise<void> {
+    const { store, metrics } = this.deps;
+    const attempts = retry.attempts + 1;
+    const handler = this.handlers.get(retry.kind);
+    let outcome: RetryOutcome;
+    if (!handler) outcome = { failed: `no handler for retries of kind ${retry.kind} in this runtime` };
+    else {
+      try {
+        outcome = await handler(instance, retry.payload, attempts);
+      } catch (error) {
+        outcome = { retry: (error as Error).message ?? String(error) };
+      }
+    }
+    if ('ok' in outcome) {
+      store.retryDone(retry.id);
+      metrics.retryAttempts.inc({ plugin: instance.name, kind: retry.kind, outcome: 'success' });
+      return;
+    }
+    const now = Date.now();
+    const next = 'retry' in outcome ? nextAttempt(this.deps.policy(instance), attempts, retry.firstFailedAt, now) : ({ exhausted: true } as const);
+    const reason = 'retry' in outcome ? outcome.retry : outcome.failed;
+    if (!next.exhausted) {
+      store.retryLater(retry.id, attempts, next.at, reason, outcome.payload);
+      metrics.retryAttempts.inc({ plugin: instance.name, kind: retry.kind, outcome: 'retry' });
+      return;
+    }
+    const code: ErrorCode = 'retry' in outcome ? 'ERR_RETRY_EXHAUSTED' : 'ERR_RETRY_FAILED';
+    this.deadLetter(instance, retry.kind, retry.id, { version: instance.version, reason, code, attempts }, outcome.payload);
+  }
+
+  private deadLetter(instance: PluginInstance, kind: string, retryId: number, failure: { version: string; reason: string; code: ErrorCode; attempts: number }, payload?: JsonValue): void {
+    const { store, metrics, logger } = this.deps;
+    const id = store.retryToDeadLetter(retryId, failure, payload);
+    metrics.retryAttempts.inc({ plugin: instance.name, kind, outcome: 'dead_letter' });
+    metrics.deadLetters.inc({ plugin: instance.name });
+    logger.error({ plugin: instance.name, version: instance.version, kind, deadLetter: id, attempts: failure.attempts, code: failure.code }, `retry ${retryId} (${kind}) sent to the dead-letter store`);
+  }
+}
