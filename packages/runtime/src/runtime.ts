@@ -19,6 +19,7 @@ import { PluginSandbox } from './sandbox/sandbox.js';
 import { type SharedPluginState, createRedisPluginState } from './state.js';
 import { StoreLeases } from './state-leases.js';
 import { type EventQuery, RuntimeStore } from './store.js';
+import { scrubText, scrubValue } from './redact.js';
 
 /** Options of {@link Runtime}. */
 export interface RuntimeOptions {
@@ -354,7 +355,10 @@ export class Runtime {
     this.track(this.ingest([event]));
   }
 
-  private pluginLog(instance: PluginInstance, level: PluginLogLine['level'], message: string, fields?: Record<string, unknown>) {
+  private pluginLog(instance: PluginInstance, level: PluginLogLine['level'], rawMessage: string, rawFields?: Record<string, unknown>) {
+    // A plugin's own secrets never reach its logs (API, process log) in clear.
+    const message = scrubText(instance, rawMessage);
+    const fields = rawFields && scrubValue(instance, rawFields);
     const line: PluginLogLine = { at: new Date().toISOString(), level, message, ...(fields ? { fields } : {}) };
     instance.logs.push(line);
     if (instance.logs.length > (this.options.recentLines ?? 100)) instance.logs.shift();
@@ -383,6 +387,7 @@ export class Runtime {
     } else if (error && typeof error === 'object' && 'message' in error) {
       message = `${instance.name}@${instance.version} ${hook}: ${String((error as { message: unknown }).message)}`;
     } else message = `${instance.name}@${instance.version} ${hook}: ${String(error)}`;
+    message = scrubText(instance, message);
     const record: PluginErrorRecord = { at: new Date().toISOString(), code, hook, message, ...(eventUuid ? { eventUuid } : {}) };
     instance.errors.push(record);
     if (instance.errors.length > (this.options.recentLines ?? 100)) instance.errors.shift();
@@ -753,6 +758,12 @@ export class Runtime {
       await instance.sandbox.callHook('teardownPlugin').catch(() => null);
       instance.sandbox.dispose();
     }
+  }
+
+  /** `text` (a dead-letter reason, an error) without the secret config values of plugin `name`. */
+  scrubPluginText(name: string, text: string): string {
+    const instance = this.instances.find((candidate) => candidate.name === name);
+    return instance ? scrubText(instance, text) : text;
   }
 
   /** Stored events (see {@link EventQuery}). */
