@@ -6,7 +6,7 @@ import path from 'node:path';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startQuickstart } from './index.js';
-import { assertBuilt, childEnv, cliBin, helloManifest, makeTempDir, repoRoot, writePluginFolder } from './test-support/fixtures.js';
+import { assertBuilt, childEnv, cliBin, helloManifest, makeTempDir, repoRoot, runCli, writePluginFolder } from './test-support/fixtures.js';
 
 let root: string;
 beforeAll(async () => {
@@ -37,6 +37,10 @@ describe('startQuickstart with the official plugins', () => {
       expect(lines.join('\n')).not.toContain(first.adminToken);
       expect(first.curl).toContain(`-H "Authorization: Bearer $(cat ${path.join(dataDir, 'admin-token')})" ${first.eventsUrl}`);
       expect((await fetch(first.eventsUrl)).status).toBe(401);
+      // The CLI finds the quickstart's token next to its runtime folder.
+      const status = await runCli(['status', '--runtime', first.runtimeUrl, '--dir', path.join(dataDir, 'runtime')], { env: childEnv({ PLUGLINE_RUNTIME_ADMIN_TOKEN: '' }) });
+      expect(status.stderr).toBe('');
+      expect(status.stdout).toMatch(/geoip +\S+ +running/);
       expect(first.curl).toContain(`curl -s -X POST ${first.captureUrl}`);
       expect((await fetch(first.marketplaceUrl)).status).toBe(200);
       // The plugin folders are not written to: the bundles only go into the tarballs.
