@@ -71,7 +71,7 @@ export function bearerMatches(header: string | undefined, expected: Buffer): boo
 /**
  * Middleware for the management face: lets a request through only with `Authorization: Bearer <token>`,
  * else `401 ERR_UNAUTHORIZED` with no detail (the same answer for a missing and for a wrong token).
- * Mounted after the public routes, it guards every route registered after it, unknown paths included.
+ * {@link faceGuard} applies it to every path that is not public.
  */
 export function requireAdminToken(token: string) {
   const expected = digest(token);
@@ -81,10 +81,41 @@ export function requireAdminToken(token: string) {
   };
 }
 
-/** Middleware for a listener that serves only the public face: every other route is not there. */
-export function publicFaceOnly() {
-  return (_req: Request, res: Response) => {
-    res.status(404).json(new PluglineError('ERR_NOT_FOUND', 'No such route').toJSON());
+/**
+ * The public face, as an explicit list: the capture routes and everything PostHog's clients call
+ * (posthog-js, posthog-node, mobile SDKs: capture, batch, flags/decide, remote config under `/array/`,
+ * session recordings under `/s/`, person updates under `/engage`), plus `/healthz`. Exact paths match with
+ * or without a trailing slash; prefixes match what is below them. Matching is case-sensitive, so
+ * anything else, however an Express route would match it, is the management face.
+ */
+export const publicPaths: readonly string[] = ['/capture', '/batch', '/e', '/i/v0/e', '/track', '/engage', '/decide', '/flags', '/s', '/healthz'];
+/** Public path prefixes (see {@link publicPaths}). */
+export const publicPrefixes: readonly string[] = ['/array/', '/s/', '/engage/', '/decide/', '/flags/', '/static/'];
+
+/** Whether a request path belongs to the public face (no token needed). */
+export function isPublicPath(path: string): boolean {
+  const exact = path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path;
+  if (publicPaths.includes(exact)) return true;
+  // A prefix never covers dot segments or encoded characters that a router might resolve elsewhere.
+  if (path.includes('..') || path.includes('%') || path.includes('\\')) return false;
+  return publicPrefixes.some((prefix) => path.startsWith(prefix));
+}
+
+/**
+ * The first middleware of the runtime's app: a public path goes on; any other path needs the admin
+ * token (`401 ERR_UNAUTHORIZED` with no detail), or, on a listener that serves only the public face
+ * (`management: false`), is not there (`404`). Routes can be registered anywhere after it: what is not on
+ * the public list is never reachable without the token.
+ */
+export function faceGuard(options: { adminToken: string; management?: boolean }) {
+  const checkToken = requireAdminToken(options.adminToken);
+  return (req: Request, res: Response, next: NextFunction) => {
+    if (isPublicPath(req.path)) return next();
+    if (options.management === false) {
+      res.status(404).json(new PluglineError('ERR_NOT_FOUND', 'No such route').toJSON());
+      return;
+    }
+    checkToken(req, res, next);
   };
 }
 

@@ -19,7 +19,7 @@ export {
 } from './sandbox/host.js';
 export { type BatchOutcome, batchEventsJson, type LineBatch, PluginSandbox, parseLineBatch, type SandboxHost, type SandboxLimits, type SandboxOptions, toLineBatch } from './sandbox/sandbox.js';
 export { type ApiKeyRefusal, ProjectKeys, projectKeyRefusal, requestKeys } from './api-keys.js';
-export { adminTokenFileName, apiKeysFromEnv, bearerMatches, requireAdminToken, type ResolvedAdminToken, resolveAdminToken } from './auth.js';
+export { adminTokenFileName, apiKeysFromEnv, bearerMatches, faceGuard, isPublicPath, publicPaths, publicPrefixes, requireAdminToken, type ResolvedAdminToken, resolveAdminToken } from './auth.js';
 export { createRuntimeApp, type RunningRuntime, type RuntimeAppOptions, type StartRuntimeOptions, startRuntime } from './server.js';
 export { type DeadLetter, type EventQuery, type ExportBatch, RuntimeStore } from './store.js';
 export {

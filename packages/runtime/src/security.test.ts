@@ -134,12 +134,33 @@ describe('two faces: capture is public, management needs the admin token', () =>
     });
   }
 
+  it('guards every spelling of a management path: case, trailing slash, dot segments, encoding', async () => {
+    const { request } = await import('node:http');
+    const raw = (path: string) =>
+      new Promise<number>((resolve, reject) => {
+        // node:http sends the path as written (fetch would normalise dot segments away).
+        const req = request(`${running.url}${path}`, { method: 'GET' }, (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        });
+        req.on('error', reject);
+        req.end();
+      });
+    for (const path of ['/API/plugins', '/api/plugins/', '/Api/Events', '/metrics/', '/METRICS', '/capture/../api/plugins', '/array/../api/plugins', '/array/%2e%2e/api/plugins', '/s/..%2fapi/plugins', '//api/plugins', '/capture/x']) {
+      expect(await raw(path), path).toBe(401);
+    }
+  });
+
   it('keeps every capture route and /healthz open without a token', async () => {
     for (const path of ['/capture', '/capture/', '/batch', '/batch/', '/e', '/e/', '/i/v0/e', '/i/v0/e/']) {
       const response = await capture(running, { event: 'open', distinct_id: `u-${path}` }, path);
       expect(response.status, path).toBe(200);
     }
     expect((await fetch(`${running.url}/healthz`)).status).toBe(200);
+    // The PostHog client routes (posthog-routes.ts) are on the public list: never a 401, whatever they answer.
+    for (const path of ['/flags/?v=2', '/flags', '/decide/?v=3', '/array/phc_key/config', '/array/phc_key/config.js', '/s/', '/engage/', '/track/']) {
+      for (const method of ['GET', 'POST', 'OPTIONS']) expect((await fetch(`${running.url}${path}`, { method })).status, `${method} ${path}`).not.toBe(401);
+    }
   });
 
   it('serves only the public face on the main listener with a separate management listener', async () => {

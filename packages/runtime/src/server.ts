@@ -3,7 +3,7 @@ import { PluglineError, isPluglineError } from '@plugline/sdk';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { type Logger, pino } from 'pino';
 import { ProjectKeys, projectKeyRefusal, requestKeys } from './api-keys.js';
-import { publicFaceOnly, requireAdminToken, resolveAdminToken } from './auth.js';
+import { faceGuard, resolveAdminToken } from './auth.js';
 import { decodeCaptureBody, parseCapturePayload } from './capture.js';
 import { readProject } from './project.js';
 import { Runtime, type RuntimeOptions } from './runtime.js';
@@ -22,15 +22,16 @@ export interface RuntimeAppOptions {
 /**
  * Builds the runtime's HTTP app (capture API, events, plugins, dead letters, metrics). With a `nats`
  * event source the capture routes publish to the queue instead of running the chain in this request.
- * Two faces: the public routes (capture, what PostHog clients call, `/healthz`) are registered first
- * and answer anyone; every route after `requireAdminToken` (the management face: `/api/*`, `/metrics`,
- * unknown paths) needs the admin token.
+ * Two faces, guarded before any route runs (`faceGuard`, auth.ts): the paths on the explicit public
+ * list (capture, what PostHog clients call, `/healthz`) answer anyone; every other path (the management
+ * face: `/api/*`, `/metrics`, unknown paths) needs the admin token.
  */
 export function createRuntimeApp(runtime: Runtime, source: RunningEventSource | undefined, options: RuntimeAppOptions): express.Express {
   const projectKeys = options.apiKeys && options.apiKeys.length > 0 ? new ProjectKeys(options.apiKeys) : undefined;
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', 'loopback');
+  app.use(faceGuard(options));
   // Raw bodies: the capture routes decode JSON/gzip/base64/form themselves. Content-Encoding gzip is inflated here.
   const rawBody = express.raw({ type: () => true, limit: '20mb', inflate: true });
 
@@ -66,13 +67,6 @@ export function createRuntimeApp(runtime: Runtime, source: RunningEventSource | 
     res.json({ status: 1, accepted: parsed.events.length, ...result });
   };
   for (const path of ['/capture', '/capture/', '/batch', '/batch/', '/e', '/e/', '/i/v0/e', '/i/v0/e/']) app.post(path, rawBody, capture);
-
-  app.get('/healthz', (_req, res) => {
-    res.json({ ok: true });
-  });
-
-  // ---- The management face: every route below needs the admin token (see auth.ts). Public routes go above. ----
-  app.use(options.management === false ? publicFaceOnly() : requireAdminToken(options.adminToken));
 
   app.get('/api/events', (req, res) => {
     const q = req.query as Record<string, string | undefined>;
@@ -123,6 +117,10 @@ export function createRuntimeApp(runtime: Runtime, source: RunningEventSource | 
 
   app.get('/metrics', async (_req, res) => {
     res.set('content-type', runtime.metrics.registry.contentType).send(await runtime.metrics.registry.metrics());
+  });
+
+  app.get('/healthz', (_req, res) => {
+    res.json({ ok: true });
   });
 
   app.use((_req: Request, _res: Response) => {
