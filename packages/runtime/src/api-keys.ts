@@ -45,7 +45,7 @@ function stringParam(value: unknown): string | undefined {
 
 /**
  * The keys a capture request carries, as PostHog reads them: the request-level key (`?api_key=` /
- * `?token=`, a form body's `api_key` / `token` field, the payload's `api_key` / `token` / `$token`)
+ * `?token=`, a form body's `api_key` / `token` field, the payload's `api_key` / `token`)
  * stands for the whole request; without one, every event's own (`properties.token`, as posthog-js
  * sends it) counts, and an event without one counts as missing (`undefined`).
  */
@@ -60,7 +60,7 @@ export function requestKeys(req: Request, payloadKey: string | undefined, events
     stringParam(form?.get('token')) ??
     stringParam(payloadKey);
   if (requestKey !== undefined) return [requestKey];
-  return events.map((event) => stringParam(event.properties.token) ?? stringParam(event.properties.api_key) ?? stringParam((event as { $token?: unknown }).$token));
+  return events.map((event) => stringParam(event.properties.token) ?? stringParam(event.properties.api_key));
 }
 
 const invalidDetail = 'Project API key invalid. You can find your project API key in your Plugline runtime settings (PLUGLINE_API_KEYS).';
