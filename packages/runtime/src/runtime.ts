@@ -788,7 +788,9 @@ export class Runtime {
       recentErrors: instance.errors.slice(-20),
       recentLogs: instance.logs.slice(-50),
       exportBuffer: instance.sandbox?.hooks.has('exportEvents') ? this.store.bufferStats(instance.name) : undefined,
-      pendingExportBatches: instance.sandbox?.hooks.has('exportEvents') ? this.store.pendingBatches(instance.name) : undefined,
+      pendingExportBatches: instance.sandbox?.hooks.has('exportEvents')
+        ? this.store.pendingBatches(instance.name).map((batch) => ({ ...batch, lastError: batch.lastError === null ? null : scrubText(instance, batch.lastError) }))
+        : undefined,
     }));
   }
 

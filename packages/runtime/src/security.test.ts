@@ -48,7 +48,10 @@ const nestedSecrets: FixturePlugin = {
       if (e.event === 'throw') throw new Error('upstream refused ' + config.mode.secret);
       return e;
     },
-    exportEvents(events, { config }) { throw new Error('receiver refused key ' + config.targets[0].key); },
+    exportEvents(events, { config }) {
+      if (events.some((e) => e.event === 'retry')) throw new RetryError('receiver busy for key ' + config.targets[0].key);
+      throw new Error('receiver refused key ' + config.targets[0].key);
+    },
   };`,
 };
 
@@ -308,11 +311,13 @@ describe('secrets never come back', () => {
     const running = await runtimeWith([{ name: 'nested-secrets', config: nestedConfig }], {
       logger: pino({ level: 'debug' }, sink),
       exportTickMs: 10,
-      exports: { maxEvents: 1, maxAgeMs: 10 },
+      // A retried batch waits a minute: its last error stays visible in /api/plugins.
+      exports: { maxEvents: 1, maxAgeMs: 10, backoffBaseMs: 60_000, backoffMaxMs: 60_000 },
     });
     expect((await stat(join(running.dir, 'plugins.json'))).mode & 0o777).toBe(0o600);
 
-    for (const event of ['ok', 'throw']) expect((await capture(running, { event, distinct_id: 'u1' })).status).toBe(200);
+    for (const event of ['ok', 'throw', 'retry']) expect((await capture(running, { event, distinct_id: 'u1' })).status).toBe(200);
+    await waitFor(() => running.runtime.store.pendingBatches('nested-secrets').some((batch) => batch.lastError !== null));
     const used = running.runtime.queryEvents({ event: 'ok' })[0]!.properties.used;
     expect(used).toEqual([secrets.token.length, secrets.authorization.length, secrets.targetKey.length, secrets.branch.length, 'visible-label']);
     await waitFor(() => running.runtime.store.deadLetters().length > 0);
@@ -328,6 +333,7 @@ describe('secrets never come back', () => {
     // The plugin logged and threw its secrets: kept and answered masked.
     expect(plugins).toContain('calling with ********');
     expect(plugins).toContain('upstream refused ********');
+    expect(plugins).toContain('receiver busy for key ********');
     expect(leaks(plugins)).toEqual([]);
     const deadLetters = await (await adminFetch(`${running.url}/api/dead-letters`)).text();
     expect(deadLetters).toContain('receiver refused key ********');
