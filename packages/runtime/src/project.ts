@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PluglineError, redactConfig, restoreSecrets, validateConfig } from '@plugline/sdk';
 import { type InstalledPlugin, installPlugin, loadCachedPlugin } from './install.js';
@@ -69,6 +69,24 @@ async function writeJsonAtomic(path: string, value: unknown): Promise<void> {
   await writeFile(temp, `${JSON.stringify(value, null, 2)}\n`, { mode: 0o600 });
   await chmod(temp, 0o600);
   await rename(temp, path);
+}
+
+/**
+ * Narrows `plugins.json` (it holds secrets) to mode 0600 when it is readable or writable by others, as
+ * files written by older versions were; returns the mode it had when it was changed.
+ */
+export async function restrictProjectMode(dir: string): Promise<number | undefined> {
+  const file = projectPaths(dir).project;
+  let mode: number;
+  try {
+    mode = (await stat(file)).mode & 0o777;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+  if ((mode & 0o077) === 0) return undefined;
+  await chmod(file, 0o600);
+  return mode;
 }
 
 /** Reads `plugins.json` (an empty chain when it does not exist). */

@@ -2,7 +2,7 @@
 // never come back (API, logs, errors, dead letters, plugins.json mode).
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -372,10 +372,15 @@ describe('secrets never come back', () => {
     expect(leaks(log)).toEqual([]);
   });
 
-  it('writes plugins.json with mode 0600 even when it was world-readable before', async () => {
+  it('writes plugins.json with mode 0600 even when it was world-readable before, and narrows it at start', async () => {
     const dir = await tempDir('plugline-security-mode-');
     await writeFile(join(dir, 'plugins.json'), JSON.stringify({ plugins: [] }), { mode: 0o644 });
     await addPlugin(dir, { name: 'secretive', config: { apiKey: 'long-enough-secret' }, registryUrl: registry.url });
+    expect((await stat(join(dir, 'plugins.json'))).mode & 0o777).toBe(0o600);
+    // A file an older version left readable by others is narrowed when the runtime starts.
+    await chmod(join(dir, 'plugins.json'), 0o644);
+    const running = await startRuntime({ dir, port: 0, logger: silent, schedule: false, adminToken: testAdminToken });
+    cleanup.push(() => running.close());
     expect((await stat(join(dir, 'plugins.json'))).mode & 0o777).toBe(0o600);
   });
 });

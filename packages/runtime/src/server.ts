@@ -5,7 +5,7 @@ import { type Logger, pino } from 'pino';
 import { ProjectKeys, projectKeyRefusal, requestKeys } from './api-keys.js';
 import { faceGuard, resolveAdminToken } from './auth.js';
 import { decodeCaptureBody, parseCapturePayload } from './capture.js';
-import { readProject } from './project.js';
+import { readProject, restrictProjectMode } from './project.js';
 import { Runtime, type RuntimeOptions } from './runtime.js';
 import { type EventSourceOptions, type RunningEventSource, startEventSource } from './source.js';
 
@@ -251,6 +251,8 @@ export async function startRuntime(options: StartRuntimeOptions): Promise<Runnin
 /** Resolves the token and keys, then listens: one listener with both faces, or a public and a management one. */
 async function listenFaces(runtime: Runtime, source: RunningEventSource | undefined, options: StartRuntimeOptions, logger: Logger, servers: import('node:http').Server[]) {
   const admin = await resolveAdminToken(options.dir, { token: options.adminToken });
+  const widerMode = await restrictProjectMode(options.dir);
+  if (widerMode !== undefined) logger.warn({ file: 'plugins.json', was: widerMode.toString(8) }, 'plugins.json holds secrets and was readable by others: its mode is now 0600');
   const apiKeys = options.apiKeys ?? (await readProject(options.dir)).apiKeys;
   const listen = async (app: express.Express, port: number, host: string) => {
     const server = await new Promise<import('node:http').Server>((resolve, reject) => {
