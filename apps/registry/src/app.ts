@@ -513,6 +513,11 @@ export function createRegistryApp(options: RegistryAppOptions): express.Express 
     if (body.name !== undefined && (typeof body.name !== 'string' || body.name.length > 100)) {
       throw new PluglineError('ERR_BAD_REQUEST', 'name must be a string of at most 100 characters');
     }
+    // A token always has an explicit owner: the caller, or the user the admin names. The admin token is
+    // nobody's: an admin-minted token without `user` would act as "admin", the owner of everything it published.
+    if (principal.admin && body.user === undefined) {
+      throw new PluglineError('ERR_BAD_REQUEST', 'The admin token mints tokens for a named user: pass "user" (a token always has an explicit owner)');
+    }
     const user = body.user ?? principal.user;
     if (typeof user !== 'string' || !userNamePattern.test(user)) throw new PluglineError('ERR_BAD_REQUEST', 'user must be a valid user name');
     if (!principal.admin) {

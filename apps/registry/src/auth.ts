@@ -46,6 +46,9 @@ export async function authenticate(request: Request, store: MetadataStore, admin
   }
   const record = await store.findTokenByHash(hash);
   if (!record || record.revokedAt !== undefined) throw new PluglineError('ERR_UNAUTHORIZED', 'The token is unknown or revoked');
+  // Older registries minted admin tokens without a `user` as user "admin" (the owner of whatever the admin
+  // token published): such a token is refused; the admin mints a new one for a named user.
+  if (record.user === adminUser) throw new PluglineError('ERR_UNAUTHORIZED', 'The token has no owner (minted without "user"): mint a new one for a named user');
   return { user: record.user, admin: false, scopes: record.scopes, tokenId: record.id };
 }
 

@@ -454,6 +454,30 @@ describe('tokens', () => {
     await expectError(await fetch(url(`/api/v1/tokens/${aliceTokenId}`), { method: 'DELETE' }), 401, 'ERR_UNAUTHORIZED');
   });
 
+  it('gives every minted token an explicit owner: the admin must name the user, never an implicit "admin"', async () => {
+    // The admin token publishes a package: "admin" becomes its maintainer.
+    await admin.publish(await pack('admin-owned', '1.0.0'), { name: 'admin-owned', version: '1.0.0' });
+    expect((await admin.getPlugin('admin-owned')).maintainers).toEqual(['admin']);
+    // Without "user" the admin's mint is refused (it used to become user "admin", able to publish admin-owned).
+    const refused = await clientError(admin.createToken({ scopes: ['publish'] }));
+    expect(refused.code).toBe('ERR_BAD_REQUEST');
+    expect(refused.message).toContain('"user"');
+    const minted = await admin.createToken({ user: 'mallory', scopes: ['publish'] });
+    expect(minted.user).toBe('mallory');
+    const mallory = new RegistryClient({ url: registry.url, token: minted.token });
+    expect((await clientError(mallory.publish(await pack('admin-owned', '1.0.1'), { name: 'admin-owned', version: '1.0.1' }))).code).toBe('ERR_FORBIDDEN');
+    // A user's own mint without "user" is theirs.
+    expect((await alice.createToken({ scopes: ['read'] })).user).toBe('alice');
+    // A token an older registry minted as user "admin" is refused outright.
+    const legacy = 'plg_legacyadmin0000_legacy-admin-token-secret';
+    const { hashToken } = await import('./auth.js');
+    await registry.store.createToken({ id: 'legacyadmin0000', hash: hashToken(legacy), user: 'admin', scopes: ['publish'], createdAt: new Date().toISOString(), createdBy: 'admin' });
+    const legacyClient = new RegistryClient({ url: registry.url, token: legacy });
+    expect((await clientError(legacyClient.whoami())).code).toBe('ERR_UNAUTHORIZED');
+    expect((await clientError(legacyClient.publish(await pack('admin-owned', '1.0.2'), { name: 'admin-owned', version: '1.0.2' }))).code).toBe('ERR_UNAUTHORIZED');
+    expect(Object.keys((await admin.getPlugin('admin-owned')).versions)).toEqual(['1.0.0']);
+  });
+
   it('never stores a token in the clear', async () => {
     const created = await admin.createToken({ user: 'dave', scopes: ['read'] });
     const record = await registry.store.getToken(created.id);

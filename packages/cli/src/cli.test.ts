@@ -17,16 +17,20 @@ const errorLine = (code: string) => new RegExp(`(?:^|\\n)error ${code}: [^\\n]+\
 
 describe('plugline init', () => {
   it('creates the project files (flow.test.ts runs its test, typecheck and build)', async () => {
-    const created = await runCli(['init', '@acme/greeter', '--json'], { cwd: root });
+    const created = await runCli(['init', '@acme/greeter', '--json'], { cwd: root, env: childEnv({ PLUGLINE_CONFIG: path.join(root, 'no-config.json') }) });
     expect(created.stderr).toBe('');
     expect(created.code).toBe(0);
     const { dir, files, linked } = JSON.parse(created.stdout) as { dir: string; files: string[]; linked: string[] };
     expect(dir).toBe(path.join(root, 'greeter'));
     expect(linked).toEqual([]);
-    expect(files).toEqual(['.gitignore', 'README.md', 'package.json', 'plugin.json', 'src/index.test.ts', 'src/index.ts', 'tsconfig.json']);
-    const manifest = JSON.parse(await readFile(path.join(dir, 'plugin.json'), 'utf8')) as { name: string; config: { properties: object } };
+    expect(files).toEqual(['.gitignore', '.npmrc', 'README.md', 'package.json', 'plugin.json', 'src/index.test.ts', 'src/index.ts', 'tsconfig.json']);
+    const manifest = JSON.parse(await readFile(path.join(dir, 'plugin.json'), 'utf8')) as { name: string; config?: unknown };
     expect(manifest.name).toBe('@acme/greeter');
-    expect(Object.keys(manifest.config.properties)).toEqual(['property', 'greeting', 'dropEvents']);
+    // One source for the schema: src/index.ts; pack writes it into the packed plugin.json.
+    expect(manifest.config).toBeUndefined();
+    expect(await readFile(path.join(dir, 'src', 'index.ts'), 'utf8')).toContain('"dropEvents": {');
+    // @plugline/* from the Plugline registry's npm endpoint (the default registry: none is logged in here).
+    expect(await readFile(path.join(dir, '.npmrc'), 'utf8')).toMatch(/^@plugline:registry=http:\/\/localhost:7400\/npm\/$/m);
     const pkg = JSON.parse(await readFile(path.join(dir, 'package.json'), 'utf8')) as { scripts: Record<string, string>; dependencies: Record<string, string> };
     expect(pkg.scripts).toMatchObject({ build: 'plugline pack', test: 'vitest run' });
     expect(pkg.dependencies['@plugline/sdk']).toMatch(/^\^\d+\.\d+\.\d+$/);

@@ -1,30 +1,18 @@
-import { PluglineError, errorFromAnswer } from '@plugline/sdk';
+import { PluglineError } from '@plugline/sdk';
 import type { Command } from 'commander';
 import { type Output, result, table } from './output.js';
+import { runtimeRequest, runtimeToken, runtimeUrl } from './runtime-api.js';
+import { defaultRuntimeDir } from './runtime-commands.js';
 
-/** The runtime the dead-letter commands talk to: `--runtime`, else `$PLUGLINE_RUNTIME_URL`, else the local default. */
-export function runtimeUrlFrom(option: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
-  return (option ?? env.PLUGLINE_RUNTIME_URL ?? `http://127.0.0.1:${env.PLUGLINE_RUNTIME_PORT ?? 7401}`).replace(/\/+$/, '');
-}
-
-/** One JSON request to a running runtime; its coded error answers become the same PluglineError. */
-async function runtimeRequest<T>(base: string, method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
-  let response: Response;
-  try {
-    response = await fetch(`${base}${path}`, {
-      method,
-      ...(body === undefined ? {} : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }),
-    });
-  } catch (error) {
-    throw new PluglineError('ERR_INTERNAL', `cannot reach the runtime at ${base}: ${(error as Error).message}`);
-  }
-  const text = await response.text();
-  if (!response.ok) throw errorFromAnswer(response.status, text, `${method} ${path}`);
-  return JSON.parse(text) as T;
+/** The runtime and its admin token for `--runtime`, `--token` and `--dir` (see runtime-api.ts). */
+async function target(options: FilterOptions): Promise<{ base: string; token: string }> {
+  return { base: runtimeUrl(options.runtime), token: await runtimeToken({ token: options.token, dir: options.dir ?? defaultRuntimeDir() }) };
 }
 
 interface FilterOptions {
   runtime?: string;
+  token?: string;
+  dir?: string;
   plugin?: string;
   hook?: string;
   code?: string;
@@ -37,7 +25,9 @@ const filterOf = (options: FilterOptions) =>
 
 function withFilterOptions(command: Command): Command {
   return command
-    .option('--runtime <url>', 'the running runtime (default $PLUGLINE_RUNTIME_URL or http://127.0.0.1:$PLUGLINE_RUNTIME_PORT, port 7401)')
+    .option('--runtime <url>', 'the running runtime (default $PLUGLINE_RUNTIME_URL or http://127.0.0.1:7401)')
+    .option('--token <token>', 'its admin token (default $PLUGLINE_RUNTIME_ADMIN_TOKEN, else <dir>/admin-token)')
+    .option('--dir <dir>', 'the runtime folder holding admin-token (default $PLUGLINE_RUNTIME_DIR or .plugline/runtime)')
     .option('--plugin <name>', 'only this plugin')
     .option('--hook <hook>', 'only this hook (exportEvents, onEvent, ...)')
     .option('--code <code>', 'only this code (ERR_EXPORT_RETRY_EXHAUSTED, ERR_EXPORT_FAILED, ...)')
@@ -62,9 +52,9 @@ export function registerDeadLetterCommands(program: Command, out: Output): void 
 
   withFilterOptions(group.command('list').description('list dead letters (oldest first) with plugin, hook, code, attempts, events and reason')).action(
     async (options: FilterOptions) => {
-      const base = runtimeUrlFrom(options.runtime);
+      const { base, token } = await target(options);
       const query = new URLSearchParams(filterOf(options)).toString();
-      const { deadLetters } = await runtimeRequest<{ deadLetters: DeadLetterRow[] }>(base, 'GET', `/api/dead-letters${query ? `?${query}` : ''}`);
+      const { deadLetters } = await runtimeRequest<{ deadLetters: DeadLetterRow[] }>(base, token, 'GET', `/api/dead-letters${query ? `?${query}` : ''}`);
       const rows = deadLetters.map((d) => [String(d.id), d.plugin, d.hook, d.code, String(d.attempts), String(d.eventCount), d.createdAt, d.reason.slice(0, 80)]);
       result(out, deadLetters.length === 0 ? 'no dead letters' : table(['id', 'plugin', 'hook', 'code', 'attempts', 'events', 'created', 'reason'], rows), { deadLetters });
     },
@@ -78,20 +68,20 @@ export function registerDeadLetterCommands(program: Command, out: Output): void 
   )
     .option('--all', 'replay every dead letter')
     .action(async (ids: string[], options: FilterOptions & { all?: boolean }) => {
-      const base = runtimeUrlFrom(options.runtime);
+      const { base, token } = await target(options);
       const filter = filterOf(options);
       if (ids.length > 0) {
         if (Object.keys(filter).length > 0 || options.all) throw new PluglineError('ERR_USAGE', 'give either ids or filters (--plugin, --hook, --code, --from, --to, --all), not both');
         const replayed: unknown[] = [];
         for (const id of ids) {
           if (!/^[1-9]\d*$/.test(id)) throw new PluglineError('ERR_USAGE', `"${id}" is not a dead-letter id`);
-          replayed.push(await runtimeRequest(base, 'POST', `/api/dead-letters/${id}/replay`));
+          replayed.push(await runtimeRequest(base, token, 'POST', `/api/dead-letters/${id}/replay`));
         }
         result(out, `replayed ${replayed.length} dead letter${replayed.length === 1 ? '' : 's'}`, { replayed: replayed.length, deadLetters: replayed });
         return;
       }
       if (Object.keys(filter).length === 0 && !options.all) throw new PluglineError('ERR_USAGE', 'give ids, a filter (--plugin, --hook, --code, --from, --to) or --all');
-      const answer = await runtimeRequest<{ replayed: number; deadLetters: unknown[] }>(base, 'POST', '/api/dead-letters/replay', { ...filter, ...(options.all ? { all: true } : {}) });
+      const answer = await runtimeRequest<{ replayed: number; deadLetters: unknown[] }>(base, token, 'POST', '/api/dead-letters/replay', { ...filter, ...(options.all ? { all: true } : {}) });
       result(out, `replayed ${answer.replayed} dead letter${answer.replayed === 1 ? '' : 's'}`, answer);
     });
 }

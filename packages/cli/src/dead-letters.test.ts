@@ -60,7 +60,8 @@ describe('plugline dead-letters', () => {
       await fetch(`${runtime.url}/capture`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ event: 'e', distinct_id: 'u', uuid }) });
       await runtime.runtime.flushExports();
     }
-    const env = childEnv({ PLUGLINE_RUNTIME_URL: runtime.url });
+    // The commands find the runtime's admin token in its folder (PLUGLINE_RUNTIME_DIR, or --dir).
+    const env = childEnv({ PLUGLINE_RUNTIME_URL: runtime.url, PLUGLINE_RUNTIME_DIR: path.join(root, 'runtime') });
     const listed = await runCli(['--json', 'dead-letters', 'list', '--plugin', 'dl-exporter'], { env });
     expect(listed.code, listed.stderr).toBe(0);
     const { deadLetters } = JSON.parse(listed.stdout) as { deadLetters: { plugin: string; code: string; eventCount: number }[] };
@@ -68,7 +69,7 @@ describe('plugline dead-letters', () => {
       ['dl-exporter', 'ERR_EXPORT_FAILED', 1],
       ['dl-exporter', 'ERR_EXPORT_FAILED', 1],
     ]);
-    const human = await runCli(['dead-letters', 'list', '--runtime', runtime.url], { env: childEnv() });
+    const human = await runCli(['dead-letters', 'list', '--runtime', runtime.url, '--dir', path.join(root, 'runtime')], { env: childEnv() });
     expect(human.stdout).toMatch(/^id +plugin +hook +code/);
     expect(human.stdout).toContain('receiver refused 400');
 
@@ -89,6 +90,6 @@ describe('plugline dead-letters', () => {
     expect(empty.stdout.trim()).toBe('no dead letters');
     const down = await runCli(['dead-letters', 'list', '--runtime', 'http://127.0.0.1:1'], { env });
     expect(down.code).toBe(1);
-    expect(down.stderr).toMatch(/error ERR_INTERNAL: cannot reach the runtime at http:\/\/127\.0\.0\.1:1/);
+    expect(down.stderr).toMatch(/error ERR_INTERNAL: the runtime at http:\/\/127\.0\.0\.1:1 could not be reached/);
   });
 });

@@ -70,7 +70,9 @@ describe('init -> test -> pack -> publish -> install -> an event through the run
       body: JSON.stringify({ batch: [{ event: 'signed_up', distinct_id: 'u1', properties: { plan: 'pro' } }, { event: 'bot_ping', distinct_id: 'bot' }] }),
     });
     expect(capture.status).toBe(200);
-    const { events } = (await (await fetch(`${runtime.url}/api/events`)).json()) as { events: { event: string; properties: Record<string, unknown> }[] };
+    // Reading events is a management call: the runtime generated its admin token into its folder.
+    expect((await fetch(`${runtime.url}/api/events`)).status).toBe(401);
+    const { events } = (await (await fetch(`${runtime.url}/api/events`, { headers: { authorization: `Bearer ${runtime.adminToken}` } })).json()) as { events: { event: string; properties: Record<string, unknown> }[] };
     expect(events.map((event) => event.event)).toEqual(['signed_up']);
     expect(events[0]?.properties).toMatchObject({ plan: 'pro', salute: 'yo' });
     await runtime.close();

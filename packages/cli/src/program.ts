@@ -5,7 +5,7 @@ import { PluglineError } from '@plugline/sdk';
 import { RegistryClient } from '@plugline/registry-client';
 import { Command, CommanderError } from 'commander';
 import { configPath, normalizeRegistryUrl, readCliConfig, writeCliConfig } from './config.js';
-import { describeError, exitCodeFor, exitCodes, formatBytes, formatError, type Output, progress, readConfigObject, result } from './output.js';
+import { describeError, exitCodeFor, exitCodes, formatBytes, formatError, type Output, progress, readConfigObject, result, safeJson, sanitizeText } from './output.js';
 import { registerDeadLetterCommands } from './dead-letters-commands.js';
 import { registerRegistryCommands } from './registry-commands.js';
 import { registerRuntimeCommands } from './runtime-commands.js';
@@ -162,7 +162,7 @@ export function createProgram(out: Output): Command {
         ...(options.registryPort !== undefined ? { registryPort: options.registryPort } : {}),
         ...(options.runtimePort !== undefined ? { runtimePort: options.runtimePort } : {}),
         ...(options.pluginsDir ? { pluginsDir: options.pluginsDir } : {}),
-        print: (line) => void out.stdout.write(`${line}\n`),
+        print: (line) => void out.stdout.write(`${sanitizeText(line, { multiline: true })}\n`),
       });
     });
 
@@ -195,7 +195,7 @@ export async function run(argv: readonly string[], streams: Pick<Output, 'stdout
       error = new PluglineError('ERR_USAGE', message);
     }
     out.stderr.write(`${formatError(error)}\n`);
-    if (out.json) out.stdout.write(`${JSON.stringify({ error: describeError(error) })}\n`);
+    if (out.json) out.stdout.write(`${safeJson({ error: describeError(error) })}\n`);
     return exitCodeFor(error);
   }
 }

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startQuickstart } from './index.js';
-import { assertBuilt, childEnv, cliBin, helloManifest, makeTempDir, repoRoot, writePluginFolder } from './test-support/fixtures.js';
+import { assertBuilt, childEnv, cliBin, helloManifest, makeTempDir, repoRoot, runCli, writePluginFolder } from './test-support/fixtures.js';
 
 let root: string;
 beforeAll(async () => {
@@ -32,6 +32,15 @@ describe('startQuickstart with the official plugins', () => {
       expect(first.chain).toEqual(['geoip', 'labeler', 'hello-world', 'property-filter']);
       expect((await stat(path.join(dataDir, 'admin-token'))).mode & 0o777).toBe(0o600);
       expect(lines.join('\n')).toContain(`capture:      ${first.captureUrl}`);
+      // One token for both faces that need one: the banner says where it is, never what it is.
+      expect(lines.join('\n')).toContain(`admin token:  ${path.join(dataDir, 'admin-token')}`);
+      expect(lines.join('\n')).not.toContain(first.adminToken);
+      expect(first.curl).toContain(`-H "Authorization: Bearer $(cat ${path.join(dataDir, 'admin-token')})" ${first.eventsUrl}`);
+      expect((await fetch(first.eventsUrl)).status).toBe(401);
+      // The CLI finds the quickstart's token next to its runtime folder.
+      const status = await runCli(['status', '--runtime', first.runtimeUrl, '--dir', path.join(dataDir, 'runtime')], { env: childEnv({ PLUGLINE_RUNTIME_ADMIN_TOKEN: '' }) });
+      expect(status.stderr).toBe('');
+      expect(status.stdout).toMatch(/geoip +\S+ +running/);
       expect(first.curl).toContain(`curl -s -X POST ${first.captureUrl}`);
       expect((await fetch(first.marketplaceUrl)).status).toBe(200);
       // Every URL the banner prints answers (the capture URL takes a POST, below; the rest a GET).
@@ -48,7 +57,8 @@ describe('startQuickstart with the official plugins', () => {
         body: JSON.stringify({ event: '$pageview', distinct_id: 'user-1', ip: '8.8.8.8', properties: { $current_url: 'https://example.com/' } }),
       });
       expect(sent.status).toBe(200);
-      const { events } = (await (await fetch(first.eventsUrl)).json()) as { events: StoredEvent[] };
+      const auth = { headers: { authorization: `Bearer ${first.adminToken}` } };
+      const { events } = (await (await fetch(first.eventsUrl, auth)).json()) as { events: StoredEvent[] };
       expect(events).toHaveLength(1);
       expect(events[0]?.properties).toMatchObject({ $geoip_country_code: 'US', hello: 'world' });
     } finally {
@@ -60,7 +70,8 @@ describe('startQuickstart with the official plugins', () => {
       expect(second.published).toEqual([]);
       expect(second.alreadyPublished.sort()).toEqual([...first.published].sort());
       expect(second.chain).toEqual(first.chain);
-      const { events } = (await (await fetch(second.eventsUrl)).json()) as { events: StoredEvent[] };
+      expect(second.adminToken).toBe(first.adminToken);
+      const { events } = (await (await fetch(second.eventsUrl, { headers: { authorization: `Bearer ${second.adminToken}` } })).json()) as { events: StoredEvent[] };
       expect(events.map((event) => event.event)).toEqual(['$pageview']);
     } finally {
       await second.close();

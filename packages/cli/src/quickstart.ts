@@ -58,8 +58,10 @@ export interface RunningQuickstart {
   marketplaceUrl: string;
   /** Where events are POSTed. */
   captureUrl: string;
-  /** Where stored events are read back. */
+  /** Where stored events are read back (a management route: needs {@link RunningQuickstart.adminToken}). */
   eventsUrl: string;
+  /** The admin token of the registry and the runtime (also in `<dataDir>/admin-token`). */
+  adminToken: string;
   /** One curl command that sends an event and shows it enriched. */
   curl: string;
   /** The registry's npm endpoint (`<registry>/npm/`), where plugin projects get `@plugline/*`. */
@@ -215,7 +217,8 @@ export async function startQuickstart(options: QuickstartOptions = {}): Promise<
       await writeProject(runtimeDir, { ...project, registry: registry.url });
     }
     const chain = (await readProject(runtimeDir)).plugins.filter((entry) => entry.enabled).map((entry) => entry.name);
-    const started = await startRuntime({ dir: runtimeDir, port: runtimePort, registryUrl: registry.url, logger: logger.child({ service: 'runtime' }) }).catch(
+    // One admin token for both: the registry's (.plugline/admin-token) guards the runtime's management routes too.
+    const started = await startRuntime({ dir: runtimeDir, port: runtimePort, registryUrl: registry.url, adminToken, logger: logger.child({ service: 'runtime' }) }).catch(
       (error: unknown) => {
         throw portInUse(error, runtimePort, 'PLUGLINE_RUNTIME_PORT');
       },
@@ -227,13 +230,16 @@ export async function startQuickstart(options: QuickstartOptions = {}): Promise<
     const captureUrl = `${runtimeUrl}/capture`;
     const eventsUrl = `${runtimeUrl}/api/events`;
     const sample = JSON.stringify({ event: '$pageview', distinct_id: 'user-1', ip: '8.8.8.8', properties: { $current_url: 'https://example.com/' } });
-    const curl = `curl -s -X POST ${captureUrl} -H 'content-type: application/json' -d '${sample}' && curl -s ${eventsUrl}`;
+    const tokenFile = path.join(dataDir, 'admin-token');
+    // Capture is public; reading events back is a management call and needs the admin token.
+    const curl = `curl -s -X POST ${captureUrl} -H 'content-type: application/json' -d '${sample}' && curl -s -H "Authorization: Bearer $(cat ${tokenFile})" ${eventsUrl}`;
     const running: RunningQuickstart = {
       registryUrl,
       runtimeUrl,
       marketplaceUrl: `${registryUrl}/`,
       captureUrl,
       eventsUrl,
+      adminToken,
       curl,
       npmRegistryUrl: `${registryUrl}/npm/`,
       npmPackages,
@@ -244,8 +250,9 @@ export async function startQuickstart(options: QuickstartOptions = {}): Promise<
     print('Plugline is running.');
     print(`  marketplace:  ${running.marketplaceUrl}`);
     print(`  registry API: ${registryUrl}/api/v1/search   (admin token in ${path.join(dataDir, 'admin-token')})`);
-    print(`  capture:      ${captureUrl}`);
-    print(`  events:       ${eventsUrl}`);
+    print(`  capture:      ${captureUrl}   (public: no token)`);
+    print(`  events:       ${eventsUrl}   (management: Authorization: Bearer <admin token>)`);
+    print(`  admin token:  ${tokenFile} (mode 0600; the registry and the runtime's /api/* and /metrics)`);
     print(`  chain:        ${chain.join(' -> ') || '(empty)'}`);
     print(
       `  plugins:      ${outcome.published.length} published now, ${outcome.alreadyPublished.length} already there${outcome.failed.length > 0 ? `, ${outcome.failed.length} failed (see logs)` : ''}`,

@@ -5,6 +5,7 @@ import { resolveRegistry } from './config.js';
 import { type Output, progress, readConfigObject, result, table } from './output.js';
 import { parseNameSpec } from './registry-commands.js';
 import { loadPeer } from './peers.js';
+import { runtimeRequest, runtimeToken, runtimeUrl } from './runtime-api.js';
 
 /** The runtime folder commands edit by default: `$PLUGLINE_RUNTIME_DIR`, else the quickstart's `.plugline/runtime`. */
 export function defaultRuntimeDir(env: NodeJS.ProcessEnv = process.env): string {
@@ -55,9 +56,29 @@ export function grantsFromFlags(options: { allowNet?: readonly string[]; allowPo
 // @plugline/runtime is an optional peer of the CLI (the bundled binary carries this entry point itself).
 const runtime = () => loadPeer('@plugline/runtime', 'install', () => import('@plugline/runtime/install'));
 
+const runtimeOption = ['--runtime <url>', "a running runtime's URL: read and hot-reload the config through its management API (default $PLUGLINE_RUNTIME_URL)"] as const;
+const tokenOption = ['--token <token>', "the runtime's admin token (default $PLUGLINE_RUNTIME_ADMIN_TOKEN, else <dir>/admin-token or the quickstart's .plugline/admin-token)"] as const;
+
+/** `plugline config --runtime <url>`: GET /api/plugins, then PUT /api/plugins/:name/config (hot reload), with the admin token. */
+async function configThroughRuntime(out: Output, name: string, options: { set?: string[]; unset?: string[]; runtime?: string; token?: string }, dir: string): Promise<void> {
+  const base = runtimeUrl(options.runtime);
+  const token = await runtimeToken({ token: options.token, dir });
+  const { plugins } = await runtimeRequest<{ plugins: { name: string; config: Record<string, unknown> }[] }>(base, token, 'GET', '/api/plugins');
+  const plugin = plugins.find((candidate) => candidate.name === name);
+  if (!plugin) throw new PluglineError('ERR_PLUGIN_NOT_INSTALLED', `${name} is not installed in the runtime at ${base}`);
+  if (!options.set && !options.unset) {
+    result(out, JSON.stringify(plugin.config, null, 2), plugin.config);
+    return;
+  }
+  // The config comes back with secrets masked; sent back masked, they keep their stored values.
+  const next = applyConfigChanges(plugin.config, options.set ?? [], options.unset ?? []);
+  const changed = await runtimeRequest<{ config: Record<string, unknown> }>(base, token, 'PUT', `/api/plugins/${encodeURIComponent(name)}/config`, { config: next });
+  result(out, `${name} config (hot-reloaded in ${base}): ${JSON.stringify(changed.config)}`, changed.config);
+}
+
 const dirOption = ['--dir <dir>', 'the runtime folder (plugins.json, plugins.lock.json; default $PLUGLINE_RUNTIME_DIR or .plugline/runtime)'] as const;
 
-/** Registers the commands that edit a runtime's plugin list: install, uninstall, list, config. */
+/** Registers the commands that edit a runtime's plugin list (install, uninstall, list, config) and `status`. */
 export function registerRuntimeCommands(program: Command, out: Output): void {
   program
     .command('install')
@@ -119,14 +140,34 @@ export function registerRuntimeCommands(program: Command, out: Output): void {
     });
 
   program
+    .command('status')
+    .description("a running runtime's plugins: status, errors, configs (secrets masked), through its management API")
+    .option(...runtimeOption)
+    .option(...tokenOption)
+    .option(...dirOption)
+    .action(async (options: { runtime?: string; token?: string; dir?: string }) => {
+      const base = runtimeUrl(options.runtime);
+      const token = await runtimeToken({ token: options.token, dir: path.resolve(options.dir ?? defaultRuntimeDir()) });
+      const { plugins } = await runtimeRequest<{ plugins: { name: string; version: string; status: string; errors: { total: number }; config: unknown }[] }>(base, token, 'GET', '/api/plugins');
+      const rows = plugins.map((plugin) => [plugin.name, plugin.version, plugin.status, String(plugin.errors.total), JSON.stringify(plugin.config)]);
+      result(out, plugins.length > 0 ? table(['name', 'version', 'status', 'errors', 'config'], rows) : `no plugins in the runtime at ${base}`, plugins);
+    });
+
+  program
     .command('config')
     .description("show or change an installed plugin's config (validated against its schema)")
     .argument('<name>', 'the plugin')
     .option('--set <key=value...>', 'set keys (values are JSON when they parse as JSON, else strings)')
     .option('--unset <key...>', 'remove keys (their defaults apply)')
     .option(...dirOption)
-    .action(async (name: string, options: { set?: string[]; unset?: string[]; dir?: string }) => {
+    .option(...runtimeOption)
+    .option(...tokenOption)
+    .action(async (name: string, options: { set?: string[]; unset?: string[]; dir?: string; runtime?: string; token?: string }) => {
       const dir = path.resolve(options.dir ?? defaultRuntimeDir());
+      if (options.runtime !== undefined) {
+        await configThroughRuntime(out, name, options, dir);
+        return;
+      }
       const { listPlugins, readProject, setPluginConfig } = await runtime();
       if (!options.set && !options.unset) {
         const plugin = (await listPlugins(dir)).find((candidate) => candidate.name === name);

@@ -17,6 +17,10 @@ import { startRuntime } from './server.js';
 import { fixtures } from './test/fixtures.js';
 import { startReceiver, startTestRegistry, waitFor } from './test/helpers.js';
 
+// The management routes (/api/*, /metrics) need the admin token; every runtime here is started with this one.
+const adminToken = 'delivery-tests-admin-token';
+const authorized = { headers: { authorization: `Bearer ${adminToken}` } };
+
 const packageDir = fileURLToPath(new URL('..', import.meta.url));
 const mainScript = join(packageDir, 'dist', 'main.js');
 const silent = pino({ level: 'silent' });
@@ -58,9 +62,9 @@ async function post(url: string, batch: PluginEvent[]) {
   const response = await fetch(`${url}/batch`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ batch }) });
   expect(response.status).toBe(200);
 }
-const getJson = async <T>(url: string): Promise<T> => (await (await fetch(url)).json()) as T;
+const getJson = async <T>(url: string): Promise<T> => (await (await fetch(url, authorized)).json()) as T;
 const postJson = async (url: string, body: unknown) => {
-  const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const response = await fetch(url, { method: 'POST', headers: { ...authorized.headers, 'content-type': 'application/json' }, body: JSON.stringify(body) });
   return { status: response.status, body: (await response.json()) as Record<string, unknown> };
 };
 /** Every uuid a receiver got (bodies are arrays of uuids). */
@@ -104,7 +108,7 @@ describe('onEvent RetryError', () => {
     cleanup.push(() => receiver.close());
     const dir = await project([{ name: 'notifier', config: { url: `${receiver.url}/notify` } }]);
 
-    const env: Record<string, string | undefined> = { ...process.env, PLUGLINE_RUNTIME_DIR: dir, PLUGLINE_RUNTIME_PORT: '0', LOG_LEVEL: 'info', REDIS_URL: '' };
+    const env: Record<string, string | undefined> = { ...process.env, PLUGLINE_RUNTIME_DIR: dir, PLUGLINE_RUNTIME_ADMIN_TOKEN: adminToken, PLUGLINE_RUNTIME_PORT: '0', LOG_LEVEL: 'info', REDIS_URL: '' };
     delete env.PLUGLINE_SOURCE;
     delete env.PLUGLINE_DATA_DIR;
     const child: ChildProcess = spawn(process.execPath, [mainScript], { env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -133,12 +137,12 @@ describe('onEvent RetryError', () => {
     await exited;
 
     failing = false;
-    const restarted = await startRuntime({ dir, port: 0, logger: silent, schedule: false, exportTickMs: 20 });
+    const restarted = await startRuntime({ dir, adminToken, port: 0, logger: silent, schedule: false, exportTickMs: 20 });
     cleanup.push(() => restarted.close());
     await waitFor(() => sent.every((event) => receivedUuids(receiver).has(event.uuid)), 15_000);
     await waitFor(() => restarted.runtime.store.pendingRetries().length === 0);
     expect(restarted.runtime.store.deadLetters()).toEqual([]);
-    const metrics = await (await fetch(`${restarted.url}/metrics`)).text();
+    const metrics = await (await fetch(`${restarted.url}/metrics`, authorized)).text();
     expect(metrics).toMatch(/plugline_retry_attempts_total\{plugin="notifier",kind="onEvent",outcome="success"\} [1-9]/);
   }, 40_000);
 
@@ -147,7 +151,7 @@ describe('onEvent RetryError', () => {
     const receiver = await startReceiver(() => status);
     cleanup.push(() => receiver.close());
     const dir = await project([{ name: 'notifier', config: { url: `${receiver.url}/notify` }, settings: { exportRetryWindowMs: 300 } }]);
-    const { url, runtime } = await startRuntime({ dir, port: 0, logger: silent, schedule: false, exportTickMs: 20 });
+    const { url, runtime } = await startRuntime({ dir, adminToken, port: 0, logger: silent, schedule: false, exportTickMs: 20 });
     cleanup.push(() => runtime.close());
     const [event] = events(1);
     await post(url, [event!]);
@@ -178,7 +182,7 @@ describe('dead letters', () => {
     const receiver = await startReceiver(() => status);
     cleanup.push(() => receiver.close());
     const dir = await project([{ name: 'exporter', config: { url: `${receiver.url}/in` } }]);
-    const { url, runtime } = await startRuntime({ dir, port: 0, logger: silent, schedule: false, exportTickMs: 20 });
+    const { url, runtime } = await startRuntime({ dir, adminToken, port: 0, logger: silent, schedule: false, exportTickMs: 20 });
     cleanup.push(() => runtime.close());
     const sent = events(3);
     for (const event of sent) {
@@ -203,7 +207,7 @@ describe('dead letters', () => {
     await waitFor(() => runtime.store.pendingBatches().length === 0);
     expect(runtime.store.deadLetters()).toEqual([]);
     expect(await postJson(`${url}/api/dead-letters/replay`, { all: true })).toMatchObject({ status: 202, body: { replayed: 0 } });
-    const metrics = await (await fetch(`${url}/metrics`)).text();
+    const metrics = await (await fetch(`${url}/metrics`, authorized)).text();
     expect(metrics).toMatch(/plugline_dead_letters_replayed_total\{plugin="exporter",trigger="api"\} 3/);
   });
 
@@ -213,7 +217,7 @@ describe('dead letters', () => {
       const receiver = await startReceiver(() => status);
       cleanup.push(() => receiver.close());
       const dir = await project([{ name: 'exporter', config: { url: `${receiver.url}/in` }, settings: { exportMaxAttempts: 2, exportRedriveOnRecovery: redrive } }]);
-      const { url, runtime } = await startRuntime({ dir, port: 0, logger: silent, schedule: false, exportTickMs: 20 });
+      const { url, runtime } = await startRuntime({ dir, adminToken, port: 0, logger: silent, schedule: false, exportTickMs: 20 });
       cleanup.push(() => runtime.close());
       const [lost] = events(1, 'lost');
       await post(url, [lost!]);
@@ -242,9 +246,9 @@ describe('host resources', () => {
     const lines: string[] = [];
     const logger = pino({ level: 'warn' }, { write: (line: string) => void lines.push(line) });
     // Port 1 on loopback: nothing listens, every connection attempt is refused.
-    const { url, runtime } = await startRuntime({ dir, port: 0, logger, schedule: false, redisUrl: 'redis://127.0.0.1:1', redisKeyPrefix: `plugline-delivery-${randomUUID()}` });
+    const { url, runtime } = await startRuntime({ dir, adminToken, port: 0, logger, schedule: false, redisUrl: 'redis://127.0.0.1:1', redisKeyPrefix: `plugline-delivery-${randomUUID()}` });
     cleanup.push(() => runtime.close());
-    await waitFor(async () => /plugline_host_errors_total\{resource="redis"\} [1-9]/.test(await (await fetch(`${url}/metrics`)).text()));
+    await waitFor(async () => /plugline_host_errors_total\{resource="redis"\} [1-9]/.test(await (await fetch(`${url}/metrics`, authorized)).text()));
     expect((await fetch(`${url}/healthz`)).status).toBe(200);
     expect(lines.some((line) => line.includes('"resource":"redis"') && line.includes('ECONNREFUSED'))).toBe(true);
   });

@@ -13,7 +13,7 @@ import { integrityKey } from './install.js';
 import { startRuntime } from './index.js';
 import { addPlugin, projectPaths, readLock, readProject, writeLock, writeProject } from './project.js';
 import { fixtures } from './test/fixtures.js';
-import { type FixturePlugin, startReceiver, startTestRegistry, waitFor } from './test/helpers.js';
+import { type FixturePlugin, startReceiver, startTestRegistry, waitFor, adminFetch, testAdminToken } from './test/helpers.js';
 
 const silent = pino({ level: 'silent' });
 const databaseUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -97,7 +97,7 @@ async function post(url: string, body: unknown) {
 }
 
 async function start(dir: string) {
-  const running = await startRuntime({ dir, port: 0, logger: silent, schedule: false, timeoutMs: 1000, exportTickMs: 20, exports: { maxAgeMs: 0 } });
+  const running = await startRuntime({ dir, port: 0, adminToken: testAdminToken, logger: silent, schedule: false, timeoutMs: 1000, exportTickMs: 20, exports: { maxAgeMs: 0 } });
   cleanup.push(() => running.close());
   return running;
 }
@@ -314,12 +314,12 @@ describe('capabilities: requested by the plugin, granted by the operator', () =>
     expect(running.runtime.queryEvents({ event: 'after-upgrade' })[0]!.properties.upgrader).toBeUndefined();
 
     // Granted through the management API: it starts at once, and the grant is saved to plugins.json.
-    const bad = await fetch(`${running.url}/api/plugins/upgrader/grants`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ grants: ['disk'] }) });
+    const bad = await adminFetch(`${running.url}/api/plugins/upgrader/grants`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ grants: ['disk'] }) });
     expect(bad.status).toBe(400);
     expect(((await bad.json()) as { error: { code: string } }).error.code).toBe('ERR_BAD_REQUEST');
-    const partial = await fetch(`${running.url}/api/plugins/upgrader/grants`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ grants: ['postgres'] }) });
+    const partial = await adminFetch(`${running.url}/api/plugins/upgrader/grants`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ grants: ['postgres'] }) });
     expect(await partial.json()).toEqual({ name: 'upgrader', version: '2.0.0', granted: ['postgres'], status: 'error' });
-    const put = await fetch(`${running.url}/api/plugins/upgrader/grants`, {
+    const put = await adminFetch(`${running.url}/api/plugins/upgrader/grants`, {
       method: 'PUT',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ grants: ['postgres', 'net:api.example.com'] }),
@@ -354,7 +354,7 @@ describe('what runs is what was verified', () => {
     expect(stored.properties.tampered).toBeUndefined();
     expect(stored.properties.trail).toEqual(['last']);
     // Granting it something through the management API does not bring the unverified code back.
-    const put = await fetch(`${running.url}/api/plugins/first/grants`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ grants: ['postgres'] }) });
+    const put = await adminFetch(`${running.url}/api/plugins/first/grants`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ grants: ['postgres'] }) });
     expect(await put.json()).toMatchObject({ name: 'first', status: 'error' });
     expect(running.runtime.describePlugins()[0]).toMatchObject({ name: 'first', status: 'error', hooks: [] });
   });

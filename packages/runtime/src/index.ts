@@ -33,12 +33,14 @@ export {
   postHogCors,
   postHogOptionsFromEnv,
 } from './posthog-routes.js';
-export { createRuntimeApp, type RunningRuntime, type StartRuntimeOptions, startRuntime } from './server.js';
+export { createRuntimeApp, type RunningRuntime, type RuntimeAppOptions, type StartRuntimeOptions, startRuntime } from './server.js';
 export { type DeadLetter, type DeadLetterFilter, type DeliveryProgress, type EventQuery, type ExportBatch, type PendingRetry, RuntimeStore } from './store.js';
 export { DurableRetries, type RetryHandler, type RetryOutcome } from './durable-retry.js';
 export { defaultExportSettings } from './exports.js';
 export { backoffMs, defaultRetryPolicy, nextAttempt, type RetryPolicy, retrySchedule } from './retry-policy.js';
 export { installProcessGuard, type ProcessGuard } from './process-guard.js';
+export { type ApiKeyRefusal, ProjectKeys, projectKeyRefusal, requestKeys } from './api-keys.js';
+export { adminTokenFileName, apiKeysFromEnv, bearerMatches, faceGuard, isPublicPath, requireAdminToken, type ResolvedAdminToken, resolveAdminToken } from './auth.js';
 export {
   type EventSourceOptions,
   type InlineSourceOptions,

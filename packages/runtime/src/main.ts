@@ -4,6 +4,7 @@ import { resolve } from 'node:path';
 import { pino } from 'pino';
 import { postHogOptionsFromEnv } from './posthog-routes.js';
 import { installProcessGuard } from './process-guard.js';
+import { apiKeysFromEnv, resolveAdminToken } from './auth.js';
 import { startRuntime } from './server.js';
 import { leaseMsFromEnv, sourceFromEnv } from './source.js';
 
@@ -15,11 +16,15 @@ const port = Number(process.env.PLUGLINE_RUNTIME_PORT ?? process.env.PORT ?? 740
 const registryUrl = process.env.PLUGLINE_REGISTRY_URL;
 const dataDir = process.env.PLUGLINE_DATA_DIR ? resolve(process.env.PLUGLINE_DATA_DIR) : undefined;
 const redisUrl = process.env.REDIS_URL;
+const managementPort = process.env.PLUGLINE_RUNTIME_MANAGEMENT_PORT ? Number(process.env.PLUGLINE_RUNTIME_MANAGEMENT_PORT) : undefined;
+const apiKeys = apiKeysFromEnv(process.env);
 
 try {
   // `--source nats [--worker|--capture] [--nats-url <url>]` or PLUGLINE_SOURCE=nats + PLUGLINE_NATS_URL.
   const source = sourceFromEnv(process.env, process.argv.slice(2));
   const leaseMs = leaseMsFromEnv(process.env);
+  // PLUGLINE_RUNTIME_ADMIN_TOKEN, else <dir>/admin-token (generated, mode 0600); the log says where, never what.
+  const admin = await resolveAdminToken(dir, { env: process.env });
   const running = await startRuntime({
     dir,
     port,
@@ -31,8 +36,15 @@ try {
     ...(dataDir ? { dataDir } : {}),
     ...(redisUrl ? { redisUrl } : {}),
     ...(leaseMs ? { leaseMs } : {}),
+    adminToken: admin.token,
+    ...(apiKeys ? { apiKeys } : {}),
+    ...(managementPort !== undefined ? { managementPort, managementHost: process.env.PLUGLINE_RUNTIME_MANAGEMENT_HOST ?? '127.0.0.1' } : {}),
   });
   guard.attach(running.runtime.metrics.uncaughtErrors);
+  logger.info(
+    { adminToken: admin.file ?? 'PLUGLINE_RUNTIME_ADMIN_TOKEN', managementUrl: running.managementUrl },
+    admin.source === 'generated' ? `generated an admin token in ${admin.file} (management routes need Authorization: Bearer <token>)` : 'management routes need Authorization: Bearer <admin token>',
+  );
   const stop = async (signal: string) => {
     logger.info({ signal }, 'shutting down');
     await running.close();

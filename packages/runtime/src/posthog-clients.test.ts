@@ -13,7 +13,7 @@ import { type Browser, chromium, type Page } from 'playwright-core';
 import { PostHog, type PostHogOptions } from 'posthog-node';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { type RunningRuntime, startRuntime } from './server.js';
-import { waitFor } from './test/helpers.js';
+import { adminFetch, testAdminToken, waitFor } from './test/helpers.js';
 
 const require = createRequire(import.meta.url);
 /** The installed version of a package (pinned in package-lock.json), read from its own package.json. */
@@ -36,7 +36,7 @@ let dir: string;
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'plugline-posthog-clients-'));
-  running = await startRuntime({ dir, port: 0, logger: pino({ level: 'silent' }), schedule: false });
+  running = await startRuntime({ dir, port: 0, adminToken: testAdminToken, logger: pino({ level: 'silent' }), schedule: false });
 });
 
 afterAll(async () => {
@@ -49,7 +49,7 @@ const names = (events: PluginEvent[]) => events.map((event) => event.event).sort
 const uuidsUnique = (events: PluginEvent[]) => new Set(events.map((event) => event.uuid)).size === events.length;
 
 async function metric(name: string): Promise<number> {
-  const text = await (await fetch(`${running.url}/metrics`)).text();
+  const text = await (await adminFetch(`${running.url}/metrics`)).text();
   const line = text.split('\n').find((row) => row.startsWith(`${name} `));
   return line ? Number(line.split(' ')[1]) : 0;
 }
@@ -197,9 +197,20 @@ describe(`posthog-js ${posthogJsVersion} in Chromium`, () => {
     await pages?.close();
   });
 
+  // Requests to the runtime a page has in flight: a page is left only once they are answered, so that
+  // leaving it never aborts one (a flags reload after identify, say) and shows up as a failed request.
+  const inFlight = new Map<Page, number>();
+  const settled = (page: Page) => waitFor(() => (inFlight.get(page) ?? 0) === 0, 20_000);
+
   async function openPage(path: string): Promise<Page> {
     const context = await browser.newContext();
     const page = await context.newPage();
+    inFlight.set(page, 0);
+    const ours = (url: string) => url.startsWith(running.url);
+    page.on('request', (request) => void (ours(request.url()) && inFlight.set(page, (inFlight.get(page) ?? 0) + 1)));
+    for (const event of ['requestfinished', 'requestfailed'] as const) {
+      page.on(event, (request) => void (ours(request.url()) && inFlight.set(page, (inFlight.get(page) ?? 1) - 1)));
+    }
     page.on('pageerror', (error) => problems.push(`pageerror: ${error.message}`));
     page.on('console', (message) => {
       if (message.type() === 'error' || message.type() === 'warning') problems.push(`console.${message.type()}: ${message.text()}`);
@@ -228,6 +239,7 @@ describe(`posthog-js ${posthogJsVersion} in Chromium`, () => {
     await first.evaluate(`posthog.capture('checkout_started', { step: 1 })`);
     const ids = [anonymous, 'shopper-1'];
     await waitFor(() => stored(ids).some((event) => event.event === 'checkout_started'), 20_000);
+    await settled(first);
     await first.goto(`${pages.url}/away.html`);
     await waitFor(() => stored(ids).some((event) => event.event === '$pageleave'), 20_000);
 
@@ -236,11 +248,13 @@ describe(`posthog-js ${posthogJsVersion} in Chromium`, () => {
     const visitor = await distinctIdOf(second);
     await second.evaluate(`posthog.capture('viewed_pricing', { plan: 'team' })`);
     await waitFor(() => stored([visitor]).some((event) => event.event === 'viewed_pricing'), 20_000);
+    await settled(second);
     await second.close({ runBeforeUnload: true });
     await waitFor(() => stored([visitor]).some((event) => event.event === '$pageleave'), 20_000);
     // Page 3: posthog-js's default batching; two events still in the queue when the page goes away.
     const third = await openPage('/batched.html');
     const batcher = await distinctIdOf(third);
+    await settled(third);
     await third.evaluate(`posthog.capture('queued_one', { n: 1 }); posthog.capture('queued_two', { n: 2 })`);
     await third.goto(`${pages.url}/away.html`);
     await waitFor(() => stored([batcher]).some((event) => event.event === '$pageleave'), 20_000);

@@ -8,6 +8,7 @@ import { pino } from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
 import { isPostHogPublicPath, POSTHOG_PUBLIC_ROUTES, postHogOptionsFromEnv } from './posthog-routes.js';
 import { type StartRuntimeOptions, startRuntime } from './server.js';
+import { adminFetch, testAdminToken } from './test/helpers.js';
 
 const cleanup: (() => Promise<unknown>)[] = [];
 
@@ -18,7 +19,7 @@ afterAll(async () => {
 async function runtime(options: Partial<StartRuntimeOptions> = {}) {
   const dir = await mkdtemp(join(tmpdir(), 'plugline-posthog-routes-'));
   cleanup.push(() => rm(dir, { recursive: true, force: true }));
-  const running = await startRuntime({ dir, port: 0, logger: pino({ level: 'silent' }), schedule: false, ...options });
+  const running = await startRuntime({ dir, port: 0, adminToken: testAdminToken, logger: pino({ level: 'silent' }), schedule: false, ...options });
   cleanup.push(() => running.close());
   return running;
 }
@@ -162,7 +163,7 @@ describe('recordings, engage, and capture query parameters', () => {
     const answer = await post('/s/', gzipSync(JSON.stringify(snapshots)), { 'content-type': 'text/plain' });
     expect(answer).toMatchObject({ status: 200, body: { status: 1, accepted: 1, stored: 0 } });
     expect(core.store.countEvents()).toBe(before);
-    expect(await (await fetch(`${url}/metrics`)).text()).toMatch(/plugline_recording_snapshots_discarded_total 1/);
+    expect(await (await adminFetch(`${url}/metrics`)).text()).toMatch(/plugline_recording_snapshots_discarded_total 1/);
   });
 
   it('stores events sent to every capture path, with or without the trailing slash', async () => {

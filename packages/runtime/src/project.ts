@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { PluglineError, SECRET_MASK, redactConfig, secretKeys, validateConfig } from '@plugline/sdk';
+import { PluglineError, SECRET_MASK, redactConfig, restoreSecrets, secretKeys, validateConfig } from '@plugline/sdk';
 import { parseGrants, requestedCapabilities, ungrantedError } from './capabilities.js';
 import { type InstalledPlugin, installPlugin, loadCachedPlugin, unavailablePlugin } from './install.js';
 import type { EgressMode } from './sandbox/egress.js';
@@ -43,6 +43,8 @@ export interface ProjectFile {
   registry?: string;
   /** Egress without a `net:` grant: `public` (default) or `granted` (only granted hosts). */
   egress?: EgressMode;
+  /** Project API keys the capture routes accept (PostHog's `api_key` / `token`); absent or empty: any key. */
+  apiKeys?: string[];
   plugins: PluginEntry[];
 }
 
@@ -73,10 +75,31 @@ async function readJson<T>(path: string): Promise<T | undefined> {
   return JSON.parse(text) as T;
 }
 
+// Mode 0600: plugins.json holds the plugins' secrets. The temp file is created with the mode (and
+// chmod'ed, whatever the umask), so the renamed file never exists with wider rights.
 async function writeJsonAtomic(path: string, value: unknown): Promise<void> {
   const temp = `${path}.${randomUUID()}.tmp`;
-  await writeFile(temp, `${JSON.stringify(value, null, 2)}\n`);
+  await writeFile(temp, `${JSON.stringify(value, null, 2)}\n`, { mode: 0o600 });
+  await chmod(temp, 0o600);
   await rename(temp, path);
+}
+
+/**
+ * Narrows `plugins.json` (it holds secrets) to mode 0600 when it is readable or writable by others, as
+ * files written by older versions were; returns the mode it had when it was changed.
+ */
+export async function restrictProjectMode(dir: string): Promise<number | undefined> {
+  const file = projectPaths(dir).project;
+  let mode: number;
+  try {
+    mode = (await stat(file)).mode & 0o777;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+  if ((mode & 0o077) === 0) return undefined;
+  await chmod(file, 0o600);
+  return mode;
 }
 
 /** Reads `plugins.json` (an empty chain when it does not exist). */
@@ -86,7 +109,7 @@ export async function readProject(dir: string): Promise<ProjectFile> {
   return project;
 }
 
-/** Writes `plugins.json` atomically. */
+/** Writes `plugins.json` atomically, mode 0600 (it holds secrets). */
 export async function writeProject(dir: string, project: ProjectFile): Promise<void> {
   await mkdir(dir, { recursive: true });
   await writeJsonAtomic(projectPaths(dir).project, project);
@@ -283,8 +306,8 @@ export async function setPluginConfig(dir: string, name: string, config: Record<
   if (!entry || !pin) throw new PluglineError('ERR_PLUGIN_NOT_INSTALLED', `${name} is not installed`);
   const installed = await loadCachedPlugin(projectPaths(dir).cache, { name, ...pin });
   // A client that read the config back (secrets masked) and sends it again keeps the stored secrets.
-  const merged = { ...config };
-  for (const key of secretKeys(installed.manifest.config)) if (merged[key] === SECRET_MASK && key in entry.config) merged[key] = entry.config[key];
+  // At every depth: nested objects, array items, $ref'd and anyOf/oneOf/if branches, header maps.
+  const merged = restoreSecrets(installed.manifest.config, config, entry.config);
   const validated = checkConfig(installed, merged);
   entry.config = merged;
   await writeProject(dir, project);

@@ -9,7 +9,7 @@ import { installPlugin } from './install.js';
 import { installPlugin as installFromIndex, startRuntime } from './index.js';
 import { addPlugin, listPlugins, removePlugin, setPluginConfig } from './project.js';
 import { fixtures } from './test/fixtures.js';
-import { startReceiver, startTestRegistry, waitFor } from './test/helpers.js';
+import { adminFetch, startReceiver, startTestRegistry, testAdminToken, waitFor } from './test/helpers.js';
 
 const silent = pino({ level: 'silent' });
 let registry: Awaited<ReturnType<typeof startTestRegistry>>;
@@ -31,7 +31,7 @@ async function post(url: string, body: unknown, init: { headers?: Record<string,
 }
 
 async function getJson<T = Record<string, unknown>>(url: string): Promise<T> {
-  return (await (await fetch(url)).json()) as T;
+  return (await (await adminFetch(url)).json()) as T;
 }
 
 /** The `net:` grant that opens a local test server (the runtime refuses loopback without it). */
@@ -47,7 +47,7 @@ async function runtimeWith(plugins: { name: string; config?: Record<string, unkn
     for (const plugin of plugins) if (plugin.settings) project.plugins.find((entry) => entry.name === plugin.name)!.settings = plugin.settings;
     await writeProject(dir, project);
   }
-  const running = await startRuntime({ dir, port: 0, logger: silent, timeoutMs: 300, schedule: false, ...options });
+  const running = await startRuntime({ dir, port: 0, logger: silent, timeoutMs: 300, schedule: false, adminToken: testAdminToken, ...options });
   cleanup.push(() => running.close());
   return { dir, ...running };
 }
@@ -99,7 +99,7 @@ describe('config', () => {
     expect((error as Error).message).not.toContain('another-secret-value');
     await expect(setPluginConfig(dir, 'missing', {})).rejects.toMatchObject({ code: 'ERR_PLUGIN_NOT_INSTALLED' });
 
-    const running = await startRuntime({ dir, port: 0, logger: silent, schedule: false });
+    const running = await startRuntime({ dir, port: 0, logger: silent, schedule: false, adminToken: testAdminToken });
     cleanup.push(() => running.close());
     const { plugins } = await getJson<{ plugins: { config: unknown; status: string }[] }>(`${running.url}/api/plugins`);
     expect(plugins[0]).toMatchObject({ status: 'running', config: { apiKey: '********', retries: 2 } });
@@ -108,7 +108,7 @@ describe('config', () => {
     expect(stored!.properties.secretive).toEqual({ retries: 2, greeting: 'key-length-18' });
 
     // Hot reload through the API: invalid -> 400 (secret not echoed); valid -> new config used.
-    const bad = await fetch(`${running.url}/api/plugins/secretive/config`, {
+    const bad = await adminFetch(`${running.url}/api/plugins/secretive/config`, {
       method: 'PUT',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ config: { apiKey: 'xyz' } }),
@@ -117,7 +117,7 @@ describe('config', () => {
     const badBody = await bad.text();
     expect(badBody).toContain('ERR_CONFIG_INVALID');
     expect(badBody).not.toContain('xyz');
-    const good = await fetch(`${running.url}/api/plugins/secretive/config`, {
+    const good = await adminFetch(`${running.url}/api/plugins/secretive/config`, {
       method: 'PUT',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ config: { apiKey: 'a-brand-new-secret', retries: 5 } }),
@@ -125,7 +125,7 @@ describe('config', () => {
     expect(good.status).toBe(200);
     expect(await good.json()).toEqual({ name: 'secretive', version: '1.0.0', config: { apiKey: '********', retries: 5 } });
     // Sending the masked secret back (a GET-modify-PUT round trip) keeps the stored secret.
-    const roundTrip = await fetch(`${running.url}/api/plugins/secretive/config`, {
+    const roundTrip = await adminFetch(`${running.url}/api/plugins/secretive/config`, {
       method: 'PUT',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ config: { apiKey: '********', retries: 5 } }),
@@ -188,7 +188,7 @@ describe('chain', () => {
     const { plugins } = await getJson<{ plugins: { name: string; recentLogs: { message: string }[] }[] }>(`${url}/api/plugins`);
     const recent = plugins.find((plugin) => plugin.name === 'chatty')!.recentLogs.map((line) => line.message);
     expect(recent).toEqual(Array.from({ length: 50 }, (_, i) => `line 119.${250 + i}`));
-    const metrics = await (await fetch(`${url}/metrics`)).text();
+    const metrics = await (await adminFetch(`${url}/metrics`)).text();
     expect(metrics).toMatch(/plugline_plugin_metric_total\{plugin="chatty",metric="events"\} 120\n/);
     expect(metrics).toMatch(/plugline_plugin_metric\{plugin="chatty",metric="biggest",kind="max"\} 119\n/);
     const names = new Set([...metrics.matchAll(/plugline_plugin_metric(?:_total)?\{plugin="chatty",metric="([^"]+)"/g)].map((match) => match[1]));
@@ -222,7 +222,7 @@ describe('chain', () => {
     expect(looper).toMatchObject({ restarts: 1, errors: { byCode: { ERR_PLUGIN_TIMEOUT: 1 } } });
     expect(looper.recentErrors[0]!.message).toMatch(/looper@1\.0\.0 processEvent: ran longer than 303 ms \(CPU\)/);
     expect(bomber).toMatchObject({ restarts: 1, errors: { byCode: { ERR_PLUGIN_MEMORY: 1 } } });
-    const metrics = await (await fetch(`${url}/metrics`)).text();
+    const metrics = await (await adminFetch(`${url}/metrics`)).text();
     expect(metrics).toMatch(/plugline_plugin_restarts_total\{plugin="looper",code="ERR_PLUGIN_TIMEOUT"\} 1/);
     expect(metrics).toMatch(/plugline_plugin_restarts_total\{plugin="bomber",code="ERR_PLUGIN_MEMORY"\} 1/);
   });
@@ -262,7 +262,7 @@ describe('hot reload and host services', () => {
     const { url, runtime } = await runtimeWith([{ name: 'slow-tagger', config: { tag: 'old', waitUrl }, grants: [netGrant(waitUrl)] }]);
     const inFlight = post(`${url}/capture`, { event: 'in-flight', distinct_id: 'u' });
     await waitFor(() => waiting === 1);
-    const reload = fetch(`${url}/api/plugins/slow-tagger/config`, {
+    const reload = adminFetch(`${url}/api/plugins/slow-tagger/config`, {
       method: 'PUT',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ config: { tag: 'new', waitUrl } }),
@@ -357,7 +357,7 @@ describe('capture API', () => {
       'batch[4]: "distinct_id" must be a string (in the event or its properties)',
     ]);
     expect(runtime.queryEvents().map((event) => event.event)).toEqual(['good']);
-    const metrics = await (await fetch(`${url}/metrics`)).text();
+    const metrics = await (await adminFetch(`${url}/metrics`)).text();
     expect(metrics).toMatch(/plugline_payloads_invalid_total 7/);
   });
 });
@@ -382,12 +382,12 @@ describe('exports', () => {
     expect(runtime.store.countEvents()).toBe(2);
 
     failing = false;
-    const replay = await fetch(`${url}/api/dead-letters/${dead!.id}/replay`, { method: 'POST' });
+    const replay = await adminFetch(`${url}/api/dead-letters/${dead!.id}/replay`, { method: 'POST' });
     expect(replay.status).toBe(202);
     await waitFor(() => receiver.received.some((request) => request.status === 200));
     expect(receiver.received.at(-1)).toEqual({ status: 200, body: ['e-1', 'e-2'] });
     await waitFor(async () => (await getJson<{ deadLetters: unknown[] }>(`${url}/api/dead-letters`)).deadLetters.length === 0);
-    const missing = await fetch(`${url}/api/dead-letters/9999/replay`, { method: 'POST' });
+    const missing = await adminFetch(`${url}/api/dead-letters/9999/replay`, { method: 'POST' });
     expect(missing.status).toBe(404);
   });
 
@@ -415,7 +415,7 @@ describe('restart', () => {
     await addPlugin(dir, { name: 'stateful', registryUrl: ownRegistry.url });
     await addPlugin(dir, { name: 'exporter', config: { url: receiver.url }, registryUrl: ownRegistry.url, grants: [netGrant(receiver.url)] });
     const lockBefore = await readFile(join(dir, 'plugins.lock.json'), 'utf8');
-    const options = { dir, port: 0, logger: silent, schedule: false, exports: { maxEvents: 1000, maxAgeMs: 3_600_000 } } as const;
+    const options = { dir, port: 0, logger: silent, schedule: false, adminToken: testAdminToken, exports: { maxEvents: 1000, maxAgeMs: 3_600_000 } } as const;
 
     const one = await startRuntime(options);
     await post(`${one.url}/capture`, { event: 'before-restart', distinct_id: 'u', uuid: 'r-1' });
@@ -447,7 +447,7 @@ describe('restart', () => {
     const dir = await tempDir('plugline-runtime-');
     await addPlugin(dir, { name: 'first', registryUrl: registry.url });
     await rm(join(dir, 'cache'), { recursive: true, force: true });
-    const running = await startRuntime({ dir, port: 0, logger: silent, schedule: false });
+    const running = await startRuntime({ dir, port: 0, logger: silent, schedule: false, adminToken: testAdminToken });
     cleanup.push(() => running.close());
     expect(running.runtime.describePlugins().map((plugin) => `${plugin.name}@${plugin.version}:${plugin.status}`)).toEqual(['first@1.0.0:running']);
     // A lockfile whose integrity the registry does not serve is refused.

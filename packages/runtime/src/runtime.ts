@@ -26,6 +26,7 @@ import { PluginSandbox } from './sandbox/sandbox.js';
 import { type SharedPluginState, createRedisPluginState } from './state.js';
 import { StoreLeases } from './state-leases.js';
 import { type DeadLetterFilter, type DeliveryProgress, type EventQuery, RuntimeStore } from './store.js';
+import { scrubText, scrubValue } from './redact.js';
 
 /** Options of {@link Runtime}. */
 export interface RuntimeOptions {
@@ -316,7 +317,10 @@ export class Runtime {
     this.track(this.ingest([event]));
   }
 
-  private pluginLog(instance: PluginInstance, level: PluginLogLine['level'], message: string, fields?: Record<string, unknown>) {
+  private pluginLog(instance: PluginInstance, level: PluginLogLine['level'], rawMessage: string, rawFields?: Record<string, unknown>) {
+    // A plugin's own secrets never reach its logs (API, process log) in clear.
+    const message = scrubText(instance, rawMessage);
+    const fields = rawFields && scrubValue(instance, rawFields);
     const line: PluginLogLine = { at: new Date().toISOString(), level, message, ...(fields ? { fields } : {}) };
     instance.logs.push(line);
     if (instance.logs.length > (this.options.recentLines ?? 100)) instance.logs.shift();
@@ -345,6 +349,7 @@ export class Runtime {
     } else if (error && typeof error === 'object' && 'message' in error) {
       message = `${instance.name}@${instance.version} ${hook}: ${String((error as { message: unknown }).message)}`;
     } else message = `${instance.name}@${instance.version} ${hook}: ${String(error)}`;
+    message = scrubText(instance, message);
     const record: PluginErrorRecord = { at: new Date().toISOString(), code, hook, message, ...(eventUuid ? { eventUuid } : {}) };
     instance.errors.push(record);
     if (instance.errors.length > (this.options.recentLines ?? 100)) instance.errors.shift();
@@ -587,6 +592,12 @@ export class Runtime {
     }
   }
 
+  /** `text` (a dead-letter reason, an error) without the secret config values of plugin `name`. */
+  scrubPluginText(name: string, text: string): string {
+    const instance = this.instances.find((candidate) => candidate.name === name);
+    return instance ? scrubText(instance, text) : text;
+  }
+
   /** Stored events (see {@link EventQuery}). */
   queryEvents(query: EventQuery = {}): PluginEvent[] {
     return this.store.queryEvents(query);
@@ -612,7 +623,9 @@ export class Runtime {
       recentErrors: instance.errors.slice(-20),
       recentLogs: instance.logs.slice(-50),
       exportBuffer: instance.sandbox?.hooks.has('exportEvents') ? this.store.bufferStats(instance.name) : undefined,
-      pendingExportBatches: instance.sandbox?.hooks.has('exportEvents') ? this.store.pendingBatches(instance.name) : undefined,
+      pendingExportBatches: instance.sandbox?.hooks.has('exportEvents')
+        ? this.store.pendingBatches(instance.name).map((batch) => ({ ...batch, lastError: batch.lastError === null ? null : scrubText(instance, batch.lastError) }))
+        : undefined,
       delivery: progress.find((row) => row.plugin === instance.name),
     }));
   }

@@ -16,7 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addPlugin } from './project.js';
 import { startRuntime } from './server.js';
 import { leaseMsFromEnv, sourceFromEnv } from './source.js';
-import { startTestRegistry } from './test/helpers.js';
+import { adminFetch, startTestRegistry, testAdminToken } from './test/helpers.js';
 import { StoreLeases } from './state-leases.js';
 
 const natsUrl = process.env.PLUGLINE_NATS_URL;
@@ -188,7 +188,7 @@ describe.skipIf(!natsUrl || !redisUrl)('scale-out: NATS workers and Redis state 
   /** A real `plugline-runtime --source nats --worker` process; resolves once it consumes. */
   function startWorker(dir: string, env: Record<string, string>): Promise<ChildProcess> {
     const child = spawn(process.execPath, [mainScript, '--source', 'nats', '--worker'], {
-      env: { ...process.env, PLUGLINE_RUNTIME_DIR: dir, PLUGLINE_RUNTIME_PORT: '0', LOG_LEVEL: 'info', PLUGLINE_NATS_URL: natsUrl, REDIS_URL: '', ...env },
+      env: { ...process.env, PLUGLINE_RUNTIME_DIR: dir, PLUGLINE_RUNTIME_PORT: '0', PLUGLINE_RUNTIME_ADMIN_TOKEN: testAdminToken, LOG_LEVEL: 'info', PLUGLINE_NATS_URL: natsUrl, REDIS_URL: '', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     children.add(child);
@@ -257,6 +257,7 @@ describe.skipIf(!natsUrl || !redisUrl)('scale-out: NATS workers and Redis state 
         port: 0,
         logger: silent,
         schedule: false,
+        adminToken: testAdminToken,
         source: { kind: 'nats', url: natsUrl!, role: 'capture', stream, subjectPrefix, partitions: 64 },
       });
       cleanup.push(() => capture.close());
@@ -279,7 +280,7 @@ describe.skipIf(!natsUrl || !redisUrl)('scale-out: NATS workers and Redis state 
       // At a quarter, freeze worker a past ackWait: the server redelivers what it held to b, which stores it.
       // Thawed, a finishes its stale batches: those events are already stored, so the store skips them.
       const metricOf = async (child: ChildProcess, name: string) =>
-        Number(new RegExp(`^${name} (\\d+)`, 'm').exec(await (await fetch(`${workerUrls.get(child)}/metrics`)).text())?.[1] ?? 0);
+        Number(new RegExp(`^${name} (\\d+)`, 'm').exec(await (await adminFetch(`${workerUrls.get(child)}/metrics`)).text())?.[1] ?? 0);
       while (count() < TOTAL / 4) await new Promise((resolve) => setTimeout(resolve, 20));
       workerA.kill('SIGSTOP');
       await new Promise((resolve) => setTimeout(resolve, 3_000));
@@ -334,7 +335,7 @@ describe.skipIf(!natsUrl || !redisUrl)('scale-out: NATS workers and Redis state 
       const byWorker = new Set(rows.map((row) => row.worker));
       expect(byWorker).toEqual(new Set(['a', 'b', 'a-restarted'])); // all three worker processes stored events
       expect(storedAtKill).toBeLessThan(TOTAL);
-      expect((await (await fetch(`${capture.url}/api/queue/dead-letters`)).json()) as { count: number }).toMatchObject({ count: 0 });
+      expect((await (await adminFetch(`${capture.url}/api/queue/dead-letters`)).json()) as { count: number }).toMatchObject({ count: 0 });
     },
     150_000,
   );
@@ -346,6 +347,7 @@ describe.skipIf(!natsUrl || !redisUrl)('scale-out: NATS workers and Redis state 
       port: 0,
       logger: silent,
       schedule: false,
+      adminToken: testAdminToken,
       source: { kind: 'nats', url: natsUrl!, stream: `${stream}_S`, subjectPrefix: `${subjectPrefix}-s`, partitions: 4 },
     });
     cleanup.push(() => running.close());
@@ -363,10 +365,10 @@ describe.skipIf(!natsUrl || !redisUrl)('scale-out: NATS workers and Redis state 
     let letters: { deadLetters: { raw: string; reason: string }[] } = { deadLetters: [] };
     for (let i = 0; i < 200 && letters.deadLetters.length === 0; i++) {
       await new Promise((resolve) => setTimeout(resolve, 25));
-      letters = (await (await fetch(`${running.url}/api/queue/dead-letters`)).json()) as typeof letters;
+      letters = (await (await adminFetch(`${running.url}/api/queue/dead-letters`)).json()) as typeof letters;
     }
     expect(letters.deadLetters).toMatchObject([{ raw: 'not json' }]);
-    const bad = await fetch(`${running.url}/api/queue/dead-letters?limit=0`);
+    const bad = await adminFetch(`${running.url}/api/queue/dead-letters?limit=0`);
     expect(bad.status).toBe(400);
     expect(await bad.json()).toMatchObject({ error: { code: 'ERR_BAD_REQUEST' } });
   });

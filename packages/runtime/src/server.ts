@@ -2,22 +2,43 @@ import type { AddressInfo } from 'node:net';
 import { PluglineError, isPluglineError } from '@plugline/sdk';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { type Logger, pino } from 'pino';
+import { ProjectKeys, projectKeyRefusal, requestKeys } from './api-keys.js';
+import { faceGuard, resolveAdminToken } from './auth.js';
 import { decodeCaptureBody, parseCapturePayload } from './capture.js';
 import { deadLetterFilterFrom, mountDeliveryRoutes } from './delivery-routes.js';
 import { captureContext, createPostHogRouter, type PostHogRouteOptions } from './posthog-routes.js';
 import { markRejected, requestLogger } from './request-log.js';
+import { readProject, restrictProjectMode } from './project.js';
 import { Runtime, type RuntimeOptions } from './runtime.js';
 import { type EventSourceOptions, type RunningEventSource, startEventSource } from './source.js';
+
+/** Options of {@link createRuntimeApp}: which faces it serves and how they are guarded. */
+export interface RuntimeAppOptions {
+  /** The admin token every management route needs (`Authorization: Bearer <token>`). */
+  adminToken: string;
+  /** `false`: this app serves only the public face (management is on its own listener); default true. */
+  management?: boolean;
+  /** Project API keys the capture routes accept; `undefined` or empty accepts every key. */
+  apiKeys?: readonly string[];
+  /** PostHog client settings: CORS origins, IP anonymization, recordings (see posthog-routes.ts). */
+  posthog?: PostHogRouteOptions;
+}
 
 /**
  * Builds the runtime's HTTP app (capture API, events, plugins, dead letters, metrics). With a `nats`
  * event source the capture routes publish to the queue instead of running the chain in this request.
+ * Two faces, guarded before any route runs (`faceGuard`, auth.ts): the paths on the explicit public
+ * list (capture, what PostHog clients call, `/healthz`) answer anyone; every other path (the management
+ * face: `/api/*`, `/metrics`, unknown paths) needs the admin token.
  */
-export function createRuntimeApp(runtime: Runtime, source?: RunningEventSource, posthog: PostHogRouteOptions = {}): express.Express {
+export function createRuntimeApp(runtime: Runtime, source: RunningEventSource | undefined, options: RuntimeAppOptions): express.Express {
+  const projectKeys = options.apiKeys && options.apiKeys.length > 0 ? new ProjectKeys(options.apiKeys) : undefined;
+  const posthog = options.posthog ?? {};
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', 'loopback');
   app.use(requestLogger(runtime.logger));
+  app.use(faceGuard(options));
   // Raw bodies: the capture routes decode JSON/gzip/base64/form themselves. Content-Encoding gzip is inflated here.
   const rawBody = express.raw({ type: () => true, limit: '20mb', inflate: true });
 
@@ -30,6 +51,11 @@ export function createRuntimeApp(runtime: Runtime, source?: RunningEventSource, 
     } catch (error) {
       runtime.metrics.payloadsInvalid.inc();
       throw error;
+    }
+    const refusal = projectKeyRefusal(projectKeys, requestKeys(req, parsed.apiKey, parsed.events));
+    if (refusal) {
+      res.status(refusal.status).json(refusal.body);
+      return;
     }
     let result: Record<string, number>;
     if (source?.kind === 'nats') {
@@ -88,7 +114,8 @@ export function createRuntimeApp(runtime: Runtime, source?: RunningEventSource, 
   app.get('/api/dead-letters', (req, res) => {
     const { events, ...filter } = req.query as Record<string, unknown>;
     const withEvents = events === '1' || events === 'true';
-    res.json({ deadLetters: runtime.store.deadLetters({ ...deadLetterFilterFrom(filter), withEvents }) });
+    const deadLetters = runtime.store.deadLetters({ ...deadLetterFilterFrom(filter), withEvents });
+    res.json({ deadLetters: deadLetters.map((letter) => ({ ...letter, reason: runtime.scrubPluginText(letter.plugin, letter.reason) })) });
   });
   mountDeliveryRoutes(app, runtime);
 
@@ -151,6 +178,23 @@ export interface StartRuntimeOptions extends Omit<RuntimeOptions, 'logger'> {
   source?: EventSourceOptions;
   /** PostHog client settings: CORS origins, IP anonymization, recordings (see posthog-routes.ts). */
   posthog?: PostHogRouteOptions;
+  /**
+   * The admin token the management routes need (at least 16 characters). Default: the one in
+   * `<dir>/admin-token`, generated there (mode 0600) on first start.
+   */
+  adminToken?: string;
+  /**
+   * Project API keys the capture routes accept (PostHog's `api_key` / `token`). Default: `apiKeys` in
+   * plugins.json; with neither, every key is accepted.
+   */
+  apiKeys?: readonly string[];
+  /**
+   * Serve the management face on its own listener (this port; 0 picks one) and only the public face on
+   * `port`. Default: both faces on `port`.
+   */
+  managementPort?: number;
+  /** Interface of the management listener (default 127.0.0.1). */
+  managementHost?: string;
 }
 
 /** A running runtime service. */
@@ -161,6 +205,12 @@ export interface RunningRuntime {
   runtime: Runtime;
   /** The event queue connection when `source.kind` is `nats`. */
   source?: RunningEventSource;
+  /** The token the management routes need: `Authorization: Bearer <adminToken>`. */
+  adminToken: string;
+  /** The file the admin token was read from or generated into (absent when it was passed in). */
+  adminTokenFile?: string;
+  /** The management listener's `http://host:port` (`url` itself when both faces share one listener). */
+  managementUrl: string;
   /** Stops listening, then closes the runtime (buffers stay on disk). */
   close(): Promise<void>;
 }
@@ -186,27 +236,66 @@ export async function startRuntime(options: StartRuntimeOptions): Promise<Runnin
     await runtime.close().catch(() => undefined);
     throw error;
   }
-  const app = createRuntimeApp(runtime, source, options.posthog);
-  const host = options.host ?? '127.0.0.1';
-  const server = await new Promise<import('node:http').Server>((resolve, reject) => {
-    const listening = app.listen(options.port ?? 7401, host, (error?: Error) => (error ? reject(error) : resolve(listening)));
-  });
-  const port = (server.address() as AddressInfo).port;
-  const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
-  logger.info({ url }, 'plugline runtime listening');
+  const servers: import('node:http').Server[] = [];
+  const closeServers = () =>
+    Promise.all(
+      servers.map(
+        (server) =>
+          new Promise<void>((resolve) => {
+            server.close(() => resolve());
+            server.closeAllConnections();
+          }),
+      ),
+    );
+  let faces: Awaited<ReturnType<typeof listenFaces>>;
+  try {
+    faces = await listenFaces(runtime, source, options, logger, servers);
+  } catch (error) {
+    await closeServers();
+    await source?.close().catch(() => undefined);
+    await runtime.close().catch(() => undefined);
+    throw error;
+  }
   return {
-    url,
-    port,
+    ...faces,
     runtime,
     ...(source ? { source } : {}),
     async close() {
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
+      await closeServers();
       // The batch in progress is stored and acked; anything not yet handled goes back to the queue.
       await source?.close();
       await runtime.close();
     },
   };
+}
+
+/** Resolves the token and keys, then listens: one listener with both faces, or a public and a management one. */
+async function listenFaces(runtime: Runtime, source: RunningEventSource | undefined, options: StartRuntimeOptions, logger: Logger, servers: import('node:http').Server[]) {
+  const admin = await resolveAdminToken(options.dir, { token: options.adminToken });
+  const widerMode = await restrictProjectMode(options.dir);
+  if (widerMode !== undefined) logger.warn({ file: 'plugins.json', was: widerMode.toString(8) }, 'plugins.json holds secrets and was readable by others: its mode is now 0600');
+  const apiKeys = options.apiKeys ?? (await readProject(options.dir)).apiKeys;
+  const listen = async (app: express.Express, port: number, host: string) => {
+    const server = await new Promise<import('node:http').Server>((resolve, reject) => {
+      const listening = app.listen(port, host, (error?: Error) => (error ? reject(error) : resolve(listening)));
+    });
+    servers.push(server);
+    const actual = (server.address() as AddressInfo).port;
+    return { port: actual, url: `http://${host.includes(':') ? `[${host}]` : host}:${actual}` };
+  };
+  const separate = options.managementPort !== undefined;
+  const appOptions = { adminToken: admin.token, ...(apiKeys ? { apiKeys } : {}), ...(options.posthog ? { posthog: options.posthog } : {}) };
+  const main = await listen(createRuntimeApp(runtime, source, { ...appOptions, management: !separate }), options.port ?? 7401, options.host ?? '127.0.0.1');
+  const management = separate ? await listen(createRuntimeApp(runtime, source, appOptions), options.managementPort ?? 0, options.managementHost ?? '127.0.0.1') : main;
+  logger.info(
+    {
+      url: main.url,
+      managementUrl: management.url,
+      // Where the token is, never the token.
+      adminToken: admin.file ?? (admin.source === 'option' ? 'passed in' : admin.source),
+      apiKeys: apiKeys && apiKeys.length > 0 ? apiKeys.length : 'any',
+    },
+    admin.source === 'generated' ? `plugline runtime listening; a new admin token was written to ${admin.file}` : 'plugline runtime listening',
+  );
+  return { url: main.url, port: main.port, managementUrl: management.url, adminToken: admin.token, ...(admin.file ? { adminTokenFile: admin.file } : {}) };
 }

@@ -226,30 +226,6 @@ function configAjv(): Ajv2020 {
   return configAjvInstance;
 }
 
-/** The config keys a schema marks `writeOnly: true` (secrets), at the top level. */
-export function secretKeys(schema: ConfigSchema): string[] {
-  const properties = (schema as { properties?: Record<string, unknown> }).properties ?? {};
-  return Object.entries(properties)
-    .filter(([, property]) => typeof property === 'object' && property !== null && (property as { writeOnly?: unknown }).writeOnly === true)
-    .map(([key]) => key);
-}
-
-/**
- * A copy of a config with every `writeOnly` value replaced by `'********'`: what logs, errors and API
- * responses may show.
- *
- * @example
- * ```ts
- * redactConfig(schema, { apiKey: 'sk-live-123', mode: 'a' }); // { apiKey: '********', mode: 'a' }
- * ```
- */
-export function redactConfig<T extends Record<string, unknown>>(schema: ConfigSchema, config: T): T {
-  const copy: Record<string, unknown> = { ...config };
-  for (const key of secretKeys(schema)) {
-    if (copy[key] !== undefined && copy[key] !== null && copy[key] !== '') copy[key] = SECRET_MASK;
-  }
-  return copy as T;
-}
-
-/** What a secret value looks like in logs and API responses. */
-export const SECRET_MASK = '********';
+// Secrets (writeOnly at every depth) live in secrets.ts; re-exported here because the marketplace's
+// browser bundle resolves `@plugline/sdk` to this module.
+export { SECRET_MASK, redactConfig, restoreSecrets, scrubSecrets, secretKeys, secretValues } from './secrets.js';

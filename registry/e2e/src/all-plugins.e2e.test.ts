@@ -10,7 +10,7 @@ import type { PluginEvent } from '@plugline/sdk';
 import pg from 'pg';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { registryWithPlugins, startTestRuntime, waitFor } from './harness.js';
+import { adminInit, registryWithPlugins, startTestRuntime, waitFor } from './harness.js';
 
 // The plugins the other e2e test does not cover, in the same real setting: schema-enforcer (ajv's
 // generated code in the isolate), first-time-event (runtime storage), currency-normalizer (a config
@@ -97,7 +97,7 @@ describe('the other official plugins in the runtime sandbox', () => {
     expect(sent.status).toBe(200);
 
     const stored = await waitFor('stored events', async () => {
-      const { events } = (await (await fetch(`${runtime!.url}/api/events?order=asc`)).json()) as { events: PluginEvent[] };
+      const { events } = (await (await fetch(`${runtime!.url}/api/events?order=asc`, adminInit(runtime!))).json()) as { events: PluginEvent[] };
       return events.length === 3 ? events : undefined;
     });
     const byUuid = new Map(stored.map((event) => [event.uuid.slice(-1), event]));
@@ -126,7 +126,7 @@ describe('the other official plugins in the runtime sandbox', () => {
     expect(rows.map((row) => row.uuid)).toEqual(stored.map((event) => event.uuid).sort());
     expect(rows[0].properties).toMatchObject({ amount: 125, currency: 'USD' });
 
-    const { plugins } = (await (await fetch(`${runtime!.url}/api/plugins`)).json()) as {
+    const { plugins } = (await (await fetch(`${runtime!.url}/api/plugins`, adminInit(runtime!))).json()) as {
       plugins: { name: string; status: string; config: Record<string, unknown>; recentErrors: { message: string }[] }[];
     };
     expect(plugins.map((plugin) => [plugin.name, plugin.status])).toEqual(chain.map((name) => [name, 'running']));

@@ -10,7 +10,7 @@ import type { PluginEvent } from '@plugline/sdk';
 import { pino } from 'pino';
 import S3rver from 's3rver';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { registryWithPlugins, startTestRuntime, waitFor } from './harness.js';
+import { adminInit, registryWithPlugins, startTestRuntime, waitFor } from './harness.js';
 
 const chain = ['geoip', 'labeler', 'hello-world', 'property-filter', 's3-export'] as const;
 const adminToken = 'e2e-admin-token-0123456789abcdef';
@@ -97,11 +97,11 @@ describe('official plugins through the registry and the runtime', () => {
     expect(sent.status).toBe(200);
 
     const stored = await waitFor('stored events', async () => {
-      const { events } = (await (await fetch(`${runtime!.url}/api/events?order=asc`)).json()) as { events: PluginEvent[] };
+      const { events } = (await (await fetch(`${runtime!.url}/api/events?order=asc`, adminInit(runtime!))).json()) as { events: PluginEvent[] };
       return events.length === 2 ? events : undefined;
     });
     // On failure, say what the plugins reported.
-    const report = JSON.stringify(((await (await fetch(`${runtime!.url}/api/plugins`)).json()) as { plugins: { name: string; recentErrors: unknown[] }[] }).plugins.map((plugin) => [plugin.name, plugin.recentErrors]));
+    const report = JSON.stringify(((await (await fetch(`${runtime!.url}/api/plugins`, adminInit(runtime!))).json()) as { plugins: { name: string; recentErrors: unknown[] }[] }).plugins.map((plugin) => [plugin.name, plugin.recentErrors]));
     const pageview = stored.find((event) => event.event === '$pageview');
     const signup = stored.find((event) => event.event === 'signed_up');
     // geoip ran first (the labeler saw its country), hello-world ran, and the filter ran last.
@@ -136,7 +136,7 @@ describe('official plugins through the registry and the runtime', () => {
     }
     expect(keys.every((key) => /^e2e\/\d{4}\/\d{2}\/\d{2}\/\d{8}T\d{6}Z-[0-9a-f]{16}\.jsonl\.gz$/.test(key))).toBe(true);
 
-    const { plugins } = (await (await fetch(`${runtime!.url}/api/plugins`)).json()) as {
+    const { plugins } = (await (await fetch(`${runtime!.url}/api/plugins`, adminInit(runtime!))).json()) as {
       plugins: { name: string; status: string; config: Record<string, unknown>; recentErrors: { message: string }[] }[];
     };
     expect(plugins.map((plugin) => [plugin.name, plugin.status])).toEqual(chain.map((name) => [name, 'running']));

@@ -34,6 +34,11 @@ export async function waitFor<T>(what: string, probe: () => Promise<T | undefine
   }
 }
 
+/** `fetch` init for a management call to a runtime (its admin token, generated into its folder). */
+export function adminInit(runtime: Pick<RunningRuntime, 'adminToken'>): RequestInit {
+  return { headers: { authorization: `Bearer ${runtime.adminToken}` } };
+}
+
 /**
  * Starts the runtime of `dir` for an end-to-end test: port 0, no scheduled hooks, and export timings
  * short enough that a retried batch lands within a test (flush at `maxEvents` or after 100 ms).

@@ -21,6 +21,10 @@ import S3rver from 's3rver';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registryWithPlugins, waitFor } from './harness.js';
 
+// The runtimes' management routes (/api/*, /metrics) need their admin token; every runtime here has this one.
+const runtimeToken = 'outage-runtime-admin-token';
+const authorized = { headers: { authorization: `Bearer ${runtimeToken}` } };
+
 const names = ['webhook-export', 's3-export', 'postgres-export'] as const;
 type ExporterName = (typeof names)[number];
 const adminToken = 'outage-admin-token-0123456789abcdef';
@@ -75,7 +79,7 @@ async function post(url: string, batch: PluginEvent[]): Promise<void> {
 }
 
 async function getJson<T>(url: string): Promise<T> {
-  const response = await fetch(url);
+  const response = await fetch(url, authorized);
   expect(response.status).toBe(200);
   return (await response.json()) as T;
 }
@@ -153,7 +157,7 @@ async function startWebhookReceiver() {
 
 /** `plugline-runtime` as a child process on `dir`; resolves with its URL once it listens. */
 async function startChild(dir: string) {
-  const env: Record<string, string | undefined> = { ...process.env, PLUGLINE_RUNTIME_DIR: dir, PLUGLINE_RUNTIME_PORT: '0', LOG_LEVEL: 'info', REDIS_URL: '' };
+  const env: Record<string, string | undefined> = { ...process.env, PLUGLINE_RUNTIME_DIR: dir, PLUGLINE_RUNTIME_ADMIN_TOKEN: runtimeToken, PLUGLINE_RUNTIME_PORT: '0', LOG_LEVEL: 'info', REDIS_URL: '' };
   delete env.PLUGLINE_SOURCE;
   delete env.PLUGLINE_DATA_DIR;
   const child: ChildProcess = spawn(process.execPath, [mainScript], { env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -212,7 +216,7 @@ describe('a webhook that fails for a while', () => {
     const receiver = await startWebhookReceiver();
     cleanup.push(() => receiver.close());
     const dir = await project([{ name: 'webhook-export', config: { url: receiver.url, secret } }]);
-    const running: RunningRuntime = await startRuntime({ dir, port: 0, logger: silent, schedule: false, exportTickMs: 25 });
+    const running: RunningRuntime = await startRuntime({ dir, adminToken: runtimeToken, port: 0, logger: silent, schedule: false, exportTickMs: 25 });
     cleanup.push(() => running.close());
     const { url } = running;
 
@@ -228,7 +232,7 @@ describe('a webhook that fails for a while', () => {
     expect(during.deadLetters).toBe(0);
     const described = (await getJson<{ plugins: { name: string; delivery: Delivery }[] }>(`${url}/api/plugins`)).plugins.find((plugin) => plugin.name === 'webhook-export')!;
     expect(described.delivery.batchesInRetry).toBeGreaterThan(0);
-    const metrics = await (await fetch(`${url}/metrics`)).text();
+    const metrics = await (await fetch(`${url}/metrics`, authorized)).text();
     expect(Number(/plugline_export_batches_in_retry\{plugin="webhook-export"\} (\d+)/.exec(metrics)?.[1])).toBeGreaterThan(0);
     expect(metrics).toMatch(/plugline_export_next_attempt_timestamp_seconds\{plugin="webhook-export"\} \d/);
     expect(metrics).toMatch(/plugline_dead_letters_stored\{plugin="webhook-export"\} 0/);
@@ -277,7 +281,7 @@ describe('S3 behind a failing proxy', () => {
     const dir = await project([
       { name: 's3-export', config: { bucket: 'events', accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER', endpoint, forcePathStyle: true, region: 'us-east-1', prefix: 'outage/' } },
     ]);
-    const running = await startRuntime({ dir, port: 0, logger: silent, schedule: false, exportTickMs: 25 });
+    const running = await startRuntime({ dir, adminToken: runtimeToken, port: 0, logger: silent, schedule: false, exportTickMs: 25 });
     cleanup.push(() => running.close());
     const { url } = running;
 
@@ -366,7 +370,7 @@ describe('PostgreSQL while the export’s connections are terminated', () => {
     expect(runtime.exit()).toBeUndefined();
     expect((await fetch(`${runtime.url}/healthz`)).status).toBe(200);
     expect(await deadLetters(runtime.url)).toEqual([]);
-    const metrics = await (await fetch(`${runtime.url}/metrics`)).text();
+    const metrics = await (await fetch(`${runtime.url}/metrics`, authorized)).text();
     expect(metrics).not.toMatch(/plugline_uncaught_errors_total\{kind="[a-z]+"\} [1-9]/);
     // Idle pooled connections were killed under the pool: those errors were survived and counted.
     expect(states.has('idle')).toBe(true);

@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { bundlePlugin } from '@plugline/cli';
-import { type AnyPlugin, validateManifest } from '@plugline/sdk';
+import { type AnyPlugin, redactConfig, validateManifest } from '@plugline/sdk';
 import { describe, expect, it } from 'vitest';
 import { registryDir } from './harness.js';
 
@@ -23,6 +23,17 @@ describe('official plugin packages', () => {
       expect(errors).toEqual([]);
       const plugin = ((await import(join(dir, 'src/index.ts'))) as { default: AnyPlugin }).default;
       expect(value?.config).toEqual(plugin.config ?? { type: 'object', properties: {} });
+    });
+
+    it('marks every credential writeOnly, so no API answer, CLI output or log line shows it', () => {
+      const config = (manifest as { config: { properties?: Record<string, Record<string, unknown>> } }).config;
+      const credential = /secret|token|password|passwd|api_?key|access_?key|credential|connection_?string|authorization|^headers$/i;
+      for (const [key, property] of Object.entries(config.properties ?? {})) {
+        if (!credential.test(key)) continue;
+        // A credential is masked whatever its shape: a string, or a map (headers) of strings.
+        const sample = property.type === 'object' ? { Authorization: 'Bearer sample-credential' } : 'sample-credential';
+        expect(JSON.stringify(redactConfig(config as never, { [key]: sample })), `${key} of ${dir}`).not.toContain('sample-credential');
+      }
     });
 
     it('bundles with the CLI packer to one ESM file the runtime isolate can run', async () => {

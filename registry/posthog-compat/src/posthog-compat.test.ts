@@ -51,8 +51,13 @@ async function capture(event: string, distinctId: string, properties: Record<str
   expect(response.status).toBe(200);
 }
 
+/** Management calls need the runtime's admin token (generated into its folder). */
+function admin(): { headers: Record<string, string> } {
+  return { headers: { authorization: `Bearer ${runtime.adminToken}` } };
+}
+
 async function events(event: string): Promise<PluginEvent[]> {
-  const response = await fetch(`${runtime.url}/api/events?event=${encodeURIComponent(event)}&limit=100`);
+  const response = await fetch(`${runtime.url}/api/events?event=${encodeURIComponent(event)}&limit=100`, admin());
   return ((await response.json()) as { events: PluginEvent[] }).events;
 }
 
@@ -66,7 +71,7 @@ interface PluginStatus {
 }
 
 async function plugins(): Promise<PluginStatus[]> {
-  return ((await (await fetch(`${runtime.url}/api/plugins`)).json()) as { plugins: PluginStatus[] }).plugins;
+  return ((await (await fetch(`${runtime.url}/api/plugins`, admin())).json()) as { plugins: PluginStatus[] }).plugins;
 }
 
 beforeAll(async () => {
@@ -267,7 +272,7 @@ describe('running PostHog plugins', () => {
   });
 
   it('reports the metrics export (sum and max) on /metrics', async () => {
-    const text = await (await fetch(`${runtime.url}/metrics`)).text();
+    const text = await (await fetch(`${runtime.url}/metrics`, admin())).text();
     expect(text).toMatch(/plugline_plugin_metric_total\{plugin="property-tagger",metric="events_tagged"\} [1-9]/);
     expect(text).toMatch(/plugline_plugin_metric\{plugin="property-tagger",metric="largest_tag_count",kind="max"\} 1/);
   });
@@ -281,7 +286,7 @@ describe('running PostHog plugins', () => {
     expect(delivered.authorization).toBe('Bearer sekret-token');
     expect(deliveries[0]?.status).toBe(503);
     expect(deliveries.flatMap((delivery) => delivery.events).some((event) => event.event === 'ignored_event')).toBe(false);
-    const dead = (await (await fetch(`${runtime.url}/api/dead-letters`)).json()) as { deadLetters: unknown[] };
+    const dead = (await (await fetch(`${runtime.url}/api/dead-letters`, admin())).json()) as { deadLetters: unknown[] };
     expect(dead.deadLetters).toEqual([]);
     expect((await events('ignored_event')).length).toBe(1); // stored, only not exported
   });
@@ -322,7 +327,7 @@ describe('running PostHog plugins', () => {
   it('runs teardownPlugin when a config change replaces the plugin', async () => {
     const response = await fetch(`${runtime.url}/api/plugins/event-counter/config`, {
       method: 'PUT',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', ...admin().headers },
       body: JSON.stringify({ config: { summaryEvent: 'counter_summary_v2' } }),
     });
     expect(response.status).toBe(200);

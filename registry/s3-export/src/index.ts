@@ -83,7 +83,7 @@ export default definePlugin({
         description: 'The bucket the objects are written to.',
       },
       region: { type: 'string', minLength: 1, default: 'us-east-1', description: 'The bucket region (signing region for S3-compatible stores).' },
-      accessKeyId: { type: 'string', minLength: 1, description: 'Access key id of a key allowed to s3:PutObject on the bucket.' },
+      accessKeyId: { type: 'string', minLength: 1, writeOnly: true, description: 'Access key id of a key allowed to s3:PutObject on the bucket. Never shown after it is set.' },
       secretAccessKey: { type: 'string', minLength: 1, writeOnly: true, description: 'The secret of the access key. Never shown after it is set.' },
       sessionToken: { type: 'string', writeOnly: true, description: 'Session token, for temporary credentials.' },
       prefix: {

@@ -42,9 +42,10 @@ export default definePlugin({
       },
       headers: {
         type: 'object',
-        additionalProperties: { type: 'string' },
+        // Header values are credentials (Authorization, API keys): secret at every key.
+        additionalProperties: { type: 'string', writeOnly: true },
         default: {},
-        description: 'Extra request headers, e.g. { "Authorization": "Bearer ..." }.',
+        description: 'Extra request headers, e.g. { "Authorization": "Bearer ..." }. Their values are secrets (writeOnly): never shown after they are set.',
       },
     },
   },

@@ -89,3 +89,11 @@ export async function waitFor<T>(check: () => T | Promise<T>, timeoutMs = 10_000
     await new Promise((resolve) => setTimeout(resolve, 25));
   }
 }
+
+/** The admin token the runtime tests start their runtimes with (management routes need it). */
+export const testAdminToken = 'test-runtime-admin-token';
+
+/** `fetch` with `Authorization: Bearer <token>` (default {@link testAdminToken}): a management call. */
+export function adminFetch(url: string, init: RequestInit = {}, token = testAdminToken): Promise<Response> {
+  return fetch(url, { ...init, headers: { ...(init.headers as Record<string, string> | undefined), authorization: `Bearer ${token}` } });
+}
