@@ -3,7 +3,7 @@ import { builtinModules } from 'node:module';
 import path from 'node:path';
 import { PluglineError } from '@plugline/sdk';
 import * as esbuild from 'esbuild';
-import { postHogImports } from './posthog.js';
+import { isolateModulePrefix, postHogImports } from './posthog.js';
 
 /** Where `pack` and `dev` look for a plugin's source entry, in order, when no `--entry` is given. */
 export const conventionalEntries = ['src/index.ts', 'src/index.js', 'index.ts', 'index.js'] as const;
@@ -40,6 +40,8 @@ export interface BundleResult {
   inputs: string[];
   /** The version of `@plugline/sdk` bundled in, when the plugin uses it. */
   sdkVersion?: string;
+  /** The isolate's library modules the bundle imports (`plugline:crypto`, ...), sorted. */
+  isolateImports: string[];
 }
 
 /**
@@ -109,7 +111,8 @@ export async function bundlePlugin(dir: string, entryFile: string, options: { po
     );
   }
   const output = Object.values(result.metafile.outputs)[0];
-  const forbidden = (output?.imports ?? []).filter((imported) => imported.external);
+  // The isolate's library modules (`plugline:crypto`...) are linked by the sandbox: the only externals allowed.
+  const forbidden = (output?.imports ?? []).filter((imported) => imported.external && !imported.path.startsWith(isolateModulePrefix));
   if (forbidden.length > 0) {
     const problems = forbidden.map((imported) => {
       const importer = Object.entries(result.metafile.inputs).find(([, input]) => input.imports.some((candidate) => candidate.path === imported.path))?.[0];
@@ -121,7 +124,8 @@ export async function bundlePlugin(dir: string, entryFile: string, options: { po
   const code = portableModuleComments(dir, result.outputFiles[0]?.text ?? '', Object.keys(result.metafile.inputs));
   const inputs = Object.keys(output?.inputs ?? {}).sort();
   const sdkVersion = bundledPackageVersion(dir, inputs, '@plugline/sdk');
-  return { code, inputs, ...(sdkVersion ? { sdkVersion } : {}) };
+  const isolateImports = [...new Set((output?.imports ?? []).filter((imported) => imported.path.startsWith(isolateModulePrefix)).map((imported) => imported.path))].sort();
+  return { code, inputs, isolateImports, ...(sdkVersion ? { sdkVersion } : {}) };
 }
 
 /** The version of a package some of whose files are in the bundle (read from its package.json). */

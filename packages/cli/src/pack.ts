@@ -4,7 +4,7 @@ import path from 'node:path';
 import { type PluginManifest, PluglineError, type PostHogManifest, isPostHogManifest, validateManifest } from '@plugline/sdk';
 import semver from 'semver';
 import { bundlePlugin, findEntry } from './bundle.js';
-import { convertForPack, postHogOriginalFile, postHogVersion } from './posthog.js';
+import { convertForPack, isolateModulePrefix, postHogOriginalFile, postHogVersion } from './posthog.js';
 import { createReproducibleTarball, integrityOf, type TarballFile, tarballFileName } from './tarball.js';
 
 /** Options of {@link packPlugin}. */
@@ -87,7 +87,12 @@ export async function packPlugin(dir: string, options: PackOptions = {}): Promis
   const postHogEntry = typeof original?.main === 'string' && existsSync(path.join(root, original.main)) ? original.main : undefined;
   const entryFile = findEntry(root, options.entry ?? postHogEntry);
   options.onProgress?.(`bundling ${path.relative(root, entryFile)} -> ${manifest.main}`);
-  const { code, sdkVersion } = await bundlePlugin(root, entryFile, { posthog: original !== undefined });
+  const { code, sdkVersion, isolateImports } = await bundlePlugin(root, entryFile, { posthog: original !== undefined });
+  // A PostHog plugin importing `pg` uses the runtime's postgres host service: its manifest asks for the
+  // capability (which the runtime's operator still has to grant).
+  if (original && isolateImports.includes(`${isolateModulePrefix}pg`) && !manifest.capabilities?.includes('postgres')) {
+    manifest.capabilities = [...(manifest.capabilities ?? []), 'postgres'];
+  }
   // The runtime refuses a plugin whose sdk range excludes its own SDK; catch the same mistake here
   // against the SDK the bundle was actually built with.
   if (sdkVersion && !semver.satisfies(sdkVersion, manifest.sdk, { includePrerelease: true })) {

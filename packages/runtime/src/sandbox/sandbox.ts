@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { type HookName, PluginError } from '@plugline/sdk';
 import ivm from 'isolated-vm';
+import { createModuleResolver } from './isolate-modules.js';
 import { PRELUDE_SOURCE, RUNNER_SOURCE } from './prelude.js';
 
 /** Host services one plugin's sandbox may call; every call crosses as JSON strings. */
@@ -222,7 +223,7 @@ export class PluginSandbox {
         plugin = await isolate.compileModule(options.code, compileOptions);
         const produced = (plugin as unknown as { cachedData?: ivm.ExternalCopy<ArrayBuffer> }).cachedData;
         if (!cached && produced) codeCache.set(options.integrity, produced);
-        await plugin.instantiate(context, rejectImports);
+        await plugin.instantiate(context, createModuleResolver(isolate, context));
         await plugin.evaluate({ timeout: this.timeoutMs });
       } catch (cause) {
         throw new PluginError({ plugin: options.name, version: options.version, hook: 'load', code: 'ERR_PLUGIN_LOAD', cause });

@@ -19,13 +19,3 @@ export function cloneJson(value: unknown): unknown {
   }
   return out;
 }
-
-/** Deep-freezes a JSON value in place and returns it. */
-export function freezeDeep<T>(value: T): T {
-  if (value && typeof value === 'object') {
-    const record = value as Record<string, unknown>;
-    for (const key of Object.keys(record)) freezeDeep(record[key]);
-    Object.freeze(value);
-  }
-  return value;
-}

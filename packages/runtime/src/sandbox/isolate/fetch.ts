@@ -1,5 +1,7 @@
+import { type HostFailure, throwIfHostError } from './bridge.js';
 import { base64ToBytes, bytesToBase64, TextDecoder } from './encoding.js';
-import { jsonParse } from './intrinsics.js';
+import { fetchErrorOf } from './fetch-error.js';
+import { jsonParse, jsonStringify } from './intrinsics.js';
 import { URLSearchParams } from './url.js';
 
 /** Headers / Response / fetch: the request is performed by the host (`fetch`); bodies cross as text or base64. */
@@ -143,10 +145,16 @@ export function toHostRequest(input: unknown, init: FetchInit, UrlClass: abstrac
   return request;
 }
 
-/** The global `fetch`, performed by the host through `callAsync('fetch', request)`. */
-export function createFetch(callAsync: (op: string, payload: unknown) => Promise<unknown>, UrlClass: abstract new (...args: never[]) => { href: string }) {
+/**
+ * The global `fetch`, performed by the host (the `fetch` service). A network failure rejects with a
+ * node-fetch {@link FetchError} naming the URL, with the socket's `code`.
+ */
+export function createFetch(callAsyncText: (op: string, payloadJson: string) => Promise<string | null>, UrlClass: abstract new (...args: never[]) => { href: string }) {
   return async function fetch(input: unknown, init: FetchInit = {}): Promise<Response> {
-    const response = (await callAsync('fetch', toHostRequest(input, init, UrlClass))) as HostResponse;
+    const request = toHostRequest(input, init, UrlClass);
+    const text = await callAsyncText('fetch', jsonStringify(request));
+    if (text === null) throw new TypeError('fetch: the host gave no response');
+    const response = jsonParse(throwIfHostError(text, (failure: HostFailure) => fetchErrorOf(request.url, failure)) as string) as HostResponse;
     return new Response(response);
   };
 }

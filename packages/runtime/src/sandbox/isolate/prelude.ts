@@ -25,10 +25,13 @@ import { createBridge, type HostReference } from './bridge.js';
 import { createBuffered } from './buffered.js';
 import { cloneJson } from './clone.js';
 import { atob, btoa, DOMException, TextDecoder, TextEncoder } from './encoding.js';
+import { Buffer } from 'buffer';
 import { createFetch, Headers } from './fetch.js';
+import { FetchError } from './fetch-error.js';
 import { createLocate } from './geoip.js';
 import { createConsole, RetryError } from './globals-misc.js';
-import { defineGlobal, defineProperty, freeze, jsonParse } from './intrinsics.js';
+import { INTERNAL_KEY, type IsolateInternal } from './internal.js';
+import { defineGlobal, defineProperty, freeze, frozenRecord, jsonParse } from './intrinsics.js';
 import { createMeta, type Meta, type PreludeInit } from './meta.js';
 import { createRandom } from './random.js';
 import { createRunner } from './runner.js';
@@ -67,7 +70,7 @@ export function prelude(hostSyncRef: HostReference, hostAsyncRef: HostReference,
   defineGlobal('crypto', freeze({ getRandomValues, randomUUID }));
   defineGlobal('structuredClone', (value: unknown) => (value === undefined ? undefined : cloneJson(value)));
   defineGlobal('Headers', Headers);
-  const fetch = createFetch(bridge.callAsync, URL);
+  const fetch = createFetch(bridge.callAsyncText, URL);
   defineGlobal('fetch', fetch);
   // posthog.capture: a new event into the runtime's own capture path (fire and forget).
   defineGlobal(
@@ -79,6 +82,13 @@ export function prelude(hostSyncRef: HostReference, hostAsyncRef: HostReference,
     }),
   );
 
+  // Node's Buffer (the npm `buffer` package), a global in PostHog's VM.
+  defineGlobal('Buffer', Buffer);
+
   const meta = createMeta(init, bridge, buffered, fetch, createLocate(bridge));
+  // The library modules' channel (see internal.ts): only what this plugin can reach anyway.
+  const postgres = meta.postgres as { query: IsolateInternal['postgresQuery'] } | undefined;
+  const internal: IsolateInternal = frozenRecord({ FetchError, postgresQuery: postgres?.query });
+  defineProperty(globalThis, INTERNAL_KEY, { value: internal, writable: false, configurable: false, enumerable: false });
   return { meta, clone: cloneJson, takeBuffered: buffered.take, name: init.name, version: init.version, runner: createRunner };
 }

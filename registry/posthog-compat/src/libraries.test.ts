@@ -1,0 +1,165 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createHash, createHmac } from 'node:crypto';
+import { type Server, createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { gunzipSync } from 'node:zlib';
+import { packPlugin } from '@plugline/cli';
+import { type RunningRegistry, startRegistry } from '@plugline/registry';
+import { RegistryClient } from '@plugline/registry/client';
+import { type RunningRuntime, addPlugin, startRuntime } from '@plugline/runtime';
+import pg from 'pg';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+// PostHog-style plugins using the libraries PostHog's plugin server provided (crypto, zlib, stream,
+// url, generic-pool, node-fetch's FetchError, pg, the Buffer global), written for these tests, packed
+// by the CLI, published to a real registry, installed and run by the real runtime over HTTP, exporting
+// to a real HTTP receiver and to the machine's PostgreSQL.
+const fixtures = fileURLToPath(new URL('./fixtures/', import.meta.url));
+const adminToken = 'posthog-libraries-admin-token-0123456789';
+const silent = pino({ level: 'silent' });
+const databaseUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const tableName = `plugline_ph_writer_${Math.random().toString(36).slice(2, 10)}`;
+const secret = 'libraries-signing-secret';
+
+let root: string;
+let registry: RunningRegistry;
+let runtime: RunningRuntime;
+let receiver: Server;
+let receiverUrl: string;
+let deadUrl: string;
+const deliveries: { headers: Record<string, string | string[] | undefined>; body: Buffer }[] = [];
+
+/**
+ * The plugins.json entries of this suite, in one place: the runtime's operator grants (loopback
+ * fetch, postgres) are added here when the egress policy lands.
+ */
+function pluginEntries(): { name: string; config: Record<string, unknown> }[] {
+  return [
+    { name: 'node-libraries', config: { url: receiverUrl, deadUrl, user: 'alice', secret } },
+    { name: 'postgres-writer', config: { databaseUrl, tableName } },
+  ];
+}
+
+async function waitFor<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+async function capture(event: string, distinctId: string, properties: Record<string, unknown> = {}) {
+  const response = await fetch(`${runtime.url}/capture`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ api_key: 'phc_test', event, distinct_id: distinctId, properties }),
+  });
+  expect(response.status).toBe(200);
+}
+
+beforeAll(async () => {
+  root = await mkdtemp(path.join(tmpdir(), 'plugline-posthog-libraries-'));
+  registry = await startRegistry({ port: 0, dataDir: path.join(root, 'registry'), adminToken, logger: silent });
+  const client = new RegistryClient({ url: registry.url, token: adminToken });
+  receiver = createServer((request, response) => {
+    const chunks: Buffer[] = [];
+    request.on('data', (chunk: Buffer) => chunks.push(chunk));
+    request.on('end', () => {
+      deliveries.push({ headers: request.headers, body: Buffer.concat(chunks) });
+      response.writeHead(200).end();
+    });
+  });
+  await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+  receiverUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/ingest`;
+  // A port nothing listens on: the plugin's fetch is refused.
+  const closed = createServer();
+  await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+  deadUrl = `http://127.0.0.1:${(closed.address() as AddressInfo).port}/`;
+  await new Promise((resolve) => closed.close(resolve));
+
+  const dir = path.join(root, 'runtime');
+  for (const entry of pluginEntries()) {
+    const packed = await packPlugin(path.join(fixtures, entry.name), { outDir: path.join(root, 'tarballs'), writeBundle: false, version: '1.0.0' });
+    await client.publish(packed.tarball, { name: packed.manifest.name, version: packed.manifest.version });
+    await addPlugin(dir, { ...entry, registryUrl: registry.url });
+  }
+  runtime = await startRuntime({ dir, port: 0, logger: silent, schedule: false, exportTickMs: 25, exports: { maxEvents: 2, backoffBaseMs: 20, backoffMaxMs: 40 } });
+});
+
+afterAll(async () => {
+  await runtime?.close();
+  await registry?.close();
+  await new Promise((resolve) => receiver?.close(resolve));
+  const db = new pg.Client({ connectionString: databaseUrl });
+  await db.connect();
+  await db.query(`DROP TABLE IF EXISTS ${tableName}`);
+  await db.end();
+  await rm(root, { recursive: true, force: true });
+});
+
+describe('PostHog plugins using the libraries PostHog provided', () => {
+  it('packs crypto, zlib, stream, url, generic-pool and pg as the isolate modules, asking for postgres when pg is imported', async () => {
+    const libraries = await packPlugin(path.join(fixtures, 'node-libraries'), { outDir: path.join(root, 'check'), writeBundle: false, version: '1.0.0' });
+    expect(libraries.manifest.capabilities).toBeUndefined();
+    const writer = await packPlugin(path.join(fixtures, 'postgres-writer'), { outDir: path.join(root, 'check'), writeBundle: false, version: '1.0.0' });
+    expect(writer.manifest.capabilities).toEqual(['postgres']);
+    const status = ((await (await fetch(`${runtime.url}/api/plugins`)).json()) as { plugins: { name: string; status: string }[] }).plugins;
+    expect(status.map((plugin) => [plugin.name, plugin.status])).toEqual([
+      ['node-libraries', 'running'],
+      ['postgres-writer', 'running'],
+    ]);
+  });
+
+  it('hashes in processEvent, gives onEvent a mutable copy, and exports a gzip body signed with HMAC and Basic auth from Buffer', async () => {
+    await capture('$pageview', 'user-42', { $current_url: 'https://shop.example.com/cart', $set: { plan: 'pro' } });
+    await capture('purchase', 'user-43', { amount: 10 });
+    const delivery = await waitFor('a delivery', () => deliveries.find((d) => gunzipSync(d.body).toString().includes('"purchase"')));
+    expect(delivery.headers.authorization).toBe(`Basic ${Buffer.from(`alice:${secret}`).toString('base64')}`);
+    expect(delivery.headers['content-encoding']).toBe('gzip');
+    expect(delivery.headers['x-signature']).toBe(createHmac('sha256', secret).update(delivery.body).digest('hex'));
+    expect(delivery.headers['x-pool-connection']).toBe('1');
+    const lines = gunzipSync(delivery.body).toString().trim().split('\n').map((line) => JSON.parse(line));
+    const pageview = deliveries.flatMap((d) => gunzipSync(d.body).toString().trim().split('\n').map((line) => JSON.parse(line))).find((line) => line.event === '$pageview');
+    expect(pageview.properties).toMatchObject({
+      hashed_id: createHash('sha256').update('user-42').digest('hex'),
+      md5_id: createHash('md5').update('user-42').digest('base64'),
+      nonce_length: 24,
+      trace_id: expect.stringMatching(/^[0-9a-f]{8}-[0-9a-f]{4}-4/),
+      landing_host: 'shop.example.com',
+    });
+    expect(lines.some((line) => line.event === 'purchase')).toBe(true);
+    // onEvent deleted $set and added a flag on its own copy; the stored event is unchanged.
+    const seen = await waitFor('onEvent', () => runtime.runtime.store.storageGet('node-libraries', 'on_event_$pageview') ?? undefined);
+    expect(seen).toMatchObject({ seen_by_on_event: true, landing_host: 'shop.example.com' });
+    expect(seen).not.toHaveProperty('$set');
+    const stored = (await (await fetch(`${runtime.url}/api/events?event=%24pageview`)).json()) as { events: { properties: Record<string, unknown> }[] };
+    expect(stored.events[0]?.properties).toHaveProperty('$set');
+    expect(stored.events[0]?.properties).not.toHaveProperty('seen_by_on_event');
+  });
+
+  it("rejects a refused fetch with node-fetch's FetchError (name, code, type 'system')", async () => {
+    expect(runtime.runtime.store.storageGet('node-libraries', 'dead_fetch')).toEqual({ name: 'FetchError', code: 'ECONNREFUSED', type: 'system', isFetchError: true });
+  });
+
+  it("writes exported events to the machine's PostgreSQL through pg's Client and Pool", async () => {
+    await capture('signup', 'user-44', { plan: 'free' });
+    await runtime.runtime.flushExports();
+    const db = new pg.Client({ connectionString: databaseUrl });
+    await db.connect();
+    try {
+      const rows = await waitFor('the signup row', async () => {
+        const result = await db.query(`SELECT event, distinct_id, properties FROM ${tableName} WHERE event = 'signup'`);
+        return result.rows.length > 0 ? result.rows : undefined;
+      });
+      expect(rows[0]).toMatchObject({ event: 'signup', distinct_id: 'user-44', properties: expect.objectContaining({ plan: 'free' }) });
+    } finally {
+      await db.end();
+    }
+  });
+});
