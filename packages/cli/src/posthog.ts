@@ -19,7 +19,7 @@ export const postHogBundlePath = 'dist/index.js';
  * `ISOLATE_MODULE_NAMES`): a PostHog plugin's import of one of these names, by itself or by one of its
  * dependencies, is bundled as a re-export of the isolate's module, which the sandbox links at load.
  */
-export const isolateModules = ['buffer', 'crypto', 'events', 'generic-pool', 'pg', 'stream', 'url', 'zlib'] as const;
+export const isolateModules = ['aws-sdk', 'buffer', 'crypto', 'events', 'generic-pool', 'jsonwebtoken', 'pg', 'stream', 'url', 'zlib'] as const;
 
 /** The specifier prefix of the isolate's library modules (kept external in the bundle). */
 export const isolateModulePrefix = 'plugline:';
@@ -37,7 +37,6 @@ const shims: Record<string, string> = {
 
 // Libraries PostHog provided that need sockets, files or Node internals and have no isolate version.
 const unavailable = new Map([
-  ['aws-sdk', 'the AWS SDK v2 needs Node; bundle @aws-sdk/client-s3 (v3, whose browser build runs over fetch) instead'],
   ['@google-cloud/bigquery', 'Google Cloud clients need Node sockets and files'],
   ['@google-cloud/pubsub', 'Google Cloud clients need Node sockets and files'],
   ['@google-cloud/storage', 'Google Cloud clients need Node sockets and files'],

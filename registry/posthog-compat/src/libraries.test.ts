@@ -11,6 +11,7 @@ import { type RunningRegistry, startRegistry } from '@plugline/registry';
 import { RegistryClient } from '@plugline/registry/client';
 import { type RunningRuntime, addPlugin, startRuntime } from '@plugline/runtime';
 import pg from 'pg';
+import S3rver from 's3rver';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -32,6 +33,9 @@ let receiver: Server;
 let receiverUrl: string;
 let deadUrl: string;
 const deliveries: { headers: Record<string, string | string[] | undefined>; body: Buffer }[] = [];
+// A real S3-compatible server (s3rver; account S3RVER/S3RVER).
+let s3: S3rver;
+let s3Url: string;
 
 /**
  * The plugins.json entries of this suite, in one place: the runtime's operator grants (loopback
@@ -41,6 +45,7 @@ function pluginEntries(): { name: string; config: Record<string, unknown> }[] {
   return [
     { name: 'node-libraries', config: { url: receiverUrl, deadUrl, user: 'alice', secret } },
     { name: 'postgres-writer', config: { databaseUrl, tableName } },
+    { name: 's3-uploader', config: { awsAccessKey: 'S3RVER', awsSecretAccessKey: 'S3RVER', s3BucketName: 'posthog-events', s3Endpoint: s3Url, prefix: 'ph/' } },
   ];
 }
 
@@ -83,6 +88,9 @@ beforeAll(async () => {
   deadUrl = `http://127.0.0.1:${(closed.address() as AddressInfo).port}/`;
   await new Promise((resolve) => closed.close(resolve));
 
+  s3 = new S3rver({ port: 0, address: '127.0.0.1', silent: true, directory: path.join(root, 's3'), configureBuckets: [{ name: 'posthog-events', configs: [] }] });
+  s3Url = `http://127.0.0.1:${((await s3.run()) as AddressInfo).port}`;
+
   const dir = path.join(root, 'runtime');
   for (const entry of pluginEntries()) {
     const packed = await packPlugin(path.join(fixtures, entry.name), { outDir: path.join(root, 'tarballs'), writeBundle: false, version: '1.0.0' });
@@ -96,6 +104,7 @@ afterAll(async () => {
   await runtime?.close();
   await registry?.close();
   await new Promise((resolve) => receiver?.close(resolve));
+  await s3?.close();
   const db = new pg.Client({ connectionString: databaseUrl });
   await db.connect();
   await db.query(`DROP TABLE IF EXISTS ${tableName}`);
@@ -113,6 +122,7 @@ describe('PostHog plugins using the libraries PostHog provided', () => {
     expect(status.map((plugin) => [plugin.name, plugin.status])).toEqual([
       ['node-libraries', 'running'],
       ['postgres-writer', 'running'],
+      ['s3-uploader', 'running'],
     ]);
   });
 
@@ -161,5 +171,21 @@ describe('PostHog plugins using the libraries PostHog provided', () => {
     } finally {
       await db.end();
     }
+  });
+
+  it("uploads gzip batches to S3 (s3rver) with aws-sdk's S3.upload, over the isolate's fetch", async () => {
+    await capture('upload_me', 'user-45', { n: 1 });
+    await runtime.runtime.flushExports();
+    const listing = await waitFor('an object under ph/', async () => {
+      const text = await (await fetch(`${s3Url}/posthog-events?prefix=ph/`)).text();
+      return /<Key>ph\/[^<]+\.jsonl\.gz<\/Key>/.test(text) ? text : undefined;
+    });
+    const keys = [...listing.matchAll(/<Key>([^<]+)<\/Key>/g)].map((match) => match[1]!);
+    // Stored with Content-Encoding gzip: fetch decodes it (a body that is not gzip would fail here).
+    const bodies = await Promise.all(keys.map(async (key) => (await fetch(`${s3Url}/posthog-events/${key}`)).text()));
+    const events = bodies.flatMap((body) => body.split('\n').map((line) => JSON.parse(line) as { event: string; distinct_id: string }));
+    expect(events.some((event) => event.event === 'upload_me' && event.distinct_id === 'user-45')).toBe(true);
+    const logs = ((await (await fetch(`${runtime.url}/api/plugins`)).json()) as { plugins: { name: string; recentLogs: { message: string }[] }[] }).plugins.find((plugin) => plugin.name === 's3-uploader')?.recentLogs;
+    expect(logs?.some((line) => line.message.includes(`to ${s3Url}/posthog-events/ph/`))).toBe(true);
   });
 });

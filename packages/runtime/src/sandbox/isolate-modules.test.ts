@@ -1,10 +1,17 @@
 // The library modules (plugline:*) inside a real isolate, checked against Node's own crypto and zlib.
 import { createHash, createHmac, pbkdf2Sync } from 'node:crypto';
+import { createRequire } from 'node:module';
 import { deflateSync, gunzipSync, gzipSync, inflateRawSync, inflateSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createSandboxHost, MemoryCache } from './host.js';
 import { ISOLATE_MODULE_NAMES } from './isolate-modules.js';
 import { batchEventsJson, PluginSandbox } from './sandbox.js';
+
+// The real jsonwebtoken package (Node), to check tokens across both implementations.
+const jwt = createRequire(import.meta.url)('jsonwebtoken') as {
+  sign(payload: object, secret: string, options?: object): string;
+  verify(token: string, secret: string, options?: object): Record<string, unknown>;
+};
 
 const sandboxes: PluginSandbox[] = [];
 afterEach(() => {
@@ -26,7 +33,7 @@ const text = 'The quick brown fox jumps over the lazy dog 🦊';
 
 describe('isolate library modules', () => {
   it('lists the modules the sandbox provides', () => {
-    expect(ISOLATE_MODULE_NAMES).toEqual(['buffer', 'crypto', 'events', 'generic-pool', 'pg', 'stream', 'url', 'zlib']);
+    expect(ISOLATE_MODULE_NAMES).toEqual(['aws-sdk', 'buffer', 'crypto', 'events', 'generic-pool', 'jsonwebtoken', 'pg', 'stream', 'url', 'zlib']);
   });
 
   it('gives Buffer as a global, shared with the buffer module', async () => {
@@ -135,6 +142,37 @@ describe('isolate library modules', () => {
         return e;
       }`);
     expect(out).toEqual({ streamed: 'ABCD', pooled: [1, 2, 1, 2], heard: 'heard', url: '1' });
+  });
+
+  it('signs and verifies HS256/HS512 JWTs that the jsonwebtoken package accepts, and rejects forged or expired ones', async () => {
+    const fromNode = jwt.sign({ sub: 'node', scope: 'read' }, 'shared-secret', { expiresIn: '1h', issuer: 'plugline' });
+    const expired = jwt.sign({ sub: 'old', exp: Math.floor(Date.now() / 1000) - 10 }, 'shared-secret');
+    const out = await run(`import jwt, { TokenExpiredError } from 'plugline:jsonwebtoken';
+      export function processEvent(e) {
+        const attempt = (fn) => { try { return fn(); } catch (error) { return error.name + ': ' + error.message; } };
+        e.properties = {
+          token256: jwt.sign({ sub: 'isolate', n: 1 }, 'shared-secret', { expiresIn: 600, audience: 'tests' }),
+          token512: jwt.sign({ sub: 'isolate' }, 'shared-secret', { algorithm: 'HS512' }),
+          verified: jwt.verify(${JSON.stringify(fromNode)}, 'shared-secret', { issuer: 'plugline' }).scope,
+          forged: attempt(() => jwt.verify(${JSON.stringify(fromNode)}, 'other-secret')),
+          expired: attempt(() => jwt.verify(${JSON.stringify(expired)}, 'shared-secret')),
+          expiredClass: (() => { try { jwt.verify(${JSON.stringify(expired)}, 'shared-secret'); } catch (error) { return error instanceof TokenExpiredError; } })(),
+          rs256: attempt(() => jwt.sign({}, 'k', { algorithm: 'RS256' })),
+          decoded: jwt.decode(${JSON.stringify(fromNode)}, { complete: true }).header.alg,
+        };
+        return e;
+      }`);
+    expect(jwt.verify(out.token256 as string, 'shared-secret', { audience: 'tests' })).toMatchObject({ sub: 'isolate', n: 1, aud: 'tests' });
+    expect(jwt.verify(out.token512 as string, 'shared-secret', { algorithms: ['HS512'] })).toMatchObject({ sub: 'isolate' });
+    expect(() => jwt.verify(out.token256 as string, 'wrong')).toThrow(/invalid signature/);
+    expect(out).toMatchObject({
+      verified: 'read',
+      forged: 'JsonWebTokenError: invalid signature',
+      expired: 'TokenExpiredError: jwt expired',
+      expiredClass: true,
+      rs256: expect.stringContaining('JsonWebTokenError: algorithm RS256 is not available'),
+      decoded: 'HS256',
+    });
   });
 
   it('refuses an import that is not one of the modules, naming those that are', async () => {
