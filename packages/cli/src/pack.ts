@@ -4,6 +4,7 @@ import path from 'node:path';
 import { type PluginManifest, PluglineError, type PostHogManifest, isPostHogManifest, validateManifest } from '@plugline/sdk';
 import semver from 'semver';
 import { bundlePlugin, findEntry } from './bundle.js';
+import { checkHooks } from './check-hooks.js';
 import { convertForPack, isolateModulePrefix, postHogOriginalFile, postHogVersion } from './posthog.js';
 import { createReproducibleTarball, integrityOf, type TarballFile, tarballFileName } from './tarball.js';
 
@@ -33,6 +34,10 @@ export interface PackResult {
   manifest: PluginManifest;
   /** Entries in the tarball, sorted, e.g. `['package/README.md', 'package/dist/index.js', 'package/plugin.json']`. */
   files: string[];
+  /** The hooks the bundle defines, as the sandbox found them when it loaded it (sorted). */
+  hooks: string[];
+  /** esbuild's warnings that did not stop the bundle (also given to `onProgress`). */
+  warnings: string[];
 }
 
 /**
@@ -87,7 +92,10 @@ export async function packPlugin(dir: string, options: PackOptions = {}): Promis
   const postHogEntry = typeof original?.main === 'string' && existsSync(path.join(root, original.main)) ? original.main : undefined;
   const entryFile = findEntry(root, options.entry ?? postHogEntry);
   options.onProgress?.(`bundling ${path.relative(root, entryFile)} -> ${manifest.main}`);
-  const { code, sdkVersion, isolateImports } = await bundlePlugin(root, entryFile, { posthog: original !== undefined });
+  const { code, sdkVersion, isolateImports, warnings } = await bundlePlugin(root, entryFile, { posthog: original !== undefined });
+  for (const warning of warnings) options.onProgress?.(`warning: ${warning}`);
+  options.onProgress?.('loading the bundle in the sandbox');
+  const hooks = await checkHooks(code, `${manifest.name}@${manifest.version}`);
   // A PostHog plugin importing `pg` uses the runtime's postgres host service: its manifest asks for the
   // capability (which the runtime's operator still has to grant).
   if (original && isolateImports.includes(`${isolateModulePrefix}pg`) && !manifest.capabilities?.includes('postgres')) {
@@ -131,5 +139,7 @@ export async function packPlugin(dir: string, options: PackOptions = {}): Promis
     integrity: integrityOf(tarball),
     manifest,
     files: files.map((file) => `package/${file.path}`).sort(),
+    hooks,
+    warnings,
   };
 }

@@ -65,10 +65,15 @@ export function registerRegistryCommands(program: Command, out: Output): void {
     .option('--registry <url>', 'the registry (default: the one you logged in to)')
     .option('--tag <tag>', 'also point this dist-tag at the new version')
     .option('--entry <file>', 'the source entry')
-    .action(async (dir: string, options: { registry?: string; tag?: string; entry?: string }) => {
+    .option('--plugin-version <semver>', "the version of a PostHog-format plugin (default: package.json's version)")
+    .action(async (dir: string, options: { registry?: string; tag?: string; entry?: string; pluginVersion?: string }) => {
       const client = await clientFor(options, true);
       const { packPlugin } = await import('./pack.js');
-      const packed = await packPlugin(dir, { ...(options.entry ? { entry: options.entry } : {}), onProgress: (message) => progress(out, message) });
+      const packed = await packPlugin(dir, {
+        ...(options.entry ? { entry: options.entry } : {}),
+        ...(options.pluginVersion ? { version: options.pluginVersion } : {}),
+        onProgress: (message) => progress(out, message),
+      });
       const { name, version } = packed.manifest;
       progress(out, `publishing ${name}@${version} (${formatBytes(packed.tarball.byteLength)}) to ${client.url}`);
       const published = await client.publish(packed.tarball, { name, version });

@@ -17,7 +17,7 @@ interface Described {
 }
 type Outcome = 0 | 1 | 2 | Described;
 
-export const HOOKS = ['setupPlugin', 'teardownPlugin', 'processEvent', 'onEvent', 'exportEvents', 'runEveryMinute', 'runEveryHour', 'runEveryDay', 'getSettings'] as const;
+export const HOOKS = ['setupPlugin', 'teardownPlugin', 'processEvent', 'onEvent', 'exportEvents', 'runEveryMinute', 'runEveryHour', 'runEveryDay', 'getSettings', 'composeWebhook'] as const;
 const WINDOW = 256;
 // Events cross in chunks of about this many characters rather than as one string: a string past
 // ~128 KB goes to V8's large-object space, whose pages are mapped fresh for each allocation, and those
