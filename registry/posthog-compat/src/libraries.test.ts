@@ -33,6 +33,9 @@ let receiver: Server;
 let receiverUrl: string;
 let deadUrl: string;
 const deliveries: { headers: Record<string, string | string[] | undefined>; body: Buffer }[] = [];
+// Requests to /webhook: the first answers 503 (the host retries), the next ones 200.
+const webhooks: { method: string; url: string; status: number; headers: Record<string, string | string[] | undefined>; body: string }[] = [];
+let webhookFailures = 1;
 // A real S3-compatible server (s3rver; account S3RVER/S3RVER).
 let s3: S3rver;
 let s3Url: string;
@@ -45,6 +48,7 @@ function pluginEntries(): { name: string; config: Record<string, unknown> }[] {
   return [
     { name: 'node-libraries', config: { url: receiverUrl, deadUrl, user: 'alice', secret } },
     { name: 'postgres-writer', config: { databaseUrl, tableName } },
+    { name: 'webhook-composer', config: { url: receiverUrl.replace('/ingest', '/webhook'), token: 'composer-token' } },
     { name: 's3-uploader', config: { awsAccessKey: 'S3RVER', awsSecretAccessKey: 'S3RVER', s3BucketName: 'posthog-events', s3Endpoint: s3Url, prefix: 'ph/' } },
   ];
 }
@@ -76,6 +80,12 @@ beforeAll(async () => {
     const chunks: Buffer[] = [];
     request.on('data', (chunk: Buffer) => chunks.push(chunk));
     request.on('end', () => {
+      if (request.url?.startsWith('/webhook')) {
+        const status = webhookFailures-- > 0 ? 503 : 200;
+        webhooks.push({ method: request.method ?? '', url: request.url, status, headers: request.headers, body: Buffer.concat(chunks).toString() });
+        response.writeHead(status).end();
+        return;
+      }
       deliveries.push({ headers: request.headers, body: Buffer.concat(chunks) });
       response.writeHead(200).end();
     });
@@ -97,7 +107,15 @@ beforeAll(async () => {
     await client.publish(packed.tarball, { name: packed.manifest.name, version: packed.manifest.version });
     await addPlugin(dir, { ...entry, registryUrl: registry.url });
   }
-  runtime = await startRuntime({ dir, port: 0, logger: silent, schedule: false, exportTickMs: 25, exports: { maxEvents: 2, backoffBaseMs: 20, backoffMaxMs: 40 } });
+  runtime = await startRuntime({
+    dir,
+    port: 0,
+    logger: silent,
+    schedule: false,
+    exportTickMs: 25,
+    exports: { maxEvents: 2, backoffBaseMs: 20, backoffMaxMs: 40 },
+    webhookRetry: { attempts: 3, delaysMs: [20] },
+  });
 });
 
 afterAll(async () => {
@@ -122,6 +140,7 @@ describe('PostHog plugins using the libraries PostHog provided', () => {
     expect(status.map((plugin) => [plugin.name, plugin.status])).toEqual([
       ['node-libraries', 'running'],
       ['postgres-writer', 'running'],
+      ['webhook-composer', 'running'],
       ['s3-uploader', 'running'],
     ]);
   });
@@ -187,5 +206,19 @@ describe('PostHog plugins using the libraries PostHog provided', () => {
     expect(events.some((event) => event.event === 'upload_me' && event.distinct_id === 'user-45')).toBe(true);
     const logs = ((await (await fetch(`${runtime.url}/api/plugins`)).json()) as { plugins: { name: string; recentLogs: { message: string }[] }[] }).plugins.find((plugin) => plugin.name === 's3-uploader')?.recentLogs;
     expect(logs?.some((line) => line.message.includes(`to ${s3Url}/posthog-events/ph/`))).toBe(true);
+  });
+
+  it('sends the webhook composeWebhook composes (method, URL, headers, body) from the host, retrying a 503', async () => {
+    const hooks = ((await (await fetch(`${runtime.url}/api/plugins`)).json()) as { plugins: { name: string; hooks: string[] }[] }).plugins.find((plugin) => plugin.name === 'webhook-composer')?.hooks;
+    expect(hooks).toEqual(['composeWebhook']);
+    await capture('not_a_purchase', 'user-46');
+    await capture('order_completed', 'user-46', { amount: 42 });
+    const delivered = await waitFor('the webhook', () => webhooks.find((hook) => hook.status === 200));
+    expect(webhooks.map((hook) => hook.status)).toEqual([503, 200]);
+    expect(delivered).toMatchObject({ method: 'PUT', url: '/webhook?source=posthog', body: JSON.stringify({ event: 'order_completed', distinct_id: 'user-46', amount: 42 }) });
+    expect(delivered.headers['x-token']).toBe('composer-token');
+    expect(delivered.headers['content-type']).toBe('application/json');
+    await runtime.runtime.settle();
+    expect(webhooks.every((hook) => !hook.body.includes('not_a_purchase'))).toBe(true);
   });
 });

@@ -45,6 +45,9 @@ export type BatchOutcome = 0 | 1 | 2 | { message: string; errorName: string };
 /** A stopped batch crossing; `eventIndex` is the event that was running, when the sandbox knows it. */
 export type SandboxCrash = PluginError & { eventIndex?: number };
 
+/** What `composeWebhook` gave for one event: nothing, a webhook for the host to send, or an error. */
+export type ComposedWebhook = null | { webhook: { url: string; method: string; headers: Record<string, string>; body: string | null } } | { error: { message: string; errorName: string } };
+
 /** A failure of a single `onEvent` call in a batch. */
 export interface OnEventFailure {
   index: number;
@@ -149,7 +152,9 @@ export class PluginSandbox {
   private readonly wallTimeoutMs: number;
   private readonly perEventTimeoutMs: number;
   private isolate: ivm.Isolate | undefined;
-  private functions: { processBatch: ivm.Reference; onEventBatch: ivm.Reference; callHook: ivm.Reference; drain: ivm.Reference } | undefined;
+  private functions:
+    | { processBatch: ivm.Reference; onEventBatch: ivm.Reference; callHook: ivm.Reference; drain: ivm.Reference; composeWebhookBatch: ivm.Reference }
+    | undefined;
   private starting: Promise<void> | undefined;
   private disposed = false;
   // Written by the isolate: [0] which event of the batch is running, [1] 1 while the sync path runs
@@ -244,6 +249,7 @@ export class PluginSandbox {
         onEventBatch: (await runner.get('onEventBatch', { reference: true })) as ivm.Reference,
         callHook: (await runner.get('callHook', { reference: true })) as ivm.Reference,
         drain: (await runner.get('drain', { reference: true })) as ivm.Reference,
+        composeWebhookBatch: (await runner.get('composeWebhookBatch', { reference: true })) as ivm.Reference,
       };
       this.isolate = isolate;
       await this.drainBuffered(isolate);
@@ -298,6 +304,16 @@ export class PluginSandbox {
     return JSON.parse((await this.invoke('onEvent', 'onEventBatch', [eventsJson], eventCount)) as string) as OnEventFailure[];
   }
 
+  /** Runs PostHog's `composeWebhook` for each event of a batch in one crossing (see webhooks.ts). */
+  async composeWebhooks(eventsJson: string, eventCount = 1): Promise<ComposedWebhook[]> {
+    return JSON.parse((await this.invoke('composeWebhook', 'composeWebhookBatch', [eventsJson], eventCount)) as string) as ComposedWebhook[];
+  }
+
+  /** Sends a request through this plugin's host fetch (the path plugins' own fetches take, with its policy). */
+  async hostFetch(request: { url: string; method: string; headers: [string, string][]; body: string | null; bodyBase64: string | null }): Promise<{ status: number; statusText: string }> {
+    return (await this.options.host.async('fetch', request)) as { status: number; statusText: string };
+  }
+
   /**
    * Calls one hook with JSON arguments (before `meta`). Resolves `null` on success, or the error the
    * hook threw (`{ message, errorName }`) so the caller can tell `RetryError` apart.
@@ -320,7 +336,7 @@ export class PluginSandbox {
     return this.isolate && !this.isolate.isDisposed ? this.isolate.getHeapStatistics() : undefined;
   }
 
-  private async invoke(hook: HookName, fn: 'processBatch' | 'onEventBatch' | 'callHook', args: (string | LineBatch)[], eventCount = 0): Promise<unknown> {
+  private async invoke(hook: HookName, fn: 'processBatch' | 'onEventBatch' | 'callHook' | 'composeWebhookBatch', args: (string | LineBatch)[], eventCount = 0): Promise<unknown> {
     if (this.disposed) throw new PluginError({ plugin: this.name, version: this.version, hook, code: 'ERR_PLUGIN_DISABLED', message: 'the plugin was unloaded' });
     if (!this.functions || !this.isolate || this.isolate.isDisposed) {
       const restarting = this.isolate !== undefined;

@@ -247,6 +247,35 @@ export function createRunner(internals: Internals, chain: ChainNamespace, namesp
     return jsonStringify(failures);
   }
 
+  /**
+   * PostHog's composeWebhook(event, meta) for each event of the batch: the host sends what it returns.
+   * Returns a JSON array, one entry per event: null (no webhook), { webhook: { url, method, headers,
+   * body } } with strings only, or { error: { message, errorName } }.
+   */
+  async function composeWebhookBatch(input: string): Promise<string> {
+    const events = jsonParse(input) as unknown[];
+    const results = await PromiseAll(
+      events.map(async (event) => {
+        try {
+          const webhook = (await (plugin.composeWebhook as Hook)(event, meta)) as Record<string, unknown> | null | undefined;
+          if (webhook === null || webhook === undefined) return null;
+          if (typeof webhook !== 'object' || typeof webhook.url !== 'string') {
+            return { error: { message: 'composeWebhook returned something that is not a webhook ({ url, method?, headers?, body? })', errorName: 'InvalidResult' } };
+          }
+          const headers: Record<string, string> = {};
+          if (webhook.headers && typeof webhook.headers === 'object') {
+            for (const [name, value] of objectEntries(webhook.headers as Record<string, unknown>)) headers[name] = String(value);
+          }
+          const body = webhook.body === undefined || webhook.body === null ? null : typeof webhook.body === 'string' ? webhook.body : jsonStringify(webhook.body);
+          return { webhook: { url: webhook.url, method: String(webhook.method ?? 'POST').toUpperCase(), headers, body } };
+        } catch (error) {
+          return { error: describe(error) };
+        }
+      }),
+    );
+    return jsonStringify(results);
+  }
+
   /** Any other hook; args JSON array is passed before meta. Returns null, or the error as JSON. */
   async function callHook(hook: string, argsJson: string): Promise<string> {
     // "jobs.<name>" runs a PostHog job: plugin.jobs[name](payload, meta).
@@ -293,6 +322,7 @@ export function createRunner(internals: Internals, chain: ChainNamespace, namesp
     },
     processBatch: (input: string | string[]) => handOver(processBatch(input)),
     onEventBatch: (input: string) => handOver(onEventBatch(input)),
+    composeWebhookBatch: (input: string) => handOver(composeWebhookBatch(input)),
     callHook: (hook: string, argsJson: string) => handOver(callHook(hook, argsJson)),
   };
 }
