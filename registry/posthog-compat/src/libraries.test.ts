@@ -48,6 +48,7 @@ function pluginEntries(): { name: string; config: Record<string, unknown> }[] {
   return [
     { name: 'node-libraries', config: { url: receiverUrl, deadUrl, user: 'alice', secret } },
     { name: 'postgres-writer', config: { databaseUrl, tableName } },
+    { name: 'geo-enricher', config: {} },
     { name: 'webhook-composer', config: { url: receiverUrl.replace('/ingest', '/webhook'), token: 'composer-token' } },
     { name: 's3-uploader', config: { awsAccessKey: 'S3RVER', awsSecretAccessKey: 'S3RVER', s3BucketName: 'posthog-events', s3Endpoint: s3Url, prefix: 'ph/' } },
   ];
@@ -140,6 +141,7 @@ describe('PostHog plugins using the libraries PostHog provided', () => {
     expect(status.map((plugin) => [plugin.name, plugin.status])).toEqual([
       ['node-libraries', 'running'],
       ['postgres-writer', 'running'],
+      ['geo-enricher', 'running'],
       ['webhook-composer', 'running'],
       ['s3-uploader', 'running'],
     ]);
@@ -220,5 +222,23 @@ describe('PostHog plugins using the libraries PostHog provided', () => {
     expect(delivered.headers['content-type']).toBe('application/json');
     await runtime.runtime.settle();
     expect(webhooks.every((hook) => !hook.body.includes('not_a_purchase'))).toBe(true);
+  });
+
+  it('locates an IP in the MaxMind City shape (continent, city, subdivisions) with the shipped city database', async () => {
+    await capture('located', 'user-47', { $ip: '81.2.69.142' });
+    const [event] = await waitFor('the located event', async () => {
+      const found = ((await (await fetch(`${runtime.url}/api/events?event=located`)).json()) as { events: { properties: Record<string, unknown> }[] }).events;
+      return found.length > 0 ? found : undefined;
+    });
+    expect(event?.properties).toMatchObject({
+      geo_city: 'London',
+      geo_country_code: 'GB',
+      geo_continent_code: 'EU',
+      geo_continent_name: 'Europe',
+      geo_subdivision_1_name: 'England',
+      geo_latitude: expect.closeTo(51.5, 0),
+    });
+    // DB-IP City Lite has no postal codes for this range: the field is absent, as MaxMind leaves it out.
+    expect(event?.properties?.geo_postal_code).toBeNull();
   });
 });
