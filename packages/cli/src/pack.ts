@@ -61,7 +61,7 @@ export async function readManifest(dir: string): Promise<PluginManifest> {
 }
 
 /** The folder's `plugin.json` when it is in PostHog's format (the SDK's `isPostHogManifest`), else undefined. */
-async function readPostHogManifest(dir: string): Promise<PostHogManifest | undefined> {
+export async function readPostHogManifest(dir: string): Promise<PostHogManifest | undefined> {
   const file = path.join(dir, 'plugin.json');
   if (!existsSync(file)) return undefined;
   try {

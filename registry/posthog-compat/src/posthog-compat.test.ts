@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { readFile, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { type Server, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -201,6 +201,19 @@ describe('packing and publishing PostHog plugins', () => {
       expect(batchEventsJson(output)).toContain('"label":"cjs"');
     } finally {
       sandbox.dispose();
+    }
+  });
+
+  it("fails to pack the warehouse clients PostHog provided that have no isolate version, naming each", async () => {
+    for (const name of ['@google-cloud/bigquery', '@google-cloud/storage', '@google-cloud/pubsub', 'snowflake-sdk']) {
+      const dir = path.join(root, 'unsupported', name.replace(/[@/]/g, '_'));
+      await mkdir(dir, { recursive: true });
+      await writeFile(path.join(dir, 'plugin.json'), JSON.stringify({ name: 'Warehouse', main: 'index.js', config: [] }));
+      await writeFile(path.join(dir, 'index.js'), `import * as client from '${name}'\nexport function exportEvents(events) { return client }\n`);
+      await expect(packPlugin(dir, { outDir: path.join(root, 'check'), writeBundle: false, version: '1.0.0' })).rejects.toMatchObject({
+        code: 'ERR_PLUGIN_LOAD',
+        message: expect.stringContaining(`Cannot import '${name}'! This package is not provided`),
+      });
     }
   });
 
