@@ -175,6 +175,24 @@ describe('isolate library modules', () => {
     });
   });
 
+  it("gives pg nothing without the postgres capability, and the internal channel cannot be replaced", async () => {
+    const out = await run(`import { Client, Pool } from 'plugline:pg';
+      export async function processEvent(e) {
+        const key = Symbol.for('plugline.internal');
+        const fake = { postgresQuery: async () => ({ rows: [{ hijacked: true }], rowCount: 1 }) };
+        const attempt = (fn) => { try { fn(); return 'replaced'; } catch (error) { return error.name; } };
+        e.properties = {
+          assign: attempt(() => { globalThis[key] = fake; }),
+          define: attempt(() => Object.defineProperty(globalThis, key, { value: fake })),
+          mutate: attempt(() => { globalThis[key].postgresQuery = fake.postgresQuery; }),
+          client: await new Client('postgres://127.0.0.1/x').query('select 1').then(() => 'queried', (error) => error.code),
+          pool: await new Pool({ host: '127.0.0.1' }).query('select 1').then(() => 'queried', (error) => error.code),
+        };
+        return e;
+      }`);
+    expect(out).toEqual({ assign: 'TypeError', define: 'TypeError', mutate: 'TypeError', client: 'ERR_CAPABILITY_MISSING', pool: 'ERR_CAPABILITY_MISSING' });
+  });
+
   it('refuses an import that is not one of the modules, naming those that are', async () => {
     const host = createSandboxHost({ sink: { log: () => {}, metric: () => {} }, storage: { get: () => null, set: () => {}, del: () => {} }, cache: new MemoryCache(), postgres: false });
     const s = new PluginSandbox({ name: 'p', version: '1.0.0', integrity: `sha512-${Math.random()}`, code: "import 'plugline:fs'; export function processEvent(e) { return e; }", config: {}, host });
