@@ -152,7 +152,7 @@ export function locateIp(ip: string): GeoIpLocation | null {
 function regionHint(ip: string): RegionHint | undefined {
   geoip ??= require('geoip-lite') as GeoipLite;
   const hit = geoip.lookup(ip);
-  if (!hit || !hit.country) return undefined;
+  if (!hit?.country) return undefined;
   return { country: hit.country, ...(hit.city ? { city: hit.city } : {}), ...(hit.region ? { region: hit.region } : {}), ...(hit.timezone ? { timeZone: hit.timezone } : {}), ...(typeof hit.area === 'number' ? { accuracyRadius: hit.area } : {}) };
 }
 

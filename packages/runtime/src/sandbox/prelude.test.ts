@@ -1,7 +1,7 @@
 // The bundled prelude's security properties, from inside an isolate (hostile plugin code).
 import { afterEach, describe, expect, it } from 'vitest';
 import { createSandboxHost, MemoryCache } from './host.js';
-import { PRELUDE_SOURCE, RUNNER_SOURCE } from './prelude.js';
+import { PRELUDE_SCRIPT, RUNNER_SOURCE } from './prelude.js';
 import { batchEventsJson, PluginSandbox } from './sandbox.js';
 
 const sandboxes: PluginSandbox[] = [];
@@ -24,7 +24,7 @@ function sandbox(code: string, stored: Map<string, unknown>) {
 
 describe('the bundled prelude', () => {
   it('runs in strict mode and puts no bundle variable on the global object', () => {
-    expect(PRELUDE_SOURCE.startsWith("'use strict';")).toBe(true);
+    expect(PRELUDE_SCRIPT.startsWith("(function plugline_prelude(hostSync, hostAsync, init, pending) {\n'use strict';")).toBe(true);
     expect(RUNNER_SOURCE.startsWith("'use strict';")).toBe(true);
   });
 

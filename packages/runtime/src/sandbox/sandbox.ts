@@ -3,7 +3,8 @@ import { fileURLToPath } from 'node:url';
 import { type HookName, PluginError } from '@plugline/sdk';
 import ivm from 'isolated-vm';
 import { createModuleResolver } from './isolate-modules.js';
-import { PRELUDE_SOURCE, RUNNER_SOURCE } from './prelude.js';
+import { RUNNER_SOURCE } from './prelude.js';
+import { runPrelude } from './prelude-loader.js';
 
 /** Host services one plugin's sandbox may call; every call crosses as JSON strings. */
 export interface SandboxHost {
@@ -158,7 +159,7 @@ export class PluginSandbox {
   private starting: Promise<void> | undefined;
   private disposed = false;
   // Written by the isolate: [0] which event of the batch is running, [1] 1 while the sync path runs
-  // (see prelude RUNNER_SOURCE), [2] 1 while logs or metrics are buffered (see PRELUDE_SOURCE).
+  // (see prelude RUNNER_SOURCE), [2] 1 while logs or metrics are buffered (see PRELUDE_SCRIPT).
   private readonly progress = new SharedArrayBuffer(12);
   private batchLock: Promise<void> = Promise.resolve();
 
@@ -206,11 +207,7 @@ export class PluginSandbox {
         capabilities: options.capabilities ?? [],
       });
       const pendingFlag = new ivm.ExternalCopy(this.progress).copyInto({ release: true });
-      const internals = (await context.evalClosure(PRELUDE_SOURCE, [hostSync, hostAsync, init, pendingFlag], {
-        result: { reference: true },
-        timeout: this.timeoutMs,
-        filename: 'plugline:prelude',
-      })) as unknown as ivm.Reference;
+      const internals = await runPrelude(isolate, context, [hostSync, hostAsync, init, pendingFlag], this.timeoutMs);
 
       const rejectImports = (specifier: string): never => {
         throw new Error(`Cannot import '${specifier}': plugins must be one self-contained bundle`);

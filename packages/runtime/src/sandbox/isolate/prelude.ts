@@ -1,6 +1,6 @@
 /**
  * The code evaluated INSIDE each plugin's V8 isolate, before the plugin's code (bundled at build into
- * one script, see scripts/build-isolate.mjs, and evaluated by sandbox.ts as `PRELUDE_SOURCE`). A bare
+ * one script, see scripts/build-isolate.mjs, and run by sandbox.ts as `PRELUDE_SCRIPT`, see prelude-loader.ts). A bare
  * isolate has only the ECMAScript built-ins, so this defines the small, documented set of web-style
  * globals plugins may use and builds the `meta` object whose services are bridged to the host.
  *
@@ -25,12 +25,12 @@ import { createBridge, type HostReference } from './bridge.js';
 import { createBuffered } from './buffered.js';
 import { cloneJson } from './clone.js';
 import { atob, btoa, DOMException, TextDecoder, TextEncoder } from './encoding.js';
-import { Buffer } from 'buffer';
 import { createFetch, Headers } from './fetch.js';
 import { FetchError } from './fetch-error.js';
 import { createLocate } from './geoip.js';
 import { createConsole, RetryError } from './globals-misc.js';
 import { INTERNAL_KEY, type IsolateInternal } from './internal.js';
+import { defineLazyGlobal } from './lazy-global.js';
 import { defineGlobal, defineProperty, freeze, frozenRecord, jsonParse } from './intrinsics.js';
 import { createMeta, type Meta, type PreludeInit } from './meta.js';
 import { createRandom } from './random.js';
@@ -47,6 +47,9 @@ export interface PreludeInternals {
   /** Builds the runner over the plugin's module namespace (see runner.ts). */
   runner: typeof createRunner;
 }
+
+// esbuild bundles `require('buffer')` as a lazily evaluated module (the package is CommonJS).
+declare const require: (id: 'buffer') => unknown;
 
 export function prelude(hostSyncRef: HostReference, hostAsyncRef: HostReference, initJson: string, pendingBuffer: SharedArrayBuffer): PreludeInternals {
   const init = jsonParse(initJson) as PreludeInit;
@@ -82,8 +85,9 @@ export function prelude(hostSyncRef: HostReference, hostAsyncRef: HostReference,
     }),
   );
 
-  // Node's Buffer (the npm `buffer` package), a global in PostHog's VM.
-  defineGlobal('Buffer', Buffer);
+  // Node's Buffer (the npm `buffer` package), a global in PostHog's VM. Its module is evaluated on the
+  // first read of the global (a few ms per isolate otherwise); assigning the global replaces it.
+  defineLazyGlobal('Buffer', () => (require('buffer') as typeof import('buffer')).Buffer);
 
   const meta = createMeta(init, bridge, buffered, fetch, createLocate(bridge));
   // The library modules' channel (see internal.ts): only what this plugin can reach anyway.
