@@ -52,4 +52,22 @@ describe('the bundled prelude', () => {
     const [out] = JSON.parse(batchEventsJson(output));
     expect(out.properties).toEqual({ n: 0, read: { v: 0 }, strict: true, bundleGlobal: 'undefined' });
   });
+
+  it('makes the Buffer global on first read, as a plain global a plugin may replace', async () => {
+    const stored = new Map<string, unknown>();
+    const s = sandbox(
+      `export default { processEvent(e) {
+        const before = Object.getOwnPropertyDescriptor(globalThis, 'Buffer');
+        const encoded = Buffer.from('hi').toString('base64');
+        const after = Object.getOwnPropertyDescriptor(globalThis, 'Buffer');
+        globalThis.Buffer = 'replaced';
+        e.properties = { lazy: typeof before.get, encoded, data: 'value' in after && after.writable && !after.enumerable, replaced: Buffer };
+        return e;
+      } }`,
+      stored,
+    );
+    await s.start();
+    const { output } = await s.processBatch(JSON.stringify([event]), 1);
+    expect(JSON.parse(batchEventsJson(output))[0].properties).toEqual({ lazy: 'function', encoded: 'aGk=', data: true, replaced: 'replaced' });
+  });
 });
