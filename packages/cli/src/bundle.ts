@@ -3,7 +3,8 @@ import { builtinModules } from 'node:module';
 import path from 'node:path';
 import { PluglineError } from '@plugline/sdk';
 import * as esbuild from 'esbuild';
-import { postHogImports } from './posthog.js';
+import { isolateModulePrefix, postHogImports } from './posthog.js';
+import { postHogEntry } from './posthog-entry.js';
 
 /** Where `pack` and `dev` look for a plugin's source entry, in order, when no `--entry` is given. */
 export const conventionalEntries = ['src/index.ts', 'src/index.js', 'index.ts', 'index.js'] as const;
@@ -40,7 +41,26 @@ export interface BundleResult {
   inputs: string[];
   /** The version of `@plugline/sdk` bundled in, when the plugin uses it. */
   sdkVersion?: string;
+  /** The isolate's library modules the bundle imports (`plugline:crypto`, ...), sorted. */
+  isolateImports: string[];
+  /** esbuild's warnings that do not break the bundle, formatted (`file:line:column: text [id]`). */
+  warnings: string[];
 }
+
+/**
+ * esbuild warnings that mean the bundle would not work in the sandbox: a global `module`/`exports` in
+ * an ES module (undefined at load), an import of a name the module does not export (undefined), a
+ * `require()`/`import()` esbuild could not resolve statically (the sandbox has neither at run time),
+ * calling or constructing a namespace object.
+ */
+export const fatalWarnings: ReadonlySet<string> = new Set([
+  'commonjs-variable-in-esm',
+  'import-is-undefined',
+  'unsupported-require-call',
+  'unsupported-dynamic-import',
+  'call-import-namespace',
+  'new-import-namespace',
+]);
 
 /**
  * Bundles a plugin's source into ONE self-contained ESM file that runs in a bare V8 isolate: platform
@@ -74,11 +94,12 @@ export async function bundlePlugin(dir: string, entryFile: string, options: { po
       });
     },
   };
+  const entry = options.posthog ? postHogEntry(entryFile, (file) => isOwnSource(dir, file)) : undefined;
   let result: esbuild.BuildResult<{ write: false; metafile: true }>;
   try {
     result = await esbuild.build({
       absWorkingDir: dir,
-      entryPoints: [entryFile],
+      entryPoints: [entry ? entry.entryPoint : entryFile],
       bundle: true,
       write: false,
       metafile: true,
@@ -96,7 +117,7 @@ export async function bundlePlugin(dir: string, entryFile: string, options: { po
       logLevel: 'silent',
       // PostHog plugins: scaffold/node-fetch/url shims and PostHog-style import errors; their
       // `import { Plugin } from '@posthog/plugin-scaffold'` (no `import type`) must be elided.
-      plugins: options.posthog ? [postHogImports(dir), sandboxRules] : [sandboxRules],
+      plugins: entry ? [entry.plugin, postHogImports(dir), sandboxRules] : [sandboxRules],
       ...(options.posthog ? { tsconfigRaw: { compilerOptions: { verbatimModuleSyntax: false } } } : {}),
     });
   } catch (error) {
@@ -108,8 +129,19 @@ export async function bundlePlugin(dir: string, entryFile: string, options: { po
       { details: problems, cause: error },
     );
   }
+  const broken = result.warnings.filter((warning) => fatalWarnings.has(warning.id));
+  if (broken.length > 0) {
+    const problems = broken.map((message) => `${describeMessage(message)} [${message.id}]`);
+    throw new PluglineError(
+      'ERR_PLUGIN_LOAD',
+      `cannot bundle ${path.relative(dir, entryFile)}: the bundle would break in the sandbox: ${problems.join('; ')}`,
+      { details: problems },
+    );
+  }
+  const warnings = result.warnings.map((message) => `${describeMessage(message)} [${message.id}]`);
   const output = Object.values(result.metafile.outputs)[0];
-  const forbidden = (output?.imports ?? []).filter((imported) => imported.external);
+  // The isolate's library modules (`plugline:crypto`...) are linked by the sandbox: the only externals allowed.
+  const forbidden = (output?.imports ?? []).filter((imported) => imported.external && !imported.path.startsWith(isolateModulePrefix));
   if (forbidden.length > 0) {
     const problems = forbidden.map((imported) => {
       const importer = Object.entries(result.metafile.inputs).find(([, input]) => input.imports.some((candidate) => candidate.path === imported.path))?.[0];
@@ -119,9 +151,12 @@ export async function bundlePlugin(dir: string, entryFile: string, options: { po
     throw new PluglineError('ERR_PLUGIN_LOAD', `cannot bundle ${path.relative(dir, entryFile)}: ${problems.join('; ')}`, { details: problems });
   }
   const code = portableModuleComments(dir, result.outputFiles[0]?.text ?? '', Object.keys(result.metafile.inputs));
-  const inputs = Object.keys(output?.inputs ?? {}).sort();
+  const inputs = Object.keys(output?.inputs ?? {})
+    .filter((input) => !input.startsWith('plugline-posthog:'))
+    .sort();
   const sdkVersion = bundledPackageVersion(dir, inputs, '@plugline/sdk');
-  return { code, inputs, ...(sdkVersion ? { sdkVersion } : {}) };
+  const isolateImports = [...new Set((output?.imports ?? []).filter((imported) => imported.path.startsWith(isolateModulePrefix)).map((imported) => imported.path))].sort();
+  return { code, inputs, isolateImports, warnings, ...(sdkVersion ? { sdkVersion } : {}) };
 }
 
 /** The version of a package some of whose files are in the bundle (read from its package.json). */

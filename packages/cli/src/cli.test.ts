@@ -101,6 +101,15 @@ describe('plugline dev', () => {
     const located = JSON.parse(geoip.stdout) as { events: { ip?: string; properties: Record<string, unknown> }[] };
     expect(located.events.find((event) => event.ip === '8.8.8.8')?.properties.$geoip_country_code).toBe('US');
 
+    // A PostHog-format plugin (no version, ESM imports with module.exports, crypto) runs in the runtime's sandbox.
+    const posthog = await runCli(['dev', path.join(repoRoot, 'registry', 'posthog-compat', 'src', 'fixtures', 'esm-cjs-mix'), '--json', '--quiet']);
+    expect(posthog.code).toBe(0);
+    const mixed = JSON.parse(posthog.stdout) as { plugin: string; events: { properties: Record<string, unknown> }[]; errors: unknown[] };
+    expect(mixed.plugin).toBe('esm-cjs-mix@0.0.0-dev');
+    expect(mixed.errors).toEqual([]);
+    expect(mixed.events).toHaveLength(3);
+    expect(mixed.events.every((event) => event.properties.mix_label === 'mixed-modules' && typeof event.properties.mix_hash === 'string')).toBe(true);
+
     await writeFile(path.join(root, 'bad-config.json'), JSON.stringify({ nope: true }));
     const badConfig = await runCli(['dev', dir, '--config', path.join(root, 'bad-config.json')]);
     expect(badConfig.code).toBe(1);

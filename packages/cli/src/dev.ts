@@ -4,7 +4,8 @@ import { type AnyPlugin, type PluginEvent, type PluginGeoIp, PluglineError } fro
 import { createEvent, createMeta, runChain, type TestMeta } from '@plugline/sdk/testing';
 import { bundlePlugin, findEntry } from './bundle.js';
 import { codeConfigSchema, loadPluginBundle } from './load-bundle.js';
-import { readManifest } from './pack.js';
+import { runPostHogDev } from './dev-posthog.js';
+import { readManifest, readPostHogManifest } from './pack.js';
 
 /** The events `plugline dev` runs when no `--events` file is given: a page view, a sign-up and an identify. */
 export const sampleEvents: readonly PluginEvent[] = [
@@ -65,6 +66,9 @@ export interface DevResult {
  */
 export async function runDev(dir: string, options: DevOptions = {}): Promise<DevResult> {
   const root = path.resolve(dir);
+  // A PostHog-format plugin runs in the runtime's sandbox (its bundle imports the isolate's modules).
+  const original = await readPostHogManifest(root);
+  if (original) return runPostHogDev(root, original, (options.events ?? sampleEvents).map((event) => createEvent(event)), options);
   const entryFile = findEntry(root, options.entry);
   options.onProgress?.(`bundling ${path.relative(root, entryFile)}`);
   const { code } = await bundlePlugin(root, entryFile);

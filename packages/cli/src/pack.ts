@@ -4,8 +4,9 @@ import path from 'node:path';
 import { type ConfigSchema, type PluginManifest, PluglineError, type PostHogManifest, isPostHogManifest, validateManifest } from '@plugline/sdk';
 import semver from 'semver';
 import { bundlePlugin, findEntry } from './bundle.js';
+import { checkHooks } from './check-hooks.js';
 import { codeConfigSchema, loadPluginBundle } from './load-bundle.js';
-import { convertForPack, postHogOriginalFile, postHogVersion } from './posthog.js';
+import { convertForPack, isolateModulePrefix, postHogOriginalFile, postHogVersion } from './posthog.js';
 import { createReproducibleTarball, integrityOf, type TarballFile, tarballFileName } from './tarball.js';
 
 /** Options of {@link packPlugin}. */
@@ -34,6 +35,10 @@ export interface PackResult {
   manifest: PluginManifest;
   /** Entries in the tarball, sorted, e.g. `['package/README.md', 'package/dist/index.js', 'package/plugin.json']`. */
   files: string[];
+  /** The hooks the bundle defines, as the sandbox found them when it loaded it (sorted). */
+  hooks: string[];
+  /** esbuild's warnings that did not stop the bundle (also given to `onProgress`). */
+  warnings: string[];
 }
 
 /**
@@ -70,7 +75,7 @@ async function tarballManifest(root: string, manifest: PluginManifest): Promise<
 }
 
 /** The folder's `plugin.json` when it is in PostHog's format (the SDK's `isPostHogManifest`), else undefined. */
-async function readPostHogManifest(dir: string): Promise<PostHogManifest | undefined> {
+export async function readPostHogManifest(dir: string): Promise<PostHogManifest | undefined> {
   const file = path.join(dir, 'plugin.json');
   if (!existsSync(file)) return undefined;
   try {
@@ -105,7 +110,15 @@ export async function packPlugin(dir: string, options: PackOptions = {}): Promis
   const manifest = original ? convertForPack(original, postHogVersion(root, options.version)) : await readManifest(root, { codeConfig });
   const entryFile = findEntry(root, options.entry ?? postHogEntry);
   options.onProgress?.(`bundling ${path.relative(root, entryFile)} -> ${manifest.main}`);
-  const { code, sdkVersion } = await bundle();
+  const { code, sdkVersion, isolateImports, warnings } = await bundle();
+  for (const warning of warnings) options.onProgress?.(`warning: ${warning}`);
+  options.onProgress?.('loading the bundle in the sandbox');
+  const hooks = await checkHooks(code, `${manifest.name}@${manifest.version}`, { isolateImports, onProgress: options.onProgress });
+  // A PostHog plugin importing `pg` uses the runtime's postgres host service: its manifest asks for the
+  // capability (which the runtime's operator still has to grant).
+  if (original && isolateImports.includes(`${isolateModulePrefix}pg`) && !manifest.capabilities?.includes('postgres')) {
+    manifest.capabilities = [...(manifest.capabilities ?? []), 'postgres'];
+  }
   // The runtime refuses a plugin whose sdk range excludes its own SDK; catch the same mistake here
   // against the SDK the bundle was actually built with.
   if (sdkVersion && !semver.satisfies(sdkVersion, manifest.sdk, { includePrerelease: true })) {
@@ -144,5 +157,7 @@ export async function packPlugin(dir: string, options: PackOptions = {}): Promis
     integrity: integrityOf(tarball),
     manifest,
     files: files.map((file) => `package/${file.path}`).sort(),
+    hooks,
+    warnings,
   };
 }

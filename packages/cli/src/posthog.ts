@@ -14,17 +14,35 @@ export const postHogOriginalFile = 'posthog.plugin.json';
 /** The bundle's path inside a packed PostHog plugin (never the source file, which may be `index.js`). */
 export const postHogBundlePath = 'dist/index.js';
 
+/**
+ * The library modules the runtime's isolate provides (`plugline:<name>`, see @plugline/runtime's
+ * `ISOLATE_MODULE_NAMES`): a PostHog plugin's import of one of these names, by itself or by one of its
+ * dependencies, is bundled as a re-export of the isolate's module, which the sandbox links at load.
+ */
+export const isolateModules = ['aws-sdk', 'buffer', 'crypto', 'events', 'generic-pool', 'jsonwebtoken', 'pg', 'stream', 'url', 'zlib'] as const;
+
+/** The specifier prefix of the isolate's library modules (kept external in the bundle). */
+export const isolateModulePrefix = 'plugline:';
+
 // What `@posthog/plugin-scaffold` is at run time: only RetryError is a value (the rest is types), and
 // the runtime provides it as a global.
 const shims: Record<string, string> = {
   '@posthog/plugin-scaffold': 'export const RetryError = globalThis.RetryError;\n',
-  // PostHog let plugins import node-fetch; the isolate's global fetch is the same API.
-  'node-fetch': 'const fetch = globalThis.fetch;\nexport default fetch;\nexport const Headers = globalThis.Headers;\n',
-  url: 'export const URL = globalThis.URL;\nexport const URLSearchParams = globalThis.URLSearchParams;\nexport default { URL, URLSearchParams };\n',
+  // PostHog let plugins import node-fetch; the isolate's global fetch is the same API, and rejects with
+  // node-fetch's FetchError (kept on the prelude's internal object, see the runtime's isolate/internal.ts).
+  'node-fetch':
+    "const fetch = globalThis.fetch;\nexport default fetch;\nexport const Headers = globalThis.Headers;\nexport const FetchError = globalThis[Symbol.for('plugline.internal')].FetchError;\n",
+  ...Object.fromEntries(isolateModules.map((name) => [name, `export * from '${isolateModulePrefix}${name}';\nexport { default } from '${isolateModulePrefix}${name}';\n`])),
 };
 
-// Libraries PostHog provided that need sockets, files or Node internals: a bare isolate cannot run them.
-const unavailable = new Set(['pg', 'aws-sdk', '@google-cloud/bigquery', '@google-cloud/pubsub', '@google-cloud/storage', 'snowflake-sdk', 'generic-pool', 'ua-parser-js-node']);
+// Libraries PostHog provided that need sockets, files or Node internals and have no isolate version.
+const unavailable = new Map([
+  ['@google-cloud/bigquery', 'Google Cloud clients need Node sockets and files'],
+  ['@google-cloud/pubsub', 'Google Cloud clients need Node sockets and files'],
+  ['@google-cloud/storage', 'Google Cloud clients need Node sockets and files'],
+  ['snowflake-sdk', 'the Snowflake driver needs Node sockets and files'],
+  ['ua-parser-js-node', 'it needs Node'],
+]);
 const builtins = new Set(builtinModules);
 
 function packageName(specifier: string): string {
@@ -37,9 +55,11 @@ function cannotImport(specifier: string, why: string): esbuild.OnResolveResult {
 }
 
 /**
- * The esbuild plugin for PostHog plugins: `@posthog/plugin-scaffold`, `node-fetch` and `url` become
- * tiny shims over the isolate's globals; Node built-ins and PostHog's socket-based libraries (`pg`,
- * `aws-sdk`, ...) and packages that are not installed fail with PostHog's message style, naming the import.
+ * The esbuild plugin for PostHog plugins: `@posthog/plugin-scaffold` and `node-fetch` become tiny
+ * shims over the isolate's globals, the {@link isolateModules} (`crypto`, `zlib`, `pg`, ...) re-exports
+ * of the isolate's `plugline:<name>` modules; other Node built-ins, PostHog's libraries with no isolate
+ * version (`aws-sdk`, `@google-cloud/*`, `snowflake-sdk`) and packages that are not installed fail with
+ * PostHog's message style, naming the import.
  */
 export function postHogImports(dir: string): esbuild.Plugin {
   return {
@@ -49,13 +69,15 @@ export function postHogImports(dir: string): esbuild.Plugin {
         if ((args.pluginData as { posthog?: boolean } | undefined)?.posthog) return undefined;
         const specifier = args.path.startsWith('node:') ? args.path.slice(5) : args.path;
         if (shims[specifier] !== undefined) return { path: specifier, namespace: 'posthog-shim' };
+        if (specifier.startsWith(isolateModulePrefix)) return { path: args.path, external: true };
         // Only the plugin's own imports are judged here; its dependencies follow the CLI's usual rules.
         if (args.importer && path.relative(dir, args.importer).split(path.sep).includes('node_modules')) return undefined;
         const name = packageName(specifier);
         if (args.path.startsWith('node:') || builtins.has(name)) {
           return cannotImport(args.path, 'the sandbox has no Node built-ins (use fetch, meta.storage, meta.cache)');
         }
-        if (unavailable.has(name)) return cannotImport(args.path, 'it needs sockets or files, which the sandbox does not have');
+        const why = unavailable.get(name);
+        if (why !== undefined) return cannotImport(args.path, why);
         const resolved = await build.resolve(args.path, { kind: args.kind, resolveDir: args.resolveDir, importer: args.importer, pluginData: { posthog: true } });
         if (resolved.errors.length > 0) return cannotImport(args.path, `it is not installed in ${dir} (npm install it, and it must run without Node APIs)`);
         return resolved;

@@ -66,10 +66,15 @@ export function registerRegistryCommands(program: Command, out: Output): void {
     .option('--tag <tag>', 'publish under this dist-tag instead of latest (latest does not move, as with npm)')
     .option('--dry-run', 'pack and check everything, but do not upload: prints what would be published')
     .option('--entry <file>', 'the source entry')
-    .action(async (dir: string, options: { registry?: string; tag?: string; entry?: string; dryRun?: boolean }) => {
+    .option('--plugin-version <semver>', "the version of a PostHog-format plugin (default: package.json's version)")
+    .action(async (dir: string, options: { registry?: string; tag?: string; entry?: string; dryRun?: boolean; pluginVersion?: string }) => {
       const client = await clientFor(options, options.dryRun !== true);
       const { packPlugin } = await import('./pack.js');
-      const packed = await packPlugin(dir, { ...(options.entry ? { entry: options.entry } : {}), onProgress: (message) => progress(out, message) });
+      const packed = await packPlugin(dir, {
+        ...(options.entry ? { entry: options.entry } : {}),
+        ...(options.pluginVersion ? { version: options.pluginVersion } : {}),
+        onProgress: (message) => progress(out, message),
+      });
       const { name, version } = packed.manifest;
       const tag = options.tag ?? 'latest';
       if (options.dryRun === true) {

@@ -95,6 +95,21 @@ describe('registry commands against a real registry', () => {
     expect((await runCli(['info', 'cli-pub@1.0.0'], { env })).stdout).toContain('DEPRECATED: use 2.x');
   });
 
+  it('publishes a PostHog-format plugin (no version in plugin.json) with --plugin-version', async () => {
+    const dir = await writePluginFolder(path.join(root, 'posthog-pub'), {
+      manifest: { name: 'PostHog Publish', main: 'index.js', config: [{ key: 'label', type: 'string', default: 'x' }] },
+      extra: { 'index.js': 'export function processEvent(event, { config }) { event.properties.label = config.label; return event }\n' },
+    });
+    const withoutVersion = await runCli(['publish', dir, '--registry', registry.url], { env });
+    expect(withoutVersion.code).toBe(1);
+    expect(withoutVersion.stderr).toContain('--plugin-version');
+    const published = await runCli(['publish', dir, '--plugin-version', '2.3.4', '--json', '--registry', registry.url], { env });
+    expect(published.code).toBe(0);
+    expect(JSON.parse(published.stdout)).toMatchObject({ name: 'posthog-publish', version: '2.3.4' });
+    const info = JSON.parse((await runCli(['info', 'posthog-publish', '--json', '--registry', registry.url], { env })).stdout) as { version: string };
+    expect(info.version).toBe('2.3.4');
+  });
+
   it('answers ERR_PLUGIN_NOT_FOUND and ERR_REGISTRY_UNREACHABLE as one line', async () => {
     const missing = await runCli(['info', 'no-such-plugin', '--registry', registry.url], { env });
     expect(missing.code).toBe(1);

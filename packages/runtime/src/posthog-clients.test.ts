@@ -208,9 +208,9 @@ describe(`posthog-js ${posthogJsVersion} in Chromium`, () => {
     inFlight.set(page, 0);
     const ours = (url: string) => url.startsWith(running.url);
     page.on('request', (request) => void (ours(request.url()) && inFlight.set(page, (inFlight.get(page) ?? 0) + 1)));
-    for (const event of ['requestfinished', 'requestfailed'] as const) {
-      page.on(event, (request) => void (ours(request.url()) && inFlight.set(page, (inFlight.get(page) ?? 1) - 1)));
-    }
+    const done = (request: { url(): string }) => void (ours(request.url()) && inFlight.set(page, (inFlight.get(page) ?? 1) - 1));
+    page.on('requestfinished', done);
+    page.on('requestfailed', done);
     page.on('pageerror', (error) => problems.push(`pageerror: ${error.message}`));
     page.on('console', (message) => {
       if (message.type() === 'error' || message.type() === 'warning') problems.push(`console.${message.type()}: ${message.text()}`);

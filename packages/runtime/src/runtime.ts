@@ -22,6 +22,7 @@ import { type PluginEntry, checkConfig, installProject, projectPaths, readProjec
 import { defaultSetupRetryDelaysMs, setupWithRetries, splitAttachments } from './posthog.js';
 import { type EgressMode, pluginPermissions } from './sandbox/egress.js';
 import { MemoryCache, type PluginStorageBackend, closePostgresPools, createSandboxHost } from './sandbox/host.js';
+import { type WebhookRetry, deliverComposedWebhooks } from './webhooks.js';
 import { PluginSandbox } from './sandbox/sandbox.js';
 import { type SharedPluginState, createRedisPluginState } from './state.js';
 import { StoreLeases } from './state-leases.js';
@@ -55,6 +56,8 @@ export interface RuntimeOptions {
   schedule?: boolean;
   /** Delays between `setupPlugin` attempts of a PostHog-format plugin (default 1, 2, 4, 8 s: 5 attempts). */
   setupRetryDelaysMs?: readonly number[];
+  /** How the host retries a webhook composed by a PostHog plugin's `composeWebhook` (see webhooks.ts). */
+  webhookRetry?: WebhookRetry;
   /** Lines of recent logs and errors kept per plugin (default 100). */
   recentLines?: number;
   /**
@@ -480,6 +483,7 @@ export class Runtime {
   private runOnEvent(events: PluginEvent[]) {
     const json = JSON.stringify(events);
     for (const instance of this.instances) {
+      if (instance.has('composeWebhook')) this.runComposeWebhook(instance, events);
       if (!instance.has('onEvent')) continue;
       instance.enter();
       this.track(
@@ -494,6 +498,23 @@ export class Runtime {
           .finally(() => instance.leave()),
       );
     }
+  }
+
+  /** PostHog's composeWebhook: composed in the isolate, sent by the host (webhooks.ts); failures recorded as errors. */
+  private runComposeWebhook(instance: PluginInstance, events: PluginEvent[]) {
+    instance.enter();
+    this.track(
+      deliverComposedWebhooks(instance.sandbox!, events, this.options.webhookRetry)
+        .then((outcomes) => {
+          for (const outcome of outcomes) {
+            if (outcome.status === 'delivered') continue;
+            const message = outcome.status === 'compose-failed' ? `${outcome.errorName}: ${outcome.message}` : `webhook not delivered after ${outcome.attempts} attempt(s): ${outcome.message}`;
+            this.recordError(instance, 'composeWebhook', new PluginError({ plugin: instance.name, version: instance.version, hook: 'composeWebhook', message }), events[outcome.index]?.uuid);
+          }
+        })
+        .catch((error: unknown) => void this.recordError(instance, 'composeWebhook', error))
+        .finally(() => instance.leave()),
+    );
   }
 
   /**

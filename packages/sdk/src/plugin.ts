@@ -98,7 +98,8 @@ export interface GeoIpLocation {
   country?: { isoCode: string; names?: { en?: string } };
   city?: { names: { en?: string } };
   location?: { latitude: number; longitude: number; timeZone?: string; accuracyRadius?: number };
-  subdivisions?: { isoCode: string; names?: { en?: string } }[];
+  /** Most significant first (state, then county); `isoCode` when the database knows it. */
+  subdivisions?: { isoCode?: string; names?: { en?: string } }[];
   postal?: { code: string };
   continent?: { code: string; names?: { en?: string } };
 }

@@ -105,8 +105,8 @@ describe('official plugins through the registry and the runtime', () => {
     const pageview = stored.find((event) => event.event === '$pageview');
     const signup = stored.find((event) => event.event === 'signed_up');
     // geoip ran first (the labeler saw its country), hello-world ran, and the filter ran last.
-    expect(pageview?.properties, report).toMatchObject({ $geoip_country_code: 'US', $geoip_time_zone: 'America/Chicago', label: 'us-visitor', hello: 'world', account: { plan: 'pro' } });
-    expect(signup?.properties).toMatchObject({ $geoip_country_code: 'GB', $geoip_city_name: 'St Albans', hello: 'world', plan: 'free' });
+    expect(pageview?.properties, report).toMatchObject({ $geoip_country_code: 'US', $geoip_city_name: 'Mountain View', $geoip_continent_code: 'NA', label: 'us-visitor', hello: 'world', account: { plan: 'pro' } });
+    expect(signup?.properties).toMatchObject({ $geoip_country_code: 'GB', $geoip_city_name: 'London', $geoip_subdivision_1_name: 'England', hello: 'world', plan: 'free' });
     expect(signup?.properties).not.toHaveProperty('label');
     for (const event of stored) {
       expect(event.properties).not.toHaveProperty('$geoip_latitude');

@@ -1,4 +1,5 @@
-import { readFile, mkdtemp, rm } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { type Server, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -208,6 +209,54 @@ describe('packing and publishing PostHog plugins', () => {
     } finally {
       sandbox.dispose();
     }
+  });
+
+  it("fails to pack the warehouse clients PostHog provided that have no isolate version, naming each", async () => {
+    for (const name of ['@google-cloud/bigquery', '@google-cloud/storage', '@google-cloud/pubsub', 'snowflake-sdk']) {
+      const dir = path.join(root, 'unsupported', name.replace(/[@/]/g, '_'));
+      await mkdir(dir, { recursive: true });
+      await writeFile(path.join(dir, 'plugin.json'), JSON.stringify({ name: 'Warehouse', main: 'index.js', config: [] }));
+      await writeFile(path.join(dir, 'index.js'), `import * as client from '${name}'\nexport function exportEvents(events) { return client }\n`);
+      await expect(packPlugin(dir, { outDir: path.join(root, 'check'), writeBundle: false, version: '1.0.0' })).rejects.toMatchObject({
+        code: 'ERR_PLUGIN_LOAD',
+        message: expect.stringContaining(`Cannot import '${name}'! This package is not provided`),
+      });
+    }
+  });
+
+  it('packs and runs a TypeScript plugin mixing ESM imports with module.exports = plugin', async () => {
+    const packed = await packPlugin(path.join(fixtures, 'esm-cjs-mix'), { outDir: path.join(root, 'check'), writeBundle: false, version: '1.0.0' });
+    expect(packed.hooks).toEqual(['processEvent']);
+    expect(packed.warnings).toEqual([]);
+    const { code: bundle } = await bundlePlugin(path.join(fixtures, 'esm-cjs-mix'), path.join(fixtures, 'esm-cjs-mix', 'index.ts'), { posthog: true });
+    const sandbox = new PluginSandbox({
+      name: 'esm-cjs-mix',
+      version: '1.0.0',
+      integrity: `sha512-mix-${Date.now()}`,
+      code: bundle,
+      config: { salt: 'pepper' },
+      timeoutMs: 500,
+      host: createSandboxHost({ sink: { log: () => {}, metric: () => {} }, storage: { get: () => null, set: () => {}, del: () => {} }, cache: new MemoryCache(), postgres: false }),
+    });
+    try {
+      await sandbox.start();
+      const { output } = await sandbox.processBatch(JSON.stringify([{ uuid: 'm1', event: 'e', distinct_id: 'd', properties: {}, timestamp: '2026-01-01T00:00:00.000Z' }]));
+      expect(JSON.parse(batchEventsJson(output))[0].properties).toEqual({ mix_label: 'mixed-modules', mix_hash: createHash('sha1').update('pepper').digest('hex') });
+    } finally {
+      sandbox.dispose();
+    }
+  });
+
+  it('fails to pack a plugin whose hooks resolve to nothing, or whose bundle would break (esbuild warnings)', async () => {
+    const out = path.join(root, 'check');
+    await expect(packPlugin(path.join(fixtures, 'bad-no-hooks'), { outDir: out, writeBundle: false, version: '1.0.0' })).rejects.toMatchObject({
+      code: 'ERR_PLUGIN_LOAD',
+      message: expect.stringContaining('defines no hook: its exports resolve to nothing'),
+    });
+    await expect(packPlugin(path.join(fixtures, 'bad-missing-export'), { outDir: out, writeBundle: false, version: '1.0.0' })).rejects.toMatchObject({
+      code: 'ERR_PLUGIN_LOAD',
+      message: expect.stringMatching(/the bundle would break in the sandbox: .*index\.js:4:\d+: .*tagEvent.*\[import-is-undefined\]/),
+    });
   });
 
   it('refuses an invalid version and an unconvertible PostHog plugin.json with coded errors', async () => {

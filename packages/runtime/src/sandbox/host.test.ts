@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { locateCity } from './geoip-city.js';
 import { MemoryCache, locateIp } from './host.js';
 
 describe('MemoryCache', () => {
@@ -37,11 +38,35 @@ describe('MemoryCache', () => {
 });
 
 describe('locateIp', () => {
-  it('answers in the MaxMind City shape from the bundled geoip-lite database, null when unknown', () => {
-    expect(locateIp('8.8.8.8')).toMatchObject({ country: { isoCode: 'US', names: { en: 'United States' } }, location: { latitude: expect.any(Number), longitude: expect.any(Number) } });
+  it('answers in the MaxMind City shape from the shipped DB-IP City Lite database, null when unknown', () => {
+    expect(locateIp('8.8.8.8')).toEqual({
+      city: { names: { en: 'Mountain View' } },
+      continent: { code: 'NA', names: { en: 'North America' } },
+      country: { isoCode: 'US', names: { en: 'United States' } },
+      location: { latitude: expect.closeTo(37.42, 1), longitude: expect.closeTo(-122.08, 1) },
+      subdivisions: [{ names: { en: 'California' } }],
+    });
+    expect(locateIp('81.2.69.142')).toMatchObject({
+      city: { names: { en: 'London' } },
+      continent: { code: 'EU', names: { en: 'Europe' } },
+      country: { isoCode: 'GB', names: { en: 'United Kingdom' } },
+      subdivisions: [{ names: { en: 'England' } }],
+    });
+    // IPv6 has its own database.
+    expect(locateIp('2001:4860:4860::8888')).toMatchObject({ country: { isoCode: 'CA' }, continent: { code: 'NA' } });
     expect(locateIp('127.0.0.1')).toBeNull();
+    expect(locateIp('10.1.2.3')).toBeNull();
     expect(locateIp('not an ip')).toBeNull();
-    // A range geoip-lite knows nothing about (country '', coordinates null) is unknown, not a location of nulls.
-    expect(locateIp('67.43.156.1')).toBeNull();
+  });
+
+  it("takes the region's ISO code, time zone and accuracy radius from the hint only when it names the same city", () => {
+    const london = { country: 'GB', city: 'London', region: 'ENG', timeZone: 'Europe/London', accuracyRadius: 50 };
+    expect(locateCity('81.2.69.142', () => london)).toMatchObject({
+      location: { timeZone: 'Europe/London', accuracyRadius: 50 },
+      subdivisions: [{ isoCode: 'ENG', names: { en: 'England' } }],
+    });
+    const elsewhere = locateCity('81.2.69.142', () => ({ ...london, city: 'St Albans' }));
+    expect(elsewhere?.location).not.toHaveProperty('timeZone');
+    expect(elsewhere?.subdivisions).toEqual([{ names: { en: 'England' } }]);
   });
 });

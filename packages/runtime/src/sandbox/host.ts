@@ -5,6 +5,7 @@ import type { Agent } from 'undici';
 import { EgressPolicy } from './egress.js';
 import { checkedPostgresConfig, createEgressAgent, egressFetch } from './egress-fetch.js';
 import { reportHostError } from '../host-errors.js';
+import { locateCity, type RegionHint } from './geoip-city.js';
 import type { SandboxHost } from './sandbox.js';
 
 const require = createRequire(import.meta.url);
@@ -146,40 +147,21 @@ interface GeoipLite {
 let geoip: GeoipLite | undefined;
 
 /**
- * Looks an IP address up in the `geoip-lite` database shipped with the npm package (loaded on first
- * use) and returns it in the MaxMind City shape PostHog's `meta.geoip.locate` gives.
+ * Looks an IP address up in the city database shipped with the runtime (DB-IP City Lite, see
+ * geoip-city.ts) and answers in the MaxMind City shape PostHog's `meta.geoip.locate` gave; geoip-lite
+ * (loaded on first use) adds the region's ISO code, the time zone and the accuracy radius when it
+ * places the address in the same city. Null when the address is unknown.
  */
-// geoip-lite ships ISO codes only; Node's ICU knows the English names.
-// Names are memoised: an ICU lookup costs about 2 µs, twice the GeoIP lookup itself, and there are
-// fewer than 300 region codes.
-const regionNames = new Intl.DisplayNames(['en'], { type: 'region' });
-const countryNames = new Map<string, string>();
-function countryName(isoCode: string): string {
-  let name = countryNames.get(isoCode);
-  if (name !== undefined) return name;
-  try {
-    name = regionNames.of(isoCode) ?? isoCode;
-  } catch {
-    name = isoCode;
-  }
-  countryNames.set(isoCode, name);
-  return name;
+export function locateIp(ip: string): GeoIpLocation | null {
+  return locateCity(ip, regionHint);
 }
 
-export function locateIp(ip: string): GeoIpLocation | null {
+/** geoip-lite's answer for an IP, as the city lookup's hint (see geoip-city.ts). */
+function regionHint(ip: string): RegionHint | undefined {
   geoip ??= require('geoip-lite') as GeoipLite;
   const hit = geoip.lookup(ip);
-  // geoip-lite answers some ranges with an empty record (country '', coordinates null): unknown, so
-  // null, as MaxMind does, rather than a location whose fields are empty strings and nulls.
-  if (!hit || (!hit.country && typeof hit.ll[0] !== 'number')) return null;
-  const location: GeoIpLocation = {};
-  if (hit.country) location.country = { isoCode: hit.country, names: { en: countryName(hit.country) } };
-  if (typeof hit.ll[0] === 'number' && typeof hit.ll[1] === 'number') {
-    location.location = { latitude: hit.ll[0], longitude: hit.ll[1], accuracyRadius: hit.area, ...(hit.timezone ? { timeZone: hit.timezone } : {}) };
-  }
-  if (hit.city) location.city = { names: { en: hit.city } };
-  if (hit.region) location.subdivisions = [{ isoCode: hit.region }];
-  return location;
+  if (!hit?.country) return undefined;
+  return { country: hit.country, ...(hit.city ? { city: hit.city } : {}), ...(hit.region ? { region: hit.region } : {}), ...(hit.timezone ? { timeZone: hit.timezone } : {}), ...(typeof hit.area === 'number' ? { accuracyRadius: hit.area } : {}) };
 }
 
 interface PgPool {

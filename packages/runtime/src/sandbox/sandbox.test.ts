@@ -217,7 +217,8 @@ describe('PluginSandbox', () => {
     const { outcomes, output } = await s.processBatch(JSON.stringify([event(0)]));
     expect(outcomes).toEqual([1]);
     const { properties } = JSON.parse(batchEventsJson(output))[0];
-    expect(properties.fetch).toEqual({ name: 'TypeError', message: 'fetch failed', code: 'ECONNREFUSED', realm: true });
+    // node-fetch's FetchError (PostHog plugins test err.name and err.code), a TypeError like the web's.
+    expect(properties.fetch).toEqual({ name: 'FetchError', message: `request to http://127.0.0.1:${port}/ failed, reason: ECONNREFUSED`, code: 'ECONNREFUSED', realm: true });
     expect(properties.storage).toEqual({ name: 'Error', message: 'relation "x" does not exist', code: '42P01', realm: true });
   });
 
@@ -302,7 +303,7 @@ describe('PluginSandbox', () => {
       e.properties.ctor = probe(() => ({}).constructor.constructor('return typeof process')());
       e.properties.ctorProcess = probe(() => ({}).constructor.constructor('return process')());
       e.properties.fnProto = probe(() => ({}).constructor.constructor('return this')() === globalThis);
-      e.properties.globals = Object.getOwnPropertyNames(globalThis).filter((k) => /^(_?ivm|host[A-Za-z]*|Reference|ExternalCopy|require|process|Buffer|module|exports|global)$/.test(k)).join(',');
+      e.properties.globals = Object.getOwnPropertyNames(globalThis).filter((k) => /^(_?ivm|host[A-Za-z]*|Reference|ExternalCopy|require|process|module|exports|global)$/.test(k)).join(',');
       e.properties.imported = await import('node:fs').then(() => 'imported', (error) => 'rejected');
       e.properties.stackHook = probe(() => { Error.prepareStackTrace = (error, sites) => sites; return typeof Error.prepareStackTrace; });
       e.properties.fetchError = await fetch('http://127.0.0.1:1/').then(() => 'ok', (error) => typeof error.stack);

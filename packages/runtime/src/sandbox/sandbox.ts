@@ -2,7 +2,9 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { type HookName, PluginError } from '@plugline/sdk';
 import ivm from 'isolated-vm';
-import { PRELUDE_SOURCE, RUNNER_SOURCE } from './prelude.js';
+import { createModuleResolver } from './isolate-modules.js';
+import { RUNNER_SOURCE } from './prelude.js';
+import { runPrelude } from './prelude-loader.js';
 
 /** Host services one plugin's sandbox may call; every call crosses as JSON strings. */
 export interface SandboxHost {
@@ -43,6 +45,9 @@ export type BatchOutcome = 0 | 1 | 2 | { message: string; errorName: string };
 
 /** A stopped batch crossing; `eventIndex` is the event that was running, when the sandbox knows it. */
 export type SandboxCrash = PluginError & { eventIndex?: number };
+
+/** What `composeWebhook` gave for one event: nothing, a webhook for the host to send, or an error. */
+export type ComposedWebhook = null | { webhook: { url: string; method: string; headers: Record<string, string>; body: string | null } } | { error: { message: string; errorName: string } };
 
 /** A failure of a single `onEvent` call in a batch. */
 export interface OnEventFailure {
@@ -148,11 +153,13 @@ export class PluginSandbox {
   private readonly wallTimeoutMs: number;
   private readonly perEventTimeoutMs: number;
   private isolate: ivm.Isolate | undefined;
-  private functions: { processBatch: ivm.Reference; onEventBatch: ivm.Reference; callHook: ivm.Reference; drain: ivm.Reference } | undefined;
+  private functions:
+    | { processBatch: ivm.Reference; onEventBatch: ivm.Reference; callHook: ivm.Reference; drain: ivm.Reference; composeWebhookBatch: ivm.Reference }
+    | undefined;
   private starting: Promise<void> | undefined;
   private disposed = false;
   // Written by the isolate: [0] which event of the batch is running, [1] 1 while the sync path runs
-  // (see prelude RUNNER_SOURCE), [2] 1 while logs or metrics are buffered (see PRELUDE_SOURCE).
+  // (see prelude RUNNER_SOURCE), [2] 1 while logs or metrics are buffered (see PRELUDE_SCRIPT).
   private readonly progress = new SharedArrayBuffer(12);
   private batchLock: Promise<void> = Promise.resolve();
 
@@ -200,11 +207,7 @@ export class PluginSandbox {
         capabilities: options.capabilities ?? [],
       });
       const pendingFlag = new ivm.ExternalCopy(this.progress).copyInto({ release: true });
-      const internals = (await context.evalClosure(PRELUDE_SOURCE, [hostSync, hostAsync, init, pendingFlag], {
-        result: { reference: true },
-        timeout: this.timeoutMs,
-        filename: 'plugline:prelude',
-      })) as unknown as ivm.Reference;
+      const internals = await runPrelude(isolate, context, [hostSync, hostAsync, init, pendingFlag], this.timeoutMs);
 
       const rejectImports = (specifier: string): never => {
         throw new Error(`Cannot import '${specifier}': plugins must be one self-contained bundle`);
@@ -222,7 +225,7 @@ export class PluginSandbox {
         plugin = await isolate.compileModule(options.code, compileOptions);
         const produced = (plugin as unknown as { cachedData?: ivm.ExternalCopy<ArrayBuffer> }).cachedData;
         if (!cached && produced) codeCache.set(options.integrity, produced);
-        await plugin.instantiate(context, rejectImports);
+        await plugin.instantiate(context, createModuleResolver(isolate, context));
         await plugin.evaluate({ timeout: this.timeoutMs });
       } catch (cause) {
         throw new PluginError({ plugin: options.name, version: options.version, hook: 'load', code: 'ERR_PLUGIN_LOAD', cause });
@@ -243,6 +246,7 @@ export class PluginSandbox {
         onEventBatch: (await runner.get('onEventBatch', { reference: true })) as ivm.Reference,
         callHook: (await runner.get('callHook', { reference: true })) as ivm.Reference,
         drain: (await runner.get('drain', { reference: true })) as ivm.Reference,
+        composeWebhookBatch: (await runner.get('composeWebhookBatch', { reference: true })) as ivm.Reference,
       };
       this.isolate = isolate;
       await this.drainBuffered(isolate);
@@ -297,6 +301,16 @@ export class PluginSandbox {
     return JSON.parse((await this.invoke('onEvent', 'onEventBatch', [eventsJson], eventCount)) as string) as OnEventFailure[];
   }
 
+  /** Runs PostHog's `composeWebhook` for each event of a batch in one crossing (see webhooks.ts). */
+  async composeWebhooks(eventsJson: string, eventCount = 1): Promise<ComposedWebhook[]> {
+    return JSON.parse((await this.invoke('composeWebhook', 'composeWebhookBatch', [eventsJson], eventCount)) as string) as ComposedWebhook[];
+  }
+
+  /** Sends a request through this plugin's host fetch (the path plugins' own fetches take, with its policy). */
+  async hostFetch(request: { url: string; method: string; headers: [string, string][]; body: string | null; bodyBase64: string | null }): Promise<{ status: number; statusText: string }> {
+    return (await this.options.host.async('fetch', request)) as { status: number; statusText: string };
+  }
+
   /**
    * Calls one hook with JSON arguments (before `meta`). Resolves `null` on success, or the error the
    * hook threw (`{ message, errorName }`) so the caller can tell `RetryError` apart.
@@ -319,7 +333,7 @@ export class PluginSandbox {
     return this.isolate && !this.isolate.isDisposed ? this.isolate.getHeapStatistics() : undefined;
   }
 
-  private async invoke(hook: HookName, fn: 'processBatch' | 'onEventBatch' | 'callHook', args: (string | LineBatch)[], eventCount = 0): Promise<unknown> {
+  private async invoke(hook: HookName, fn: 'processBatch' | 'onEventBatch' | 'callHook' | 'composeWebhookBatch', args: (string | LineBatch)[], eventCount = 0): Promise<unknown> {
     if (this.disposed) throw new PluginError({ plugin: this.name, version: this.version, hook, code: 'ERR_PLUGIN_DISABLED', message: 'the plugin was unloaded' });
     if (!this.functions || !this.isolate || this.isolate.isDisposed) {
       const restarting = this.isolate !== undefined;
