@@ -41,6 +41,8 @@ export const errorCatalogue = {
   ERR_PLUGIN_DISABLED: { status: 409, message: 'The plugin is disabled' },
   ERR_EXPORT_RETRY_EXHAUSTED: { status: 500, message: 'An export batch failed after its last retry' },
   ERR_EXPORT_FAILED: { status: 500, message: 'An export batch failed permanently' },
+  ERR_QUOTA_EXCEEDED: { status: 429, message: 'A plugin exceeded one of its quotas (cache, storage, logs, jobs, metrics or captured events)' },
+  ERR_UNAVAILABLE: { status: 503, message: 'The runtime cannot take more events now (starting, or its ingest queue is full): retry later' },
   ERR_LOCKFILE_INVALID: { status: 500, message: 'The lockfile is unreadable or does not match the installed plugins' },
   ERR_INTERNAL: { status: 500, message: 'Internal error' },
   // CLI
