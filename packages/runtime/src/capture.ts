@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { gunzipSync } from 'node:zlib';
 import { type PluginEvent, PluglineError } from '@plugline/sdk';
+import { MAX_INFLATED_BYTES } from './limits.js';
 
 /** What {@link parseCapturePayload} found: valid events and a reason for each rejected one. */
 export interface ParsedCapture {
@@ -28,7 +29,7 @@ export function decodeCaptureBody(body: Buffer, contentType: string | undefined,
   }
   if (compression === 'gzip-js' || compression === 'gzip' || (bytes[0] === 0x1f && bytes[1] === 0x8b)) {
     try {
-      bytes = gunzipSync(bytes, { maxOutputLength: 50 * 1024 * 1024 });
+      bytes = gunzipSync(bytes, { maxOutputLength: MAX_INFLATED_BYTES });
     } catch (error) {
       throw new PluglineError('ERR_PAYLOAD_INVALID', `The body is not valid gzip: ${(error as Error).message}`);
     }

@@ -3,6 +3,7 @@ import { PluglineError, isPluglineError } from '@plugline/sdk';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { type Logger, pino } from 'pino';
 import { decodeCaptureBody, parseCapturePayload } from './capture.js';
+import { InflightBodies } from './limits.js';
 import { Runtime, type RuntimeOptions } from './runtime.js';
 import { type EventSourceOptions, type RunningEventSource, startEventSource } from './source.js';
 
@@ -10,12 +11,34 @@ import { type EventSourceOptions, type RunningEventSource, startEventSource } fr
  * Builds the runtime's HTTP app (capture API, events, plugins, dead letters, metrics). With a `nats`
  * event source the capture routes publish to the queue instead of running the chain in this request.
  */
-export function createRuntimeApp(runtime: Runtime, source?: RunningEventSource): express.Express {
+export function createRuntimeApp(runtime: Runtime, eventSource?: RunningEventSource | (() => RunningEventSource | undefined)): express.Express {
+  // The source may be connected after the server listens (see startRuntime): read it per request.
+  const currentSource = () => (typeof eventSource === 'function' ? eventSource() : eventSource);
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', 'loopback');
   // Raw bodies: the capture routes decode JSON/gzip/base64/form themselves. Content-Encoding gzip is inflated here.
-  const rawBody = express.raw({ type: () => true, limit: '20mb', inflate: true });
+  const rawBody = express.raw({ type: () => true, limit: runtime.limits.maxRequestBytes, inflate: true });
+  // Backpressure before a byte is read: 503 + Retry-After while the chain loads, or when the bodies
+  // being received would pass maxInflightRequestBytes (a Content-Encoding gzip body is reserved at
+  // its inflated cap, others at their Content-Length).
+  const inflight = new InflightBodies(runtime.limits);
+  const admission = (req: Request, res: Response, next: NextFunction) => {
+    const refuse = (error: PluglineError) => {
+      res.set('Retry-After', String(runtime.limits.retryAfterSeconds));
+      next(error);
+    };
+    if (!runtime.ready) return refuse(runtime.startingError());
+    const length = req.get('content-length');
+    const release = inflight.reserve(req.get('content-encoding') ? undefined : length === undefined ? undefined : Number(length));
+    if (!release) {
+      runtime.limitMetrics.captureUnavailable.inc({ reason: 'inflight_bytes' });
+      return refuse(new PluglineError('ERR_UNAVAILABLE', 'too many request bodies are being received at once: retry later'));
+    }
+    res.once('close', release);
+    res.once('finish', release);
+    next();
+  };
 
   const capture = async (req: Request, res: Response) => {
     const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
@@ -28,11 +51,27 @@ export function createRuntimeApp(runtime: Runtime, source?: RunningEventSource):
       throw error;
     }
     let result: Record<string, number>;
+    const source = currentSource();
     if (source?.kind === 'nats') {
       // Answers only once JetStream stored every accepted event: a 200 means the event is durable.
       await source.publish(parsed.events);
       result = { queued: parsed.events.length };
-    } else result = { ...(await runtime.ingest(parsed.events)) };
+    } else {
+      let ingested: Awaited<ReturnType<Runtime['ingest']>>;
+      try {
+        ingested = await runtime.ingest(parsed.events);
+      } catch (error) {
+        if (isPluglineError(error) && (error as PluglineError).code === 'ERR_UNAVAILABLE') res.set('Retry-After', String(runtime.limits.retryAfterSeconds));
+        throw error;
+      }
+      const { refused, ...counts } = ingested;
+      result = counts;
+      // Events refused alone (too large, too deep): reported like malformed ones, the others stored.
+      if (refused) {
+        for (const entry of refused) parsed.errors.push(`event ${entry.uuid}: ${entry.reason}`);
+        parsed.events = parsed.events.filter((_, index) => !refused.some((entry) => entry.index === index));
+      }
+    }
     if (parsed.errors.length > 0) {
       runtime.metrics.payloadsInvalid.inc(parsed.errors.length);
       const error = new PluglineError('ERR_PAYLOAD_INVALID', `${parsed.errors.length} of ${parsed.errors.length + parsed.events.length} events are malformed: ${parsed.errors.slice(0, 5).join('; ')}`, {
@@ -43,7 +82,7 @@ export function createRuntimeApp(runtime: Runtime, source?: RunningEventSource):
     }
     res.json({ status: 1, accepted: parsed.events.length, ...result });
   };
-  for (const path of ['/capture', '/capture/', '/batch', '/batch/', '/e', '/e/', '/i/v0/e', '/i/v0/e/']) app.post(path, rawBody, capture);
+  for (const path of ['/capture', '/capture/', '/batch', '/batch/', '/e', '/e/', '/i/v0/e', '/i/v0/e/']) app.post(path, admission, rawBody, capture);
 
   app.get('/api/events', (req, res) => {
     const q = req.query as Record<string, string | undefined>;
@@ -84,6 +123,7 @@ export function createRuntimeApp(runtime: Runtime, source?: RunningEventSource):
   });
 
   app.get('/api/queue/dead-letters', async (req, res) => {
+    const source = currentSource();
     if (source?.kind !== 'nats') throw new PluglineError('ERR_NOT_FOUND', 'There is no event queue: the runtime runs with --source inline');
     const limit = req.query.limit === undefined ? 100 : Number(req.query.limit);
     if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) throw new PluglineError('ERR_BAD_REQUEST', 'limit must be an integer from 1 to 10000');
@@ -161,14 +201,10 @@ export async function startRuntime(options: StartRuntimeOptions): Promise<Runnin
   const logger = options.logger ?? pino({ name: 'plugline-runtime' });
   const runtime = new Runtime({ ...options, logger });
   let source: RunningEventSource | undefined;
-  try {
-    await runtime.start();
-    if (options.source?.kind === 'nats') source = await startEventSource(runtime, options.source, logger);
-  } catch (error) {
-    await runtime.close().catch(() => undefined);
-    throw error;
-  }
-  const app = createRuntimeApp(runtime, source);
+  // The port opens at once: plugin setup (and PostHog-style setup retries) never keeps it closed.
+  // Until the chain is loaded, capture answers 503 with Retry-After (clients retry); the other
+  // routes answer from what is known so far.
+  const app = createRuntimeApp(runtime, () => source);
   const host = options.host ?? '127.0.0.1';
   const server = await new Promise<import('node:http').Server>((resolve, reject) => {
     const listening = app.listen(options.port ?? 7401, host, (error?: Error) => (error ? reject(error) : resolve(listening)));
@@ -176,6 +212,22 @@ export async function startRuntime(options: StartRuntimeOptions): Promise<Runnin
   const port = (server.address() as AddressInfo).port;
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
   logger.info({ url }, 'plugline runtime listening');
+  try {
+    await runtime.start();
+    if (options.source?.kind === 'nats') {
+      // Capture publishes to the queue: still 503 until it is connected (set back before any request runs).
+      runtime.ready = false;
+      source = await startEventSource(runtime, options.source, logger);
+      runtime.ready = true;
+    }
+  } catch (error) {
+    await new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+    });
+    await runtime.close().catch(() => undefined);
+    throw error;
+  }
   return {
     url,
     port,

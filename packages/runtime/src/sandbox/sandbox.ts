@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { type HookName, PluginError } from '@plugline/sdk';
 import ivm from 'isolated-vm';
+import { defaultWasmMemoryBytes, hardenSource } from './harden.js';
 import { PRELUDE_SOURCE, RUNNER_SOURCE } from './prelude.js';
 
 /** Host services one plugin's sandbox may call; every call crosses as JSON strings. */
@@ -20,8 +21,12 @@ export interface SandboxLimits {
   timeoutMs?: number;
   /** Extra CPU time a batch crossing gets per event, ms (default 1): 1000 events get 1000 + 1000 ms. */
   perEventTimeoutMs?: number;
-  /** Wall-clock cap of one crossing including awaited host calls (fetch, storage) in ms. Default 30000. */
+  /** Wall-clock cap of one crossing including awaited host calls (fetch, storage) in ms. Default 5000. */
   wallTimeoutMs?: number;
+  /** Leave `WebAssembly` available (an operator grant; default false: removed from the isolate). */
+  allowWasm?: boolean;
+  /** With `allowWasm`: the sum of the maxima of every WebAssembly memory the isolate may create, MB (default 64). */
+  wasmMemoryMb?: number;
 }
 
 /** What a sandbox needs to load a plugin. */
@@ -141,6 +146,11 @@ export class PluginSandbox {
   restarts = 0;
   /** Called after the isolate was recreated, before the call that needed it runs. */
   onRestart: (() => Promise<void>) | undefined;
+  /**
+   * The capture depth of the events the running batch call carries (0 for clients' events; see the
+   * runtime's `captureDepth` quota): what `posthog.capture` calls made meanwhile derive theirs from.
+   */
+  activeDepth = 0;
 
   private readonly options: SandboxOptions;
   private readonly memoryLimitMb: number;
@@ -162,7 +172,7 @@ export class PluginSandbox {
     this.version = options.version;
     this.memoryLimitMb = Math.max(8, options.memoryLimitMb ?? 64);
     this.timeoutMs = options.timeoutMs ?? 1000;
-    this.wallTimeoutMs = options.wallTimeoutMs ?? 30_000;
+    this.wallTimeoutMs = options.wallTimeoutMs ?? 5000;
     this.perEventTimeoutMs = options.perEventTimeoutMs ?? 1;
   }
 
@@ -198,6 +208,11 @@ export class PluginSandbox {
         config: options.config,
         attachments: options.attachments ?? {},
         capabilities: options.capabilities ?? [],
+      });
+      // Memory the heap cap does not see (WebAssembly, resizable buffers): removed or bounded first.
+      await context.eval(hardenSource({ allowWasm: options.allowWasm === true, wasmMemoryBytes: options.wasmMemoryMb ? options.wasmMemoryMb * 1024 * 1024 : defaultWasmMemoryBytes }), {
+        timeout: this.timeoutMs,
+        filename: 'plugline:harden',
       });
       const pendingFlag = new ivm.ExternalCopy(this.progress).copyInto({ release: true });
       const internals = (await context.evalClosure(PRELUDE_SOURCE, [hostSync, hostAsync, init, pendingFlag], {
@@ -259,7 +274,7 @@ export class PluginSandbox {
    * passed on as is. Returns per-index outcomes and `output` (a {@link LineBatch}): give it to the
    * next plugin unchanged, and read the events with {@link parseLineBatch}.
    */
-  async processBatch(input: LineBatch | string, eventCount = 1): Promise<{ outcomes: BatchOutcome[]; output: LineBatch }> {
+  async processBatch(input: LineBatch | string, eventCount = 1, depth = 0): Promise<{ outcomes: BatchOutcome[]; output: LineBatch }> {
     // One batch at a time per sandbox (the isolate runs one call at a time anyway): a batch that crashes
     // the isolate must not take the next one down with it, and the progress cell names one batch's event.
     const previous = this.batchLock;
@@ -268,9 +283,11 @@ export class PluginSandbox {
       release = resolve;
     });
     await previous;
+    this.activeDepth = depth;
     try {
       return await this.processBatchNow(input, eventCount);
     } finally {
+      this.activeDepth = 0;
       release();
     }
   }
@@ -293,8 +310,13 @@ export class PluginSandbox {
   }
 
   /** Runs `onEvent` for each event of a batch in one crossing; returns the failures. */
-  async onEventBatch(eventsJson: string, eventCount = 1): Promise<OnEventFailure[]> {
-    return JSON.parse((await this.invoke('onEvent', 'onEventBatch', [eventsJson], eventCount)) as string) as OnEventFailure[];
+  async onEventBatch(eventsJson: string, eventCount = 1, depth = 0): Promise<OnEventFailure[]> {
+    this.activeDepth = Math.max(this.activeDepth, depth);
+    try {
+      return JSON.parse((await this.invoke('onEvent', 'onEventBatch', [eventsJson], eventCount)) as string) as OnEventFailure[];
+    } finally {
+      this.activeDepth = 0;
+    }
   }
 
   /**
