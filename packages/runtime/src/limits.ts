@@ -60,6 +60,8 @@ export function measureEvent(event: unknown, limits: Pick<IngestLimits, 'maxEven
   try {
     json = JSON.stringify(event);
   } catch (error) {
+    // A stack overflow while serialising: far deeper than the limit.
+    if (error instanceof RangeError) return { reason: `the event is nested too deep to serialise (the limit is ${limits.maxEventDepth} levels)`, code: 'too_deep' };
     return { reason: `the event is not JSON-serialisable: ${(error as Error).message}`, code: 'not_serialisable' };
   }
   if (json === undefined) return { reason: 'the event is not JSON-serialisable', code: 'not_serialisable' };

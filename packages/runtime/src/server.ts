@@ -173,6 +173,8 @@ export interface StartRuntimeOptions extends Omit<RuntimeOptions, 'logger'> {
   logger?: Logger;
   /** Where captured events go: `{ kind: 'inline' }` (default) or `{ kind: 'nats', url, role?, ... }`. */
   source?: EventSourceOptions;
+  /** Called once the port is open, before the plugins are set up (capture answers 503 until they are). */
+  onListening?: (url: string) => void;
 }
 
 /** A running runtime service. */
@@ -212,6 +214,7 @@ export async function startRuntime(options: StartRuntimeOptions): Promise<Runnin
   const port = (server.address() as AddressInfo).port;
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
   logger.info({ url }, 'plugline runtime listening');
+  options.onListening?.(url);
   try {
     await runtime.start();
     if (options.source?.kind === 'nats') {
