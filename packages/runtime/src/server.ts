@@ -213,7 +213,7 @@ export async function startRuntime(options: StartRuntimeOptions): Promise<Runnin
   });
   const port = (server.address() as AddressInfo).port;
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
-  logger.info({ url }, 'plugline runtime listening');
+  logger.info({ url }, 'plugline runtime port open, loading plugins');
   options.onListening?.(url);
   try {
     await runtime.start();
@@ -231,6 +231,8 @@ export async function startRuntime(options: StartRuntimeOptions): Promise<Runnin
     await runtime.close().catch(() => undefined);
     throw error;
   }
+  // Logged once capture is served (scripts and tests wait for this line).
+  logger.info({ url }, 'plugline runtime listening');
   return {
     url,
     port,

@@ -6,11 +6,15 @@ import { RE2JS } from 're2js';
  */
 export const schemaLimits = {
   /** Characters of the schema's JSON. */
-  maxChars: 256 * 1024,
+  maxChars: 64 * 1024,
   /** Nesting of objects and arrays in the schema. */
   maxDepth: 32,
+  /** Objects and arrays in the schema (each subschema is at least one): what ajv's compile time follows. */
+  maxNodes: 500,
   /** Keys of every `properties` / `patternProperties` / `$defs` object in the schema, added up. */
-  maxProperties: 1000,
+  maxProperties: 100,
+  /** Regular expressions (`pattern` values and `patternProperties` keys). */
+  maxPatterns: 20,
   /** Characters of one `pattern` (or `patternProperties` key). */
   maxPatternLength: 1000,
 } as const;
@@ -27,13 +31,15 @@ const PROPERTY_MAPS = new Set(['properties', 'patternProperties', '$defs', 'defi
  * @example
  * ```ts
  * schemaLimitErrors({ type: 'object', properties: Object.fromEntries(Array.from({ length: 5000 }, (_, i) => [`p${i}`, {}])) });
- * // ['(root): has 5000 properties (the limit is 1000)']
+ * // ['(root): has 5000 properties (the limit is 100)', '(root): has 5002 objects and arrays (the limit is 500)']
  * ```
  */
 export function schemaLimitErrors(schema: unknown, limits: Partial<SchemaLimits> = {}): string[] {
   const max = { ...schemaLimits, ...limits };
   const errors: string[] = [];
   let properties = 0;
+  let nodes = 0;
+  let patterns = 0;
   let depthReported = false;
   const stack: { value: unknown; depth: number }[] = [{ value: schema, depth: 0 }];
   while (stack.length > 0) {
@@ -44,16 +50,23 @@ export function schemaLimitErrors(schema: unknown, limits: Partial<SchemaLimits>
       depthReported = true;
       continue;
     }
+    nodes += 1;
     if (Array.isArray(value)) {
       for (const item of value) stack.push({ value: item, depth: depth + 1 });
       continue;
     }
     for (const [key, child] of Object.entries(value)) {
-      if (PROPERTY_MAPS.has(key) && typeof child === 'object' && child !== null && !Array.isArray(child)) properties += Object.keys(child).length;
+      if (PROPERTY_MAPS.has(key) && typeof child === 'object' && child !== null && !Array.isArray(child)) {
+        properties += Object.keys(child).length;
+        if (key === 'patternProperties') patterns += Object.keys(child).length;
+      }
+      if (key === 'pattern' && typeof child === 'string') patterns += 1;
       stack.push({ value: child, depth: depth + 1 });
     }
   }
   if (properties > max.maxProperties) errors.push(`(root): has ${properties} properties (the limit is ${max.maxProperties})`);
+  if (nodes > max.maxNodes) errors.push(`(root): has ${nodes} objects and arrays (the limit is ${max.maxNodes})`);
+  if (patterns > max.maxPatterns) errors.push(`(root): has ${patterns} patterns (the limit is ${max.maxPatterns})`);
   if (!depthReported) {
     const chars = (JSON.stringify(schema) ?? '').length;
     if (chars > max.maxChars) errors.push(`(root): is ${chars} characters of JSON (the limit is ${max.maxChars})`);
