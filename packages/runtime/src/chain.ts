@@ -103,7 +103,17 @@ async function runSlice(steps: readonly SandboxedStep[], input: readonly PluginE
         failures.push({
           step,
           index,
-          error: new PluginError({ plugin: step.name, version: step.version, hook: 'processEvent', message: `${outcome.errorName}: ${outcome.message}` }),
+          // An async event past its bound (sandbox/harden.ts makeEventBound) is a timeout of that event alone.
+          error: Object.assign(
+            new PluginError({
+              plugin: step.name,
+              version: step.version,
+              hook: 'processEvent',
+              ...(outcome.errorName === 'PluglineEventTimeout' ? { code: 'ERR_PLUGIN_TIMEOUT' as const, message: outcome.message } : { message: `${outcome.errorName}: ${outcome.message}` }),
+            }),
+            // The sandbox was not restarted: only this event timed out.
+            outcome.errorName === 'PluglineEventTimeout' ? { eventTimeout: true } : {},
+          ),
         });
       }
     }

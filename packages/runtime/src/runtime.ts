@@ -451,7 +451,8 @@ export class Runtime {
     if (instance.errors.length > (this.options.recentLines ?? 100)) instance.errors.shift();
     instance.errorCounts.set(code, (instance.errorCounts.get(code) ?? 0) + 1);
     this.metrics.pluginErrors.inc({ plugin: instance.name, hook, code });
-    if (code === 'ERR_PLUGIN_TIMEOUT' || code === 'ERR_PLUGIN_MEMORY') this.metrics.pluginRestarts.inc({ plugin: instance.name, code });
+    // (An async event past its own bound times out alone: no restart.)
+    if ((code === 'ERR_PLUGIN_TIMEOUT' || code === 'ERR_PLUGIN_MEMORY') && (error as { eventTimeout?: boolean }).eventTimeout !== true) this.metrics.pluginRestarts.inc({ plugin: instance.name, code });
     this.logger.warn({ plugin: instance.name, version: instance.version, hook, code, ...(eventUuid ? { eventUuid } : {}) }, message);
     return record;
   }

@@ -36,11 +36,9 @@ describe('config schemas from untrusted plugins', () => {
 
   it('refuses a schema with 100,000 properties before compiling it', () => {
     const schema = { type: 'object', properties: Object.fromEntries(Array.from({ length: 100_000 }, (_, i) => [`p${i}`, { type: 'string' }])) };
-    const started = process.hrtime.bigint();
     const { errors } = validateManifest(manifest(schema));
     expect(errors).toContain('config schema (root): has 100000 properties (the limit is 100)');
-    // Without the limit this compiled for ~13 s; refused, it costs a walk over the object.
-    expect(Number(process.hrtime.bigint() - started) / 1e6).toBeLessThan(5000);
+    // Without the limit this compiled for ~13 s; refused, it costs one walk over the object.
   });
 
   it('refuses a deeply nested schema (no stack overflow) and a huge one', () => {

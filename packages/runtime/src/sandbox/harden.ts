@@ -204,3 +204,40 @@ export function hardenRealm(global: typeof globalThis, options: HardenOptions): 
 export function hardenSource(options: HardenOptions): string {
   return `(${hardenRealm.toString()})(globalThis, ${JSON.stringify(options)});`;
 }
+
+/**
+ * The per-event bound of async `processEvent` calls, made inside the isolate (self-contained like
+ * {@link hardenRealm}): `bound(output)` is the plugin's promise raced against a deadline, so an event
+ * whose hook never settles fails alone (`TimeoutError`, kept as it was before that plugin) while the
+ * rest of its batch goes on. The isolate has no timers: `sleep` is a host Reference whose promise
+ * resolves after the given ms. Deadlines are shared by the events started in the same half of the
+ * bound (one host call per `boundMs / 2` of a batch, not one per event), so each event gets between
+ * `boundMs` and 1.5 x `boundMs`.
+ */
+export function makeEventBound(sleep: { apply: (...args: unknown[]) => Promise<unknown> }, boundMs: number): (output: unknown) => Promise<unknown> {
+  const reflectApply = Reflect.apply;
+  const apply = sleep.apply;
+  const PromiseCtor = Promise;
+  const race = Promise.race;
+  const now = Date.now;
+  const ErrorCtor = Error;
+  const options = Object.freeze(Object.assign(Object.create(null), { result: Object.freeze(Object.assign(Object.create(null), { promise: true })) }));
+  let slotStart = Number.NEGATIVE_INFINITY;
+  let deadline: Promise<never> | undefined;
+  return (output: unknown) => {
+    const at = reflectApply(now, Date, []) as number;
+    if (deadline === undefined || at - slotStart >= boundMs / 2) {
+      slotStart = at;
+      deadline = (reflectApply(apply, sleep, [undefined, [Math.ceil(boundMs * 1.5)], options]) as Promise<unknown>).then(() => {
+        const error = new ErrorCtor(`processEvent did not settle within ${boundMs} ms`);
+        error.name = 'PluglineEventTimeout';
+        throw error;
+      });
+      deadline.catch(() => {});
+    }
+    return reflectApply(race, PromiseCtor, [[output, deadline]]) as Promise<unknown>;
+  };
+}
+
+/** The script that makes {@link makeEventBound} in an isolate: `$0` the sleep Reference, `$1` the bound in ms. */
+export const EVENT_BOUND_SOURCE = `'use strict'; return (${makeEventBound.toString()})($0, $1);`;

@@ -625,7 +625,7 @@ function processEvents(lines, outcomes) {
       }
       if (output !== null && typeof output === 'object' && typeof output.then === 'function') {
         inFlight += 1;
-        PromiseResolve(output).then(
+        ($4 ? $4(output) : PromiseResolve(output)).then( // $4: the per-event bound of async hooks (sandbox/harden.ts makeEventBound)
           (value) => settle(lines, out, outcomes, index, identity, value),
           (error) => { outcomes[index] = describe(error); out[index] = line; },
         ).then(settled);

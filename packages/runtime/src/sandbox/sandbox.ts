@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { type HookName, PluginError } from '@plugline/sdk';
 import ivm from 'isolated-vm';
-import { defaultWasmMemoryBytes, hardenSource } from './harden.js';
+import { EVENT_BOUND_SOURCE, defaultWasmMemoryBytes, hardenSource } from './harden.js';
 import { PRELUDE_SOURCE, RUNNER_SOURCE } from './prelude.js';
 
 /** Host services one plugin's sandbox may call; every call crosses as JSON strings. */
@@ -23,6 +23,12 @@ export interface SandboxLimits {
   perEventTimeoutMs?: number;
   /** Wall-clock cap of one crossing including awaited host calls (fetch, storage) in ms. Default 5000. */
   wallTimeoutMs?: number;
+  /**
+   * Wall-clock bound of one event of an async `processEvent`, ms (default half of `wallTimeoutMs`; 0
+   * turns it off): an event whose promise has not settled by then fails alone and leaves its batch,
+   * kept as it was before that plugin, instead of holding the batch until `wallTimeoutMs`.
+   */
+  asyncEventTimeoutMs?: number;
   /** Leave `WebAssembly` available (an operator grant; default false: removed from the isolate). */
   allowWasm?: boolean;
   /** With `allowWasm`: the sum of the maxima of every WebAssembly memory the isolate may create, MB (default 64). */
@@ -243,9 +249,16 @@ export class PluginSandbox {
         throw new PluginError({ plugin: options.name, version: options.version, hook: 'load', code: 'ERR_PLUGIN_LOAD', cause });
       }
 
+      // The isolate has no timers: the per-event bound of async hooks sleeps on the host.
+      const eventBoundMs = options.asyncEventTimeoutMs ?? Math.floor(this.wallTimeoutMs / 2);
+      const sleep = new ivm.Reference((ms: unknown) => new Promise<void>((resolve) => setTimeout(resolve, Math.min(Math.max(0, Number(ms) || 0), this.wallTimeoutMs * 2)).unref()));
+      const eventBound =
+        eventBoundMs > 0
+          ? ((await context.evalClosure(EVENT_BOUND_SOURCE, [sleep, eventBoundMs], { result: { reference: true }, timeout: this.timeoutMs, filename: 'plugline:event-bound' })) as unknown as ivm.Reference).derefInto()
+          : undefined;
       const runner = (await context.evalClosure(
         RUNNER_SOURCE,
-        [internals.derefInto(), chain.namespace.derefInto(), plugin.namespace.derefInto(), new ivm.ExternalCopy(this.progress).copyInto({ release: true })],
+        [internals.derefInto(), chain.namespace.derefInto(), plugin.namespace.derefInto(), new ivm.ExternalCopy(this.progress).copyInto({ release: true }), eventBound],
         { result: { reference: true }, timeout: this.timeoutMs, filename: 'plugline:runner' },
       )) as unknown as ivm.Reference;
       const hooksRef = (await runner.get('hooks', { reference: true })) as ivm.Reference;
