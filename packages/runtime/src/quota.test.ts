@@ -1,4 +1,6 @@
 import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
@@ -31,6 +33,7 @@ const hostile: FixturePlugin[] = [
       let stored = 0;
       for (let i = 0; i < 40; i++) { try { await storage.set('s' + i, 'y'.repeat(100 * 1024)); stored++; } catch (error) { codes.push('total:' + refused(error)); break; } }
       let queued = 0;
+      try { await jobs.later({ blob: 'j'.repeat(100 * 1024) }).runIn(1, 'hour'); } catch (error) { codes.push('payload:' + refused(error)); }
       for (let i = 0; i < 50; i++) { try { await jobs.later({ i }).runIn(1, 'hour'); queued++; } catch (error) { codes.push('jobs:' + refused(error)); break; } }
       e.properties.stored = stored; e.properties.queued = queued; e.properties.codes = codes; return e; },
       jobs: { later() {} } };`,
@@ -40,6 +43,7 @@ const hostile: FixturePlugin[] = [
     code: `export default { processEvent(e, { logger, metrics }) {
       logger.info('blob', { blob: 'z'.repeat(1024 * 1024) });
       for (let i = 0; i < 150; i++) metrics.increment('name' + i);
+      metrics.increment('n'.repeat(1000));
       return e; } };`,
   },
   {
@@ -55,6 +59,11 @@ const hostile: FixturePlugin[] = [
       if (e.event === 'burst') for (let i = 0; i < 300; i++) posthog.capture('child', { distinct_id: 'b', i }).catch(() => {});
       return e; } };`,
   },
+  {
+    name: 'fetcher',
+    config: { type: 'object', properties: { url: { type: 'string' } } },
+    code: `export default { async processEvent(e, { config }) { await (await fetch(config.url)).text(); e.properties.fetched = true; return e; } };`,
+  },
   { name: 'neighbour', code: `export default { processEvent(e) { e.properties.neighbour = true; return e; } };` },
 ];
 
@@ -69,10 +78,10 @@ afterAll(async () => {
   await registry.close();
 });
 
-async function runtimeWith(plugins: { name: string; quotas?: Partial<PluginQuotas> }[]) {
+async function runtimeWith(plugins: { name: string; quotas?: Partial<PluginQuotas>; config?: Record<string, unknown> }[]) {
   const dir = await mkdtemp(join(tmpdir(), 'plugline-quota-'));
   cleanup.push(() => rm(dir, { recursive: true, force: true }));
-  for (const plugin of plugins) await addPlugin(dir, { name: plugin.name, spec: '^1.0.0', config: {}, registryUrl: registry.url });
+  for (const plugin of plugins) await addPlugin(dir, { name: plugin.name, spec: '^1.0.0', config: plugin.config ?? {}, registryUrl: registry.url });
   const project = await readProject(dir);
   for (const plugin of plugins) if (plugin.quotas) project.plugins.find((entry) => entry.name === plugin.name)!.settings = { quotas: plugin.quotas };
   await writeProject(dir, project);
@@ -111,9 +120,9 @@ describe('per-plugin quotas (ERR_QUOTA_EXCEEDED)', () => {
     const { url, runtime } = await runtimeWith([{ name: 'storage-hog', quotas: { storageBytes: 512 * 1024, jobsPending: 10 } }]);
     expect((await capture(url, { batch: [{ event: 'e', distinct_id: 'd' }] })).status).toBe(200);
     const [event] = runtime.queryEvents({ event: 'e' });
-    expect(event!.properties).toMatchObject({ stored: 5, queued: 10, codes: ['value:ERR_QUOTA_EXCEEDED', 'total:ERR_QUOTA_EXCEEDED', 'jobs:ERR_QUOTA_EXCEEDED'] });
+    expect(event!.properties).toMatchObject({ stored: 5, queued: 10, codes: ['value:ERR_QUOTA_EXCEEDED', 'total:ERR_QUOTA_EXCEEDED', 'payload:ERR_QUOTA_EXCEEDED', 'jobs:ERR_QUOTA_EXCEEDED'] });
     const hog = (await plugins(url)).list.find((plugin) => plugin.name === 'storage-hog')!;
-    expect(hog.quotaExceeded).toMatchObject({ storageValueBytes: 1, storageBytes: 1, jobsPending: 1 });
+    expect(hog.quotaExceeded).toMatchObject({ storageValueBytes: 1, storageBytes: 1, jobPayloadBytes: 1, jobsPending: 1 });
   });
 
   it('log lines are bounded with their fields, and metric names are capped and counted', async () => {
@@ -126,7 +135,30 @@ describe('per-plugin quotas (ERR_QUOTA_EXCEEDED)', () => {
     const hog = list.find((plugin) => plugin.name === 'log-hog')!;
     expect(hog.recentLogs.at(-1)).toMatchObject({ message: 'blob', fields: { $truncated: { fieldsChars: 1024 * 1024 + 11, limit: 8192 } } });
     expect(hog.quotaExceeded.logLineBytes).toBe(25);
-    expect(hog.quotaExceeded.metricNames).toBeGreaterThan(0);
+    // 50 names past the 100-name quota and one name past 200 characters, per event.
+    expect(hog.quotaExceeded.metricNames).toBe(25 * 51);
+  });
+});
+
+describe('host calls in flight', () => {
+  it('a plugin has at most hostCallsInFlight host calls at once (what the host holds for it is bounded)', async () => {
+    let open = 0;
+    let most = 0;
+    const server = createServer((_req, res) => {
+      open += 1;
+      most = Math.max(most, open);
+      setTimeout(() => {
+        open -= 1;
+        res.end('x'.repeat(1024));
+      }, 50);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    cleanup.push(() => new Promise((resolve) => server.close(resolve)));
+    const { url, runtime } = await runtimeWith([{ name: 'fetcher', quotas: { hostCallsInFlight: 4 }, config: { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/` } }]);
+    const batch = Array.from({ length: 40 }, (_, n) => ({ event: 'f', distinct_id: `d${n}` }));
+    expect((await capture(url, { batch })).status).toBe(200);
+    expect(runtime.queryEvents({ event: 'f', limit: 100 }).filter((event) => event.properties.fetched === true)).toHaveLength(40);
+    expect(most).toBe(4);
   });
 });
 

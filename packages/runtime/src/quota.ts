@@ -13,7 +13,7 @@ export interface PluginQuotas {
   cacheBytes: number;
   /** `meta.cache`: keys held at once (default 10,000). */
   cacheKeys: number;
-  /** `meta.storage`: characters of one JSON value (default 1 MiB); also one job payload. */
+  /** `meta.storage`: characters of one JSON value (default 1 MiB). */
   storageValueBytes: number;
   /** `meta.storage`: characters of keys + JSON values stored in all (default 64 MiB). */
   storageBytes: number;
@@ -25,8 +25,15 @@ export interface PluginQuotas {
   jobsPending: number;
   /** Jobs enqueued per minute (default 600). */
   jobsPerMinute: number;
-  /** Distinct `meta.metrics` names (default 100: they become Prometheus label values). */
+  /** Characters of one job's JSON payload (default 64 KiB): with `jobsPending`, at most 64 MiB waiting. */
+  jobPayloadBytes: number;
+  /** Distinct `meta.metrics` names (default 100: they become Prometheus label values), each at most 200 characters. */
   metricNames: number;
+  /**
+   * Host calls of the plugin in flight at once (fetch, storage, cache, postgres, geoip; default 32):
+   * the rest wait their turn, so responses held for the plugin stay within 32 x the fetch cap.
+   */
+  hostCallsInFlight: number;
   /** Events `posthog.capture` may emit per second (default 100). */
   capturesPerSecond: number;
   /**
@@ -47,7 +54,9 @@ export const defaultQuotas: PluginQuotas = {
   logLinesPerSecond: 100,
   jobsPending: 1000,
   jobsPerMinute: 600,
+  jobPayloadBytes: 64 * 1024,
   metricNames: 100,
+  hostCallsInFlight: 32,
   capturesPerSecond: 100,
   captureDepth: 3,
 };
@@ -85,6 +94,7 @@ export class QuotaCounter {
   }
 }
 
+const MAX_METRIC_NAME = 200;
 const size = (value: unknown): number => (JSON.stringify(value) ?? '').length;
 
 /** A fixed-window rate: `take()` is false once `limit` takes happened in the current window. */
@@ -254,6 +264,10 @@ export function applyQuotas(options: SandboxHostOptions, context: QuotaContext):
         sink.log(level, kept, { $truncated: { messageChars: message.length, fieldsChars: fieldBytes, limit: quotas.logLineBytes } });
       },
       metric(kind, name, value) {
+        if (name.length > MAX_METRIC_NAME) {
+          counter.note('metricNames', `a metric name of ${name.length} characters (the limit is ${MAX_METRIC_NAME})`);
+          return;
+        }
         if (!metricNames.has(name)) {
           if (metricNames.size >= quotas.metricNames) {
             counter.note('metricNames', `more than ${quotas.metricNames} metric names (${name.slice(0, 100)} dropped)`);
@@ -268,7 +282,7 @@ export function applyQuotas(options: SandboxHostOptions, context: QuotaContext):
       ? {
           enqueueJob(name: string, payload: JsonValue, delayMs: number) {
             const bytes = size(payload);
-            if (bytes > quotas.storageValueBytes) throw counter.exceeded('storageValueBytes', `job ${name}: the payload has ${bytes} characters of JSON (the limit is ${quotas.storageValueBytes})`);
+            if (bytes > quotas.jobPayloadBytes) throw counter.exceeded('jobPayloadBytes', `job ${name}: the payload has ${bytes} characters of JSON (the limit is ${quotas.jobPayloadBytes})`);
             if (!jobRate.take()) throw counter.exceeded('jobsPerMinute', `job ${name}: more than ${quotas.jobsPerMinute} jobs enqueued in a minute`);
             if ((context.pendingJobs?.() ?? 0) >= quotas.jobsPending) throw counter.exceeded('jobsPending', `job ${name}: ${quotas.jobsPending} jobs are already waiting`);
             enqueueJob(name, payload, delayMs);

@@ -340,6 +340,7 @@ export class Runtime {
       perEventTimeoutMs: this.options.perEventTimeoutMs ?? 1,
       // WebAssembly is an operator grant (plugins.json settings.wasm for now), with bounded memories.
       allowWasm: settings.wasm === true,
+      maxHostCallsInFlight: quotas.hostCallsInFlight,
       ...(settings.wasmMemoryMb ? { wasmMemoryMb: settings.wasmMemoryMb } : {}),
       host: createSandboxHost(applyQuotas({
         sink: {

@@ -29,6 +29,8 @@ export interface SandboxLimits {
    * kept as it was before that plugin, instead of holding the batch until `wallTimeoutMs`.
    */
   asyncEventTimeoutMs?: number;
+  /** Asynchronous host calls (fetch, storage, ...) in flight at once; the rest wait (default 32). */
+  maxHostCallsInFlight?: number;
   /** Leave `WebAssembly` available (an operator grant; default false: removed from the isolate). */
   allowWasm?: boolean;
   /** With `allowWasm`: the sum of the maxima of every WebAssembly memory the isolate may create, MB (default 64). */
@@ -132,6 +134,25 @@ function sdkChainSource(): string {
   return chainSource;
 }
 
+/** At most `limit` holders at once; the others wait in order. */
+class Semaphore {
+  private active = 0;
+  private readonly waiting: (() => void)[] = [];
+  constructor(private readonly limit: number) {}
+  async acquire(): Promise<void> {
+    if (this.active < this.limit) {
+      this.active += 1;
+      return;
+    }
+    await new Promise<void>((resolve) => this.waiting.push(resolve));
+  }
+  release(): void {
+    const next = this.waiting.shift();
+    if (next) next();
+    else this.active -= 1;
+  }
+}
+
 const ISOLATE_MEMORY_MESSAGE = /memory limit|disposed during execution due to memory/i;
 const TIMEOUT_MESSAGE = /Script execution timed out/i;
 
@@ -171,6 +192,7 @@ export class PluginSandbox {
   // (see prelude RUNNER_SOURCE), [2] 1 while logs or metrics are buffered (see PRELUDE_SOURCE).
   private readonly progress = new SharedArrayBuffer(12);
   private batchLock: Promise<void> = Promise.resolve();
+  private readonly hostCalls: Semaphore;
 
   constructor(options: SandboxOptions) {
     this.options = options;
@@ -180,6 +202,7 @@ export class PluginSandbox {
     this.timeoutMs = options.timeoutMs ?? 1000;
     this.wallTimeoutMs = options.wallTimeoutMs ?? 5000;
     this.perEventTimeoutMs = options.perEventTimeoutMs ?? 1;
+    this.hostCalls = new Semaphore(Math.max(1, options.maxHostCallsInFlight ?? 32));
   }
 
   /** Creates the isolate and loads the plugin. Throws a `PluginError` (`ERR_PLUGIN_LOAD`) when the code does not load. */
@@ -201,11 +224,15 @@ export class PluginSandbox {
       });
       const hostAsync = new ivm.Reference(async (op: unknown, payload: unknown) => {
         if (typeof op !== 'string' || typeof payload !== 'string') throw new TypeError('bad host call');
+        // What the host holds for this plugin (fetch bodies, query rows) is bounded by the calls in flight.
+        await this.hostCalls.acquire();
         try {
           const value = await options.host.async(op, JSON.parse(payload));
           return value === undefined ? undefined : JSON.stringify(value);
         } catch (error) {
           return hostErrorAnswer(error);
+        } finally {
+          this.hostCalls.release();
         }
       });
       const init = JSON.stringify({
