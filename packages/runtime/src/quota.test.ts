@@ -7,7 +7,8 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRuntime } from './index.js';
 import { addPlugin, readProject, writeProject } from './project.js';
-import type { PluginQuotas } from './quota.js';
+import { type PluginQuotas, QuotaCounter, quotaCache, resolveQuotas } from './quota.js';
+import { MemoryCache } from './sandbox/host.js';
 import { type FixturePlugin, startTestRegistry, waitFor } from './test/helpers.js';
 
 // Hostile fixture plugins against a real runtime on port 0: each quota holds, the plugin gets
@@ -190,5 +191,24 @@ describe('events plugins emit cannot loop or flood', () => {
     expect(children).toBeLessThanOrEqual(100);
     const burst = (await plugins(url)).list.find((plugin) => plugin.name === 'burst')!;
     expect(burst.quotaExceeded.capturesPerSecond).toBe(300 - children);
+  });
+});
+
+describe('quotaCache accounting (unit)', () => {
+  it('re-measures a list the backend trimmed, and frees expired keys', async () => {
+    let now = 0;
+    const counter = new QuotaCounter();
+    const cache = quotaCache(new MemoryCache(() => now), resolveQuotas({ cacheBytes: 200_000, cacheKeys: 3 }), counter, () => now);
+    // MemoryCache keeps 1,000 items per list: 3,000 pushes of ~100 characters stay ~100 K, under the quota.
+    for (let i = 0; i < 3000; i++) await cache.lpush('list', ['x'.repeat(98)]);
+    expect(await cache.llen('list')).toBe(1000);
+    expect(counter.toJSON()).toEqual({});
+    await cache.set('a', 1, 10);
+    await cache.set('b', 2, 10);
+    await expect(cache.set('c', 3)).rejects.toMatchObject({ code: 'ERR_QUOTA_EXCEEDED' });
+    expect(counter.toJSON()).toEqual({ cacheKeys: 1 });
+    now += 11_000;
+    await cache.set('c', 3);
+    expect(await cache.get('c')).toBe(3);
   });
 });

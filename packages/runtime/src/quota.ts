@@ -221,7 +221,18 @@ export function quotaStorage(storage: PluginStorageBackend, quotas: PluginQuotas
       if (total !== undefined && previous !== null) total = Math.max(0, total - key.length - size(previous));
     },
   };
-  if (storage.cursorInit) wrapped.cursorInit = storage.cursorInit.bind(storage);
+  if (storage.cursorInit) {
+    const init = storage.cursorInit.bind(storage);
+    // A new cursor key counts against the total like a small value.
+    wrapped.cursorInit = async (key, initial) => {
+      total ??= initialBytes();
+      if ((await storage.get(key)) !== null) return;
+      const bytes = key.length + 24;
+      if (total + bytes > quotas.storageBytes) throw counter.exceeded('storageBytes', `utils.cursor.init(${key.slice(0, 100)}): the plugin's storage would exceed ${quotas.storageBytes} characters`);
+      await init(key, initial);
+      total += bytes;
+    };
+  }
   if (storage.cursorIncrement) wrapped.cursorIncrement = storage.cursorIncrement.bind(storage);
   return wrapped;
 }

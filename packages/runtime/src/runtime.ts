@@ -414,6 +414,7 @@ export class Runtime {
     const refused = measureEvent(event, this.limits);
     if ('reason' in refused) throw new PluglineError('ERR_PAYLOAD_INVALID', `posthog.capture: ${refused.reason}`);
     this.gate.admit(1, refused.bytes);
+    this.metrics.eventsReceived.inc();
     this.track(this.enqueue([event], refused.bytes, depth));
   }
 
@@ -897,6 +898,14 @@ export class Runtime {
   async close(): Promise<void> {
     if (this.closed) return;
     for (const timer of this.timers) clearInterval(timer);
+    if (!this.ready) {
+      // Closed before the chain was loaded (start failed or was never called): what waits is refused, not run without plugins.
+      for (const item of this.queue.splice(0)) {
+        this.gate.release(item.events.length, item.bytes);
+        item.reject(new PluglineError('ERR_INTERNAL', 'the runtime closed before its plugins were loaded'));
+      }
+      this.startedResolve();
+    }
     while (this.pumping || this.queue.length > 0) await new Promise((resolve) => setTimeout(resolve, 5));
     this.closed = true;
     await this.settle();

@@ -23,6 +23,14 @@ describe('config schemas from untrusted plugins', () => {
     expect(re2RegExp('^(a+)+$', 'u').test(`${'a'.repeat(100)}!`)).toBe(false);
   });
 
+  it('keeps each pattern its own across schemas compiled by one ajv instance', () => {
+    const one = { type: 'object', properties: { t: { type: 'string', pattern: '^[A-Za-z_]$' } } } as ConfigSchema;
+    const two = { type: 'object', properties: { t: { type: 'string', pattern: '^[a-z_]{0,62}$' } } } as ConfigSchema;
+    expect(validateConfig(one, { t: 'a' }).errors).toEqual([]);
+    expect(validateConfig(two, { t: 'abc' }).errors).toEqual([]);
+    expect(validateConfig(one, { t: 'abc' }).errors).toHaveLength(1);
+  });
+
   it('refuses patterns RE2 cannot run (backreferences, lookaround) with a clear error', () => {
     const schema = { type: 'object', properties: { a: { type: 'string', pattern: '(a)\\1' }, b: { type: 'string', pattern: '^(?=x)x$' } }, patternProperties: { '(?!k)': {} } };
     const { errors } = validateConfigSchema(schema);

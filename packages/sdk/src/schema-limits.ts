@@ -122,7 +122,7 @@ function patternProblem(pattern: string): string | undefined {
 }
 
 /** What ajv's `code.regExp` option takes: a regular expression engine by name. */
-export type RegExpEngine = ((pattern: string, flags: string) => { test(input: string): boolean }) & { code: string };
+export type RegExpEngine = ((pattern: string, flags: string) => { test(input: string): boolean; toString(): string }) & { code: string };
 
 /**
  * The regular expression engine of every ajv instance that compiles an untrusted schema: RE2 (the
@@ -138,7 +138,8 @@ export type RegExpEngine = ((pattern: string, flags: string) => { test(input: st
 export const re2RegExp: RegExpEngine = Object.assign(
   (pattern: string, _flags: string) => {
     const compiled = RE2JS.compile(pattern);
-    return { test: (input: string) => compiled.test(input) };
+    // ajv shares compiled patterns across schemas by their toString(): it must name this pattern.
+    return { test: (input: string) => compiled.test(input), toString: () => `/${pattern}/${_flags}` };
   },
   { code: 'require("re2js").RE2JS.compile' },
 );

@@ -174,10 +174,14 @@ export class PluginSandbox {
   /** Called after the isolate was recreated, before the call that needed it runs. */
   onRestart: (() => Promise<void>) | undefined;
   /**
-   * The capture depth of the events the running batch call carries (0 for clients' events; see the
-   * runtime's `captureDepth` quota): what `posthog.capture` calls made meanwhile derive theirs from.
+   * The capture depth of the events the running batch calls carry (the deepest, 0 for clients' events
+   * or no batch; see the runtime's `captureDepth` quota): what `posthog.capture` calls made meanwhile
+   * derive theirs from.
    */
-  activeDepth = 0;
+  get activeDepth(): number {
+    return this.depths.length === 0 ? 0 : Math.max(...this.depths);
+  }
+  private readonly depths: number[] = [];
 
   private readonly options: SandboxOptions;
   private readonly memoryLimitMb: number;
@@ -323,11 +327,11 @@ export class PluginSandbox {
       release = resolve;
     });
     await previous;
-    this.activeDepth = depth;
+    this.depths.push(depth);
     try {
       return await this.processBatchNow(input, eventCount);
     } finally {
-      this.activeDepth = 0;
+      this.depths.splice(this.depths.indexOf(depth), 1);
       release();
     }
   }
@@ -351,11 +355,11 @@ export class PluginSandbox {
 
   /** Runs `onEvent` for each event of a batch in one crossing; returns the failures. */
   async onEventBatch(eventsJson: string, eventCount = 1, depth = 0): Promise<OnEventFailure[]> {
-    this.activeDepth = Math.max(this.activeDepth, depth);
+    this.depths.push(depth);
     try {
       return JSON.parse((await this.invoke('onEvent', 'onEventBatch', [eventsJson], eventCount)) as string) as OnEventFailure[];
     } finally {
-      this.activeDepth = 0;
+      this.depths.splice(this.depths.indexOf(depth), 1);
     }
   }
 
