@@ -131,7 +131,12 @@ describe('capture input is bounded per event and per request', () => {
     expect(answers.filter((answer) => answer.status !== 503).length).toBeGreaterThanOrEqual(2);
     expect(runtime.queryEvents({ event: 'bomb' })).toHaveLength(0);
     expect((await post(`${url}/capture`, JSON.stringify({ event: 'after', distinct_id: 'y' }))).status).toBe(200);
-    expect((await fetch(`${url}/api/events`)).status).toBe(200);
+    // A dozen events just under the per-event cap (the issue's dozen 45 MB events made this answer 500).
+    const near = gzipSync(Buffer.from(JSON.stringify({ batch: Array.from({ length: 12 }, (_, n) => ({ event: 'near', distinct_id: `n${n}`, properties: { blob: 'n'.repeat(1000 * 1024) } })) })));
+    expect((await post(`${url}/batch?compression=gzip-js`, near, { 'content-type': 'text/plain' })).status).toBe(200);
+    const listed = await fetch(`${url}/api/events`);
+    expect(listed.status).toBe(200);
+    expect(((await listed.json()) as { count: number }).count).toBe(13);
     expect(process.memoryUsage().rss - rss).toBeLessThan(400 * MB);
   });
 });
