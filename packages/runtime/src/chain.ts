@@ -37,12 +37,18 @@ export interface SandboxedChainResult {
  * const { events, failures } = await runSandboxedChain(steps, batch);
  * ```
  */
-export async function runSandboxedChain(steps: readonly SandboxedStep[], input: readonly PluginEvent[], options: { depth?: number } = {}): Promise<SandboxedChainResult> {
+export async function runSandboxedChain(
+  steps: readonly SandboxedStep[],
+  input: readonly PluginEvent[],
+  options: { depth?: number; lines?: readonly string[] } = {},
+): Promise<SandboxedChainResult> {
   const depth = options.depth ?? 0;
-  if (input.length <= SLICE_EVENTS) return runSlice(steps, input, depth);
+  // `lines`: each input event's JSON when the caller has it already (the runtime measured it at ingest).
+  const lines = options.lines && options.lines.length === input.length ? options.lines : undefined;
+  if (input.length <= SLICE_EVENTS) return runSlice(steps, input, depth, lines);
   const result: SandboxedChainResult = { events: [], droppedBy: [], failures: [] };
   for (let start = 0; start < input.length; start += SLICE_EVENTS) {
-    const slice = await runSlice(steps, input.slice(start, start + SLICE_EVENTS), depth);
+    const slice = await runSlice(steps, input.slice(start, start + SLICE_EVENTS), depth, lines?.slice(start, start + SLICE_EVENTS));
     result.events.push(...slice.events);
     result.droppedBy.push(...slice.droppedBy);
     for (const failure of slice.failures) result.failures.push(failure.index === undefined ? failure : { ...failure, index: failure.index + start });
@@ -56,12 +62,12 @@ export async function runSandboxedChain(steps: readonly SandboxedStep[], input: 
 // collected as old objects, which costs more than the extra crossings (see bench/README.md).
 const SLICE_EVENTS = 256;
 
-async function runSlice(steps: readonly SandboxedStep[], input: readonly PluginEvent[], depth: number): Promise<SandboxedChainResult> {
+async function runSlice(steps: readonly SandboxedStep[], input: readonly PluginEvent[], depth: number, lines?: readonly string[]): Promise<SandboxedChainResult> {
   const succeeded: string[][] = input.map(() => []);
   const failed: string[][] = input.map(() => []);
   const droppedBy: (string | undefined)[] = input.map(() => undefined);
   const failures: SandboxedChainFailure[] = [];
-  let batch = toLineBatch(input);
+  let batch = lines ? linesToBatch(lines) : toLineBatch(input);
   for (const step of steps) {
     const label = `${step.name} (${step.version})`;
     let result: { outcomes: BatchOutcome[]; output: LineBatch } | undefined;
@@ -138,6 +144,23 @@ async function runSlice(steps: readonly SandboxedStep[], input: readonly PluginE
   });
   return { events, droppedBy, failures };
 }
+
+/** A {@link LineBatch} from each event's JSON (what {@link toLineBatch} makes, without serialising again). */
+function linesToBatch(lines: readonly string[]): LineBatch {
+  const batch: LineBatch = [''];
+  let chunk: string | undefined;
+  for (const line of lines) {
+    chunk = chunk === undefined ? line : `${chunk}\n${line}`;
+    if (chunk.length >= CHUNK_CHARS) {
+      batch.push(chunk);
+      chunk = undefined;
+    }
+  }
+  if (chunk !== undefined) batch.push(chunk);
+  return batch;
+}
+// As in sandbox.ts' toLineBatch: chunks of about 32K characters.
+const CHUNK_CHARS = 32_768;
 
 /** Runs a batch again without one event (kept as it was); that event's outcome stays 0 (failure recorded by the caller). */
 async function rerunWithout(step: SandboxedStep, batch: LineBatch, skip: number, count: number, depth: number): Promise<{ outcomes: BatchOutcome[]; output: LineBatch }> {

@@ -55,7 +55,7 @@ export function jsonDepth(json: string): number {
 }
 
 /** Why an event cannot be processed (too big, too deep, not serialisable), or its JSON size. */
-export function measureEvent(event: unknown, limits: Pick<IngestLimits, 'maxEventBytes' | 'maxEventDepth'>): { bytes: number } | { reason: string; code: 'too_large' | 'too_deep' | 'not_serialisable' } {
+export function measureEvent(event: unknown, limits: Pick<IngestLimits, 'maxEventBytes' | 'maxEventDepth'>): { bytes: number; json: string } | { reason: string; code: 'too_large' | 'too_deep' | 'not_serialisable' } {
   let json: string | undefined;
   try {
     json = JSON.stringify(event);
@@ -71,7 +71,8 @@ export function measureEvent(event: unknown, limits: Pick<IngestLimits, 'maxEven
     const depth = jsonDepth(json);
     if (depth > limits.maxEventDepth) return { reason: `the event is nested ${depth} levels deep (the limit is ${limits.maxEventDepth})`, code: 'too_deep' };
   }
-  return { bytes: json.length };
+  // The JSON goes on with the event: the chain's first crossing uses it instead of serialising again.
+  return { bytes: json.length, json };
 }
 
 /** The error a full queue (or a starting runtime) answers: 503 with `Retry-After`. */

@@ -177,6 +177,8 @@ interface QueuedBatch {
   bytes: number;
   /** Capture depth: 0 for clients' events, d + 1 for an event a plugin captured at depth d. */
   depth: number;
+  /** Each event's JSON, as measured at ingest (the chain's first crossing reuses it). */
+  lines: string[];
   resolve: (result: IngestResult) => void;
   reject: (error: unknown) => void;
 }
@@ -415,7 +417,7 @@ export class Runtime {
     if ('reason' in refused) throw new PluglineError('ERR_PAYLOAD_INVALID', `posthog.capture: ${refused.reason}`);
     this.gate.admit(1, refused.bytes);
     this.metrics.eventsReceived.inc();
-    this.track(this.enqueue([event], refused.bytes, depth));
+    this.track(this.enqueue([event], [refused.json], refused.bytes, depth));
   }
 
   private pluginLog(instance: PluginInstance, level: PluginLogLine['level'], message: string, fields?: Record<string, unknown>) {
@@ -471,11 +473,13 @@ export class Runtime {
     // never reaches a batch, where it could fail the events of other requests merged with it.
     let accepted = events;
     let bytes = 0;
+    const lines: string[] = [];
     const refused: NonNullable<IngestResult['refused']> = [];
     for (let index = 0; index < events.length; index++) {
       const measured = measureEvent(events[index], this.limits);
       if ('bytes' in measured) {
         bytes += measured.bytes;
+        lines.push(measured.json);
         continue;
       }
       refused.push({ index, uuid: String((events[index] as { uuid?: unknown } | undefined)?.uuid ?? ''), reason: measured.reason });
@@ -492,16 +496,16 @@ export class Runtime {
       return Promise.reject(error);
     }
     this.metrics.eventsReceived.inc(accepted.length);
-    const result = accepted.length > 0 ? this.enqueue(accepted, bytes, 0) : Promise.resolve({ stored: 0, dropped: 0, duplicates: 0 });
+    const result = accepted.length > 0 ? this.enqueue(accepted, lines, bytes, 0) : Promise.resolve({ stored: 0, dropped: 0, duplicates: 0 });
     return refused.length > 0 ? result.then((counts) => ({ ...counts, refused })) : result;
   }
 
   /** Queues events already admitted by the gate. */
-  private enqueue(events: PluginEvent[], bytes: number, depth: number): Promise<IngestResult> {
+  private enqueue(events: PluginEvent[], lines: string[], bytes: number, depth: number): Promise<IngestResult> {
     this.limitMetrics.queueEvents.set(this.gate.events);
     this.limitMetrics.queueBytes.set(this.gate.bytes);
     return new Promise((resolve, reject) => {
-      this.queue.push({ events, bytes, depth, resolve, reject });
+      this.queue.push({ events, lines, bytes, depth, resolve, reject });
       if (!this.pumping) void this.pump();
     });
   }
@@ -543,8 +547,9 @@ export class Runtime {
 
   private async runQueued(taken: QueuedBatch[]): Promise<void> {
     const all = taken.flatMap((item) => item.events);
+    const lines = taken.length === 1 ? taken[0]!.lines : taken.flatMap((item) => item.lines);
     try {
-      const results = await this.processBatch(all, taken[0]!.depth).finally(() => {
+      const results = await this.processBatch(all, taken[0]!.depth, lines).finally(() => {
         for (const item of taken) this.gate.release(item.events.length, item.bytes);
         this.limitMetrics.queueEvents.set(this.gate.events);
         this.limitMetrics.queueBytes.set(this.gate.bytes);
@@ -565,15 +570,15 @@ export class Runtime {
   }
 
   /** The chain over one batch (in slices of `maxBatchEvents`), then store, onEvent, export buffers. */
-  private async processBatch(input: PluginEvent[], depth = 0): Promise<('stored' | 'dropped' | 'duplicate')[]> {
+  private async processBatch(input: PluginEvent[], depth = 0, lines?: string[]): Promise<('stored' | 'dropped' | 'duplicate')[]> {
     const outcome: ('stored' | 'dropped' | 'duplicate')[] = [];
     for (let start = 0; start < input.length; start += this.maxBatchEvents) {
-      outcome.push(...(await this.processSlice(input.slice(start, start + this.maxBatchEvents), depth)));
+      outcome.push(...(await this.processSlice(input.slice(start, start + this.maxBatchEvents), depth, lines?.slice(start, start + this.maxBatchEvents))));
     }
     return outcome;
   }
 
-  private async processSlice(input: PluginEvent[], depth: number): Promise<('stored' | 'dropped' | 'duplicate')[]> {
+  private async processSlice(input: PluginEvent[], depth: number, lines?: string[]): Promise<('stored' | 'dropped' | 'duplicate')[]> {
     const stopTimer = this.metrics.chainSeconds.startTimer();
     const chain = this.instances.filter((instance) => instance.has('processEvent'));
     for (const instance of chain) instance.enter();
@@ -582,7 +587,7 @@ export class Runtime {
       chainResult = await runSandboxedChain(
         chain.map((instance) => ({ name: instance.name, version: instance.version, sandbox: instance.sandbox! })),
         input,
-        { depth },
+        { depth, ...(lines && lines.length === input.length ? { lines } : {}) },
       );
     } finally {
       for (const instance of chain) instance.leave();
