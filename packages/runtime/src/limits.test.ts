@@ -1,9 +1,11 @@
+import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
+import { connect } from 'nats';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type StartRuntimeOptions, startRuntime } from './index.js';
@@ -138,6 +140,29 @@ describe('capture input is bounded per event and per request', () => {
     expect(listed.status).toBe(200);
     expect(((await listed.json()) as { count: number }).count).toBe(13);
     expect(process.memoryUsage().rss - rss).toBeLessThan(400 * MB);
+  });
+});
+
+const natsUrl = process.env.PLUGLINE_NATS_URL;
+describe.skipIf(!natsUrl)('capture bounds before the queue (PLUGLINE_NATS_URL)', () => {
+  it('an event over maxEventBytes is refused alone and never published; the others are queued', async () => {
+    const suffix = randomBytes(4).toString('hex').toUpperCase();
+    const stream = `LIMITS_${suffix}`;
+    cleanup.push(async () => {
+      const nc = await connect({ servers: natsUrl! });
+      const jsm = await nc.jetstreamManager();
+      for (const name of [stream, `${stream}_DLQ`]) await jsm.streams.delete(name).catch(() => undefined);
+      await nc.close();
+    });
+    const { url } = await runtimeWith([{ name: 'pass' }], {
+      limits: { maxEventBytes: 64 * 1024 },
+      source: { kind: 'nats', url: natsUrl!, role: 'capture', stream, subjectPrefix: `limits.${suffix.toLowerCase()}`, partitions: 2 },
+    });
+    const batch = [{ event: 'small', distinct_id: 'a' }, { event: 'big', distinct_id: 'a', properties: { blob: 'b'.repeat(100 * 1024) } }];
+    const answer = await post(`${url}/batch`, JSON.stringify({ batch }));
+    expect(answer.status).toBe(400);
+    expect(answer.body).toMatchObject({ accepted: 1, queued: 1 });
+    expect(String((answer.body.error as { details: string[] }).details[0])).toMatch(/the limit is 65536/);
   });
 });
 

@@ -3,7 +3,7 @@ import { PluglineError, isPluglineError } from '@plugline/sdk';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { type Logger, pino } from 'pino';
 import { decodeCaptureBody, parseCapturePayload } from './capture.js';
-import { InflightBodies } from './limits.js';
+import { InflightBodies, measureEvent } from './limits.js';
 import { Runtime, type RuntimeOptions } from './runtime.js';
 import { type EventSourceOptions, type RunningEventSource, startEventSource } from './source.js';
 
@@ -53,6 +53,15 @@ export function createRuntimeApp(runtime: Runtime, eventSource?: RunningEventSou
     let result: Record<string, number>;
     const source = currentSource();
     if (source?.kind === 'nats') {
+      // The per-event bounds hold before the queue too (a refused event is reported, the others published).
+      const kept = parsed.events.filter((event) => {
+        const measured = measureEvent(event, runtime.limits);
+        if ('json' in measured) return true;
+        runtime.limitMetrics.eventsRefused.inc({ reason: measured.code });
+        parsed.errors.push(`event ${event.uuid}: ${measured.reason}`);
+        return false;
+      });
+      parsed.events = kept;
       // Answers only once JetStream stored every accepted event: a 200 means the event is durable.
       await source.publish(parsed.events);
       result = { queued: parsed.events.length };
