@@ -75,6 +75,40 @@ export function measureEvent(event: unknown, limits: Pick<IngestLimits, 'maxEven
   return { bytes: json.length, json };
 }
 
+/** An event {@link screenEvents} refused: its position, uuid and why. */
+export interface RefusedEvent {
+  index: number;
+  uuid: string;
+  reason: string;
+}
+
+/**
+ * Measures every event of a batch alone: those that can be processed (with their JSON and the total
+ * size), and a reason for each one that cannot (`onRefused` gets its code, for the metrics).
+ */
+export function screenEvents<T>(
+  events: readonly T[],
+  limits: Pick<IngestLimits, 'maxEventBytes' | 'maxEventDepth'>,
+  onRefused: (code: 'too_large' | 'too_deep' | 'not_serialisable') => void = () => {},
+): { accepted: T[]; lines: string[]; bytes: number; refused: RefusedEvent[] } {
+  let bytes = 0;
+  const lines: string[] = [];
+  const refused: RefusedEvent[] = [];
+  for (let index = 0; index < events.length; index++) {
+    const measured = measureEvent(events[index], limits);
+    if ('json' in measured) {
+      bytes += measured.bytes;
+      lines.push(measured.json);
+      continue;
+    }
+    refused.push({ index, uuid: String((events[index] as { uuid?: unknown } | undefined)?.uuid ?? ''), reason: measured.reason });
+    onRefused(measured.code);
+  }
+  if (refused.length === 0) return { accepted: events as T[], lines, bytes, refused };
+  const skip = new Set(refused.map((entry) => entry.index));
+  return { accepted: events.filter((_, index) => !skip.has(index)), lines, bytes, refused };
+}
+
 /** The error a full queue (or a starting runtime) answers: 503 with `Retry-After`. */
 export function unavailable(message: string, retryAfterSeconds: number): PluglineError & { retryAfterSeconds: number } {
   return Object.assign(new PluglineError('ERR_UNAVAILABLE', message), { retryAfterSeconds });

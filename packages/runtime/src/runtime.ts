@@ -11,7 +11,7 @@ import { randomUUID } from 'node:crypto';
 import { type Logger, pino } from 'pino';
 import { runSandboxedChain } from './chain.js';
 import type { InstalledPlugin } from './install.js';
-import { type IngestLimits, IngestGate, defaultIngestLimits, measureEvent, unavailable } from './limits.js';
+import { type IngestLimits, IngestGate, defaultIngestLimits, measureEvent, screenEvents, unavailable } from './limits.js';
 import { type LimitMetrics, createLimitMetrics } from './limits-metrics.js';
 import { type RuntimeMetrics, createRuntimeMetrics } from './metrics.js';
 import { type PluginEntry, checkConfig, installProject, projectPaths, readProject, setPluginConfig } from './project.js';
@@ -471,24 +471,7 @@ export class Runtime {
     if (events.length === 0) return Promise.resolve({ stored: 0, dropped: 0, duplicates: 0 });
     // Each event is measured alone: one that cannot be processed is refused with its reason and
     // never reaches a batch, where it could fail the events of other requests merged with it.
-    let accepted = events;
-    let bytes = 0;
-    const lines: string[] = [];
-    const refused: NonNullable<IngestResult['refused']> = [];
-    for (let index = 0; index < events.length; index++) {
-      const measured = measureEvent(events[index], this.limits);
-      if ('bytes' in measured) {
-        bytes += measured.bytes;
-        lines.push(measured.json);
-        continue;
-      }
-      refused.push({ index, uuid: String((events[index] as { uuid?: unknown } | undefined)?.uuid ?? ''), reason: measured.reason });
-      this.limitMetrics.eventsRefused.inc({ reason: measured.code });
-    }
-    if (refused.length > 0) {
-      const skip = new Set(refused.map((entry) => entry.index));
-      accepted = events.filter((_, index) => !skip.has(index));
-    }
+    const { accepted, lines, bytes, refused } = screenEvents(events, this.limits, (code) => this.limitMetrics.eventsRefused.inc({ reason: code }));
     try {
       if (accepted.length > 0) this.gate.admit(accepted.length, bytes);
     } catch (error) {

@@ -3,7 +3,7 @@ import { PluglineError, isPluglineError } from '@plugline/sdk';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { type Logger, pino } from 'pino';
 import { decodeCaptureBody, parseCapturePayload } from './capture.js';
-import { InflightBodies, measureEvent } from './limits.js';
+import { InflightBodies, screenEvents } from './limits.js';
 import { Runtime, type RuntimeOptions } from './runtime.js';
 import { type EventSourceOptions, type RunningEventSource, startEventSource } from './source.js';
 
@@ -54,14 +54,9 @@ export function createRuntimeApp(runtime: Runtime, eventSource?: RunningEventSou
     const source = currentSource();
     if (source?.kind === 'nats') {
       // The per-event bounds hold before the queue too (a refused event is reported, the others published).
-      const kept = parsed.events.filter((event) => {
-        const measured = measureEvent(event, runtime.limits);
-        if ('json' in measured) return true;
-        runtime.limitMetrics.eventsRefused.inc({ reason: measured.code });
-        parsed.errors.push(`event ${event.uuid}: ${measured.reason}`);
-        return false;
-      });
-      parsed.events = kept;
+      const screened = screenEvents(parsed.events, runtime.limits, (code) => runtime.limitMetrics.eventsRefused.inc({ reason: code }));
+      for (const entry of screened.refused) parsed.errors.push(`event ${entry.uuid}: ${entry.reason}`);
+      parsed.events = screened.accepted;
       // Answers only once JetStream stored every accepted event: a 200 means the event is durable.
       await source.publish(parsed.events);
       result = { queued: parsed.events.length };
