@@ -112,6 +112,7 @@ describe('per-plugin quotas (ERR_QUOTA_EXCEEDED)', () => {
     expect(event!.properties).toMatchObject({ kept: 10, keys: 10, codes: ['ERR_QUOTA_EXCEEDED'], neighbour: true });
     const hog = (await plugins(url)).list.find((plugin) => plugin.name === 'cache-hog')!;
     expect(hog.quotaExceeded.cacheBytes).toBe(190);
+    expect((hog as unknown as { quotas: PluginQuotas }).quotas).toMatchObject({ cacheBytes: MB, cacheKeys: 20, storageBytes: 64 * MB });
     expect(hog.quotaExceeded.cacheKeys).toBe(90);
     expect(await (await fetch(`${url}/metrics`)).text()).toMatch(/plugline_quota_exceeded_total\{plugin="cache-hog",quota="cacheBytes"\} 190/);
     expect(process.memoryUsage().rss - rss).toBeLessThan(100 * MB);

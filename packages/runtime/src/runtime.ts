@@ -122,6 +122,7 @@ class PluginInstance {
   exporting = false;
   runningJobs = false;
   quotaCounter: QuotaCounter | undefined;
+  quotas: PluginQuotas | undefined;
   logLinesPerSecond = 100;
   logWindow = 0;
   logsInWindow = 0;
@@ -323,6 +324,7 @@ export class Runtime {
       this.logger.debug({ plugin: installed.name, quota }, message);
     });
     instance.quotaCounter = counter;
+    instance.quotas = quotas;
     instance.logLinesPerSecond = quotas.logLinesPerSecond;
     const quotaStore = () => {
       this.quotaStore ??= new QuotaStore(this.options.dataDir ?? projectPaths(this.options.dir).data);
@@ -873,6 +875,7 @@ export class Runtime {
       capabilities: instance.installed.manifest.capabilities ?? [],
       config: redactConfig(instance.installed.manifest.config, instance.status === 'running' ? instance.config : instance.entry.config),
       restarts: instance.sandbox?.restarts ?? 0,
+      quotas: instance.quotas,
       quotaExceeded: instance.quotaCounter?.toJSON() ?? {},
       errors: { total: [...instance.errorCounts.values()].reduce((a, b) => a + b, 0), byCode: Object.fromEntries(instance.errorCounts) },
       recentErrors: instance.errors.slice(-20),
