@@ -42,7 +42,7 @@ describe('decodeCaptureBody', () => {
     const bomb = gzipSync(Buffer.alloc(MAX_INFLATED_BYTES + 1024 * 1024, 0x20));
     expect(bomb.length).toBeLessThan(200 * 1024);
     for (const body of [bomb, form(bomb.toString('base64'))]) {
-      expect(() => decodeCaptureBody(body, body === bomb ? 'text/plain' : FORM, undefined)).toThrow(expect.objectContaining({ code: 'ERR_PAYLOAD_INVALID', message: 'The body inflates to more than 50 MiB' }));
+      expect(() => decodeCaptureBody(body, body === bomb ? 'text/plain' : FORM, undefined)).toThrow(expect.objectContaining({ code: 'ERR_PAYLOAD_INVALID', message: `The body inflates to more than ${MAX_INFLATED_BYTES / 1024 / 1024} MiB` }));
     }
   });
 

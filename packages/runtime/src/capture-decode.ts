@@ -1,8 +1,10 @@
 import { gunzipSync } from 'node:zlib';
 import { PluglineError } from '@plugline/sdk';
+// The most bytes a gzip body may inflate to (a zip bomb stops here, not in memory): the request cap of
+// the ingest limits, so no gzip amplification goes past it.
+import { MAX_INFLATED_BYTES } from './limits.js';
 
-/** The most bytes a gzip body may inflate to (a zip bomb stops here, not in memory). */
-export const MAX_INFLATED_BYTES = 50 * 1024 * 1024;
+export { MAX_INFLATED_BYTES };
 
 const BASE64 = /^[A-Za-z0-9+/\-_]*={0,2}$/;
 

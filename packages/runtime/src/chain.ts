@@ -37,11 +37,18 @@ export interface SandboxedChainResult {
  * const { events, failures } = await runSandboxedChain(steps, batch);
  * ```
  */
-export async function runSandboxedChain(steps: readonly SandboxedStep[], input: readonly PluginEvent[]): Promise<SandboxedChainResult> {
-  if (input.length <= SLICE_EVENTS) return runSlice(steps, input);
+export async function runSandboxedChain(
+  steps: readonly SandboxedStep[],
+  input: readonly PluginEvent[],
+  options: { depth?: number; lines?: readonly string[] } = {},
+): Promise<SandboxedChainResult> {
+  const depth = options.depth ?? 0;
+  // `lines`: each input event's JSON when the caller has it already (the runtime measured it at ingest).
+  const lines = options.lines && options.lines.length === input.length ? options.lines : undefined;
+  if (input.length <= SLICE_EVENTS) return runSlice(steps, input, depth, lines);
   const result: SandboxedChainResult = { events: [], droppedBy: [], failures: [] };
   for (let start = 0; start < input.length; start += SLICE_EVENTS) {
-    const slice = await runSlice(steps, input.slice(start, start + SLICE_EVENTS));
+    const slice = await runSlice(steps, input.slice(start, start + SLICE_EVENTS), depth, lines?.slice(start, start + SLICE_EVENTS));
     result.events.push(...slice.events);
     result.droppedBy.push(...slice.droppedBy);
     for (const failure of slice.failures) result.failures.push(failure.index === undefined ? failure : { ...failure, index: failure.index + start });
@@ -55,17 +62,17 @@ export async function runSandboxedChain(steps: readonly SandboxedStep[], input: 
 // collected as old objects, which costs more than the extra crossings (see bench/README.md).
 const SLICE_EVENTS = 256;
 
-async function runSlice(steps: readonly SandboxedStep[], input: readonly PluginEvent[]): Promise<SandboxedChainResult> {
+async function runSlice(steps: readonly SandboxedStep[], input: readonly PluginEvent[], depth: number, lines?: readonly string[]): Promise<SandboxedChainResult> {
   const succeeded: string[][] = input.map(() => []);
   const failed: string[][] = input.map(() => []);
   const droppedBy: (string | undefined)[] = input.map(() => undefined);
   const failures: SandboxedChainFailure[] = [];
-  let batch = toLineBatch(input);
+  let batch = lines ? linesToBatch(lines) : toLineBatch(input);
   for (const step of steps) {
     const label = `${step.name} (${step.version})`;
     let result: { outcomes: BatchOutcome[]; output: LineBatch } | undefined;
     try {
-      result = await step.sandbox.processBatch(batch, input.length);
+      result = await step.sandbox.processBatch(batch, input.length, depth);
     } catch (cause) {
       const crash = (cause instanceof PluginError ? cause : new PluginError({ plugin: step.name, version: step.version, hook: 'processEvent', cause })) as SandboxCrash;
       const culprit = crash.eventIndex;
@@ -74,7 +81,7 @@ async function runSlice(steps: readonly SandboxedStep[], input: readonly PluginE
         // batch runs again (once) in the fresh isolate, so one bad event does not cost the others.
         failures.push({ step, error: crash, index: culprit });
         failed[culprit]!.push(label);
-        result = await rerunWithout(step, batch, culprit, input.length).catch((again: unknown) => {
+        result = await rerunWithout(step, batch, culprit, input.length, depth).catch((again: unknown) => {
           failures.push({ step, error: again instanceof PluginError ? again : crash });
           return undefined;
         });
@@ -102,7 +109,17 @@ async function runSlice(steps: readonly SandboxedStep[], input: readonly PluginE
         failures.push({
           step,
           index,
-          error: new PluginError({ plugin: step.name, version: step.version, hook: 'processEvent', message: `${outcome.errorName}: ${outcome.message}` }),
+          // An async event past its bound (sandbox/harden.ts makeEventBound) is a timeout of that event alone.
+          error: Object.assign(
+            new PluginError({
+              plugin: step.name,
+              version: step.version,
+              hook: 'processEvent',
+              ...(outcome.errorName === 'PluglineEventTimeout' ? { code: 'ERR_PLUGIN_TIMEOUT' as const, message: outcome.message } : { message: `${outcome.errorName}: ${outcome.message}` }),
+            }),
+            // The sandbox was not restarted: only this event timed out.
+            outcome.errorName === 'PluglineEventTimeout' ? { eventTimeout: true } : {},
+          ),
         });
       }
     }
@@ -128,12 +145,29 @@ async function runSlice(steps: readonly SandboxedStep[], input: readonly PluginE
   return { events, droppedBy, failures };
 }
 
+/** A {@link LineBatch} from each event's JSON (what {@link toLineBatch} makes, without serialising again). */
+function linesToBatch(lines: readonly string[]): LineBatch {
+  const batch: LineBatch = [''];
+  let chunk: string | undefined;
+  for (const line of lines) {
+    chunk = chunk === undefined ? line : `${chunk}\n${line}`;
+    if (chunk.length >= CHUNK_CHARS) {
+      batch.push(chunk);
+      chunk = undefined;
+    }
+  }
+  if (chunk !== undefined) batch.push(chunk);
+  return batch;
+}
+// As in sandbox.ts' toLineBatch: chunks of about 32K characters.
+const CHUNK_CHARS = 32_768;
+
 /** Runs a batch again without one event (kept as it was); that event's outcome stays 0 (failure recorded by the caller). */
-async function rerunWithout(step: SandboxedStep, batch: LineBatch, skip: number, count: number): Promise<{ outcomes: BatchOutcome[]; output: LineBatch }> {
+async function rerunWithout(step: SandboxedStep, batch: LineBatch, skip: number, count: number, depth: number): Promise<{ outcomes: BatchOutcome[]; output: LineBatch }> {
   const events = parseLineBatch(batch) as (PluginEvent | null)[];
   const held = events[skip] ?? null;
   events[skip] = null;
-  const again = await step.sandbox.processBatch(toLineBatch(events), count);
+  const again = await step.sandbox.processBatch(toLineBatch(events), count, depth);
   const output = parseLineBatch(again.output) as (PluginEvent | null)[];
   output[skip] = held;
   again.outcomes[skip] = 0;

@@ -1,6 +1,7 @@
 import type { ErrorCode, HookName } from '@plugline/sdk';
 import type { InstalledPlugin } from './install.js';
 import type { PluginEntry } from './project.js';
+import type { PluginQuotas, QuotaCounter } from './quota.js';
 import type { PluginSandbox } from './sandbox/sandbox.js';
 
 /** A log line or error kept for `GET /api/plugins`. */
@@ -34,6 +35,10 @@ export class PluginInstance {
   /** A durable retry (onEvent RetryError, ...) of this plugin is being attempted. */
   retrying = false;
   readonly metricNames = new Set<string>();
+  /** What this plugin has used of its quotas (quota.ts), and the quotas in force. */
+  quotaCounter: QuotaCounter | undefined;
+  quotas: PluginQuotas | undefined;
+  logLinesPerSecond = 100;
   logWindow = 0;
   logsInWindow = 0;
   logsSuppressed = 0;

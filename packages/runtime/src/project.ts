@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { PluglineError, SECRET_MASK, redactConfig, restoreSecrets, secretKeys, validateConfig } from '@plugline/sdk';
 import { parseGrants, requestedCapabilities, ungrantedError } from './capabilities.js';
 import { type InstalledPlugin, installPlugin, loadCachedPlugin, unavailablePlugin } from './install.js';
+import type { PluginQuotas } from './quota.js';
 import type { EgressMode } from './sandbox/egress.js';
 
 /** One entry of the ordered chain in `plugins.json`. */
@@ -25,6 +26,14 @@ export interface PluginEntry {
 export interface PluginSettings {
   memoryLimitMb?: number;
   timeoutMs?: number;
+  /** Wall-clock cap of one crossing, ms (default: the runtime's `wallTimeoutMs`, 5000). */
+  wallTimeoutMs?: number;
+  /** Quotas overriding the runtime's defaults for this plugin (see the runtime README's "Limits"). */
+  quotas?: Partial<PluginQuotas>;
+  /** Leave `WebAssembly` in this plugin's isolate (an operator grant; default false). */
+  wasm?: boolean;
+  /** With `wasm`: the sum of the maxima of the plugin's WebAssembly memories, MB (default 64). */
+  wasmMemoryMb?: number;
   exportMaxEvents?: number;
   exportMaxBytes?: number;
   exportMaxAgeMs?: number;

@@ -16,11 +16,15 @@ import { onHostError } from './host-errors.js';
 import { onEventRetryHandler, recordOnEventFailures } from './on-event-retry.js';
 import { type ExportSettings, RuntimeExports, defaultExportSettings } from './exports.js';
 import type { InstalledPlugin } from './install.js';
+import { type IngestLimits, IngestGate, defaultIngestLimits, measureEvent, screenEvents, unavailable } from './limits.js';
+import { type LimitMetrics, createLimitMetrics } from './limits-metrics.js';
 import { type RuntimeMetrics, createRuntimeMetrics } from './metrics.js';
 import { type PluginErrorRecord, PluginInstance, type PluginLogLine } from './plugin-instance.js';
 import { type PluginEntry, checkConfig, installProject, projectPaths, readProject, setPluginConfig, setPluginGrants } from './project.js';
 import { defaultSetupRetryDelaysMs, setupWithRetries, splitAttachments } from './posthog.js';
 import { type EgressMode, pluginPermissions } from './sandbox/egress.js';
+import { type PluginQuotas, QuotaCounter, applyQuotas, resolveQuotas } from './quota.js';
+import { QuotaStore } from './quota-store.js';
 import { MemoryCache, type PluginStorageBackend, closePostgresPools, createSandboxHost } from './sandbox/host.js';
 import { type WebhookRetry, deliverComposedWebhooks } from './webhooks.js';
 import { PluginSandbox } from './sandbox/sandbox.js';
@@ -42,8 +46,12 @@ export interface RuntimeOptions {
   timeoutMs?: number;
   /** Extra CPU time per event of a batch crossing, ms (default 1). */
   perEventTimeoutMs?: number;
-  /** Default wall-clock cap per crossing including awaited fetch/storage, ms (default 30 000). */
+  /** Default wall-clock cap per crossing including awaited fetch/storage, ms (default 5000). */
   wallTimeoutMs?: number;
+  /** Bounds on events, requests and the ingest queue (see `limits.ts` and the README's "Limits"). */
+  limits?: Partial<IngestLimits>;
+  /** Default quotas of every plugin (each plugin may override them in `settings.quotas`). */
+  quotas?: Partial<PluginQuotas>;
   /** Most events sent into a sandbox per crossing (default 1000). */
   maxBatchEvents?: number;
   /** Batches in the chain at once, pipelined across the plugins' isolates (default 2). */
@@ -88,10 +96,18 @@ export interface IngestResult {
   stored: number;
   dropped: number;
   duplicates: number;
+  /** Events refused alone before the chain (too large, too deep, not serialisable), with their reason. */
+  refused?: { index: number; uuid: string; reason: string }[];
 }
 
 interface QueuedBatch {
   events: PluginEvent[];
+  /** Characters of JSON of the events (held against the ingest queue's bounds until they are stored). */
+  bytes: number;
+  /** Capture depth: 0 for clients' events, d + 1 for an event a plugin captured at depth d. */
+  depth: number;
+  /** Each event's JSON, as measured at ingest (the chain's first crossing reuses it). */
+  lines: string[];
   resolve: (result: IngestResult) => void;
   reject: (error: unknown) => void;
 }
@@ -125,6 +141,18 @@ export class Runtime {
   /** Keeps runtimes that share one data directory from exporting a batch, running a job or a scheduled period twice. */
   private readonly leases: StoreLeases;
   private readonly queue: QueuedBatch[] = [];
+  /** Bounds of events and requests; the ingest queue's occupancy. */
+  readonly limits: IngestLimits;
+  readonly gate: IngestGate;
+  readonly limitMetrics: LimitMetrics;
+  /** False until {@link start} has loaded the chain: the HTTP server answers capture with 503 meanwhile. */
+  ready = false;
+  private startedResolve: () => void = () => {};
+  /** Resolves once the chain is loaded: the pump waits for it, so no event skips a plugin still in setup. */
+  private readonly started = new Promise<void>((resolve) => {
+    this.startedResolve = resolve;
+  });
+  private quotaStore: QuotaStore | undefined;
   private pumping = false;
   private readonly background = new Set<Promise<unknown>>();
   private timers: NodeJS.Timeout[] = [];
@@ -161,6 +189,9 @@ export class Runtime {
     });
     this.maxBatchEvents = options.maxBatchEvents ?? 1000;
     this.maxConcurrentBatches = Math.max(1, options.maxConcurrentBatches ?? 2);
+    this.limits = { ...defaultIngestLimits, ...options.limits };
+    this.gate = new IngestGate(this.limits);
+    this.limitMetrics = createLimitMetrics(this.metrics.registry);
   }
 
   /** Installs (offline when pinned) and loads every enabled plugin, then starts the export and schedule timers. */
@@ -172,6 +203,8 @@ export class Runtime {
     const instances: PluginInstance[] = [];
     for (const { entry, installed, failure } of plugins) instances.push(await this.loadInstance(entry, installed, failure));
     this.instances = instances;
+    this.ready = true;
+    this.startedResolve();
     const tick = setInterval(() => this.exportTick(), this.options.exportTickMs ?? 200);
     tick.unref();
     this.timers.push(tick);
@@ -246,7 +279,19 @@ export class Runtime {
       return instance;
     }
     const settings = entry.settings ?? {};
-    const sandbox = new PluginSandbox({
+    const quotas = resolveQuotas(this.options.quotas, settings.quotas);
+    const counter = new QuotaCounter((quota, message) => {
+      this.limitMetrics.quotaExceeded.inc({ plugin: installed.name, quota });
+      this.logger.debug({ plugin: installed.name, quota }, message);
+    });
+    instance.quotaCounter = counter;
+    instance.quotas = quotas;
+    instance.logLinesPerSecond = quotas.logLinesPerSecond;
+    const quotaStore = () => {
+      this.quotaStore ??= new QuotaStore(this.options.dataDir ?? projectPaths(this.options.dir).data);
+      return this.quotaStore;
+    };
+    const sandbox: PluginSandbox = new PluginSandbox({
       name: installed.name,
       version: installed.version,
       integrity: installed.integrity,
@@ -257,17 +302,17 @@ export class Runtime {
       capabilities: ['postgres'],
       memoryLimitMb: settings.memoryLimitMb ?? this.options.memoryLimitMb ?? 64,
       timeoutMs: settings.timeoutMs ?? this.options.timeoutMs ?? 1000,
-      wallTimeoutMs: this.options.wallTimeoutMs ?? 30_000,
+      wallTimeoutMs: settings.wallTimeoutMs ?? this.options.wallTimeoutMs ?? 5000,
       perEventTimeoutMs: this.options.perEventTimeoutMs ?? 1,
-      host: createSandboxHost({
+      // WebAssembly is an operator grant (plugins.json settings.wasm for now), with bounded memories.
+      allowWasm: settings.wasm === true,
+      maxHostCallsInFlight: quotas.hostCallsInFlight,
+      ...(settings.wasmMemoryMb ? { wasmMemoryMb: settings.wasmMemoryMb } : {}),
+      host: createSandboxHost(applyQuotas({
         sink: {
           log: (level, message, fields) => this.pluginLog(instance, level, message, fields),
           metric: (kind, name, value) => {
-            // Metric names become label values: cap them per plugin to bound /metrics cardinality.
-            if (!instance.metricNames.has(name)) {
-              if (instance.metricNames.size >= 100) return;
-              instance.metricNames.add(name);
-            }
+            // Metric names become label values: capped per plugin by the metricNames quota.
             if (kind === 'increment') this.metrics.pluginMetric.inc({ plugin: instance.name, metric: name }, value);
             else this.metrics.pluginGauge.set({ plugin: instance.name, metric: name, kind }, value);
           },
@@ -278,11 +323,16 @@ export class Runtime {
           if (delayMs === 0) queueMicrotask(() => this.exportTick());
         },
         cache: this.shared?.cacheFor(installed.name) ?? this.cacheFor(installed.name),
-        capture: (event) => this.captureFromPlugin(instance, event),
+        capture: (event) => this.captureFromPlugin(instance, event, sandbox.activeDepth, quotas.captureDepth),
         postgres: permissions.postgres,
         egress: permissions.egress,
         denied: (op, error) => void this.recordError(instance, op, error),
-      }),
+      }, {
+        quotas,
+        counter,
+        storedBytes: () => (this.shared ? 0 : quotaStore().storedBytes(installed.name)),
+        pendingJobs: () => quotaStore().pendingJobs(installed.name),
+      })),
     });
     sandbox.onRestart = async () => {
       const failure = await sandbox.callHook('setupPlugin').catch((error: unknown) => ({ message: String((error as Error).message), errorName: 'Error' }));
@@ -307,17 +357,33 @@ export class Runtime {
   }
 
   /** `posthog.capture` inside a plugin: a new event into the capture path, not awaited (no deadlock with the running batch). */
-  private captureFromPlugin(instance: PluginInstance, raw: Record<string, unknown>) {
+  /**
+   * `posthog.capture` inside a plugin: a new event into the capture path, not awaited (no deadlock
+   * with the running batch). Its origin is marked (`$plugline_plugin`, `$plugline_depth`); a capture
+   * past `maxDepth` (an event captured while processing events that plugins captured, and so on) or
+   * into a full queue throws in the plugin (`ERR_QUOTA_EXCEEDED`, `ERR_UNAVAILABLE`). The rate is the
+   * plugin's `capturesPerSecond` quota.
+   */
+  private captureFromPlugin(instance: PluginInstance, raw: Record<string, unknown>, activeDepth: number, maxDepth: number) {
+    // Hooks outside a batch (setup, jobs, schedules) capture at depth 1.
+    const depth = Math.max(0, activeDepth) + 1;
+    if (depth > maxDepth) {
+      throw instance.quotaCounter!.exceeded('captureDepth', `posthog.capture: an event captured while processing events ${activeDepth} captures deep (the limit is ${maxDepth})`);
+    }
     const properties = (raw.properties && typeof raw.properties === 'object' ? raw.properties : {}) as Record<string, unknown>;
     const event: PluginEvent = {
       uuid: randomUUID(),
       event: String(raw.event),
       distinct_id: typeof properties.distinct_id === 'string' ? properties.distinct_id : `plugin-${instance.name}`,
-      properties: { ...properties, $plugline_plugin: instance.name },
+      properties: { ...properties, $plugline_plugin: instance.name, $plugline_depth: depth },
       timestamp: new Date().toISOString(),
     };
     if (this.closed) return;
-    this.track(this.ingest([event]));
+    const refused = measureEvent(event, this.limits);
+    if ('reason' in refused) throw new PluglineError('ERR_PAYLOAD_INVALID', `posthog.capture: ${refused.reason}`);
+    this.gate.admit(1, refused.bytes);
+    this.metrics.eventsReceived.inc();
+    this.track(this.enqueue([event], [refused.json], refused.bytes, depth));
   }
 
   private pluginLog(instance: PluginInstance, level: PluginLogLine['level'], rawMessage: string, rawFields?: Record<string, unknown>) {
@@ -327,7 +393,7 @@ export class Runtime {
     const line: PluginLogLine = { at: new Date().toISOString(), level, message, ...(fields ? { fields } : {}) };
     instance.logs.push(line);
     if (instance.logs.length > (this.options.recentLines ?? 100)) instance.logs.shift();
-    // At most 100 lines per second per plugin reach the process log; the rest are counted.
+    // At most logLinesPerSecond (100) lines per second per plugin reach the process log; the rest are counted.
     const second = Math.floor(Date.now() / 1000);
     if (instance.logWindow !== second) {
       if (instance.logsSuppressed > 0) this.logger.warn({ plugin: instance.name, suppressed: instance.logsSuppressed }, 'plugin log lines suppressed (rate limit)');
@@ -335,8 +401,9 @@ export class Runtime {
       instance.logsInWindow = 0;
       instance.logsSuppressed = 0;
     }
-    if (++instance.logsInWindow > 100) {
+    if (++instance.logsInWindow > instance.logLinesPerSecond) {
       instance.logsSuppressed += 1;
+      instance.quotaCounter?.note('logLinesPerSecond', `more than ${instance.logLinesPerSecond} log lines in a second`);
       return;
     }
     this.logger[level]({ plugin: instance.name, version: instance.version, ...(fields ? { fields } : {}) }, message);
@@ -358,7 +425,8 @@ export class Runtime {
     if (instance.errors.length > (this.options.recentLines ?? 100)) instance.errors.shift();
     instance.errorCounts.set(code, (instance.errorCounts.get(code) ?? 0) + 1);
     this.metrics.pluginErrors.inc({ plugin: instance.name, hook, code });
-    if (code === 'ERR_PLUGIN_TIMEOUT' || code === 'ERR_PLUGIN_MEMORY') this.metrics.pluginRestarts.inc({ plugin: instance.name, code });
+    // (An async event past its own bound times out alone: no restart.)
+    if ((code === 'ERR_PLUGIN_TIMEOUT' || code === 'ERR_PLUGIN_MEMORY') && (error as { eventTimeout?: boolean }).eventTimeout !== true) this.metrics.pluginRestarts.inc({ plugin: instance.name, code });
     this.logger.warn({ plugin: instance.name, version: instance.version, hook, code, ...(eventUuid ? { eventUuid } : {}) }, message);
     return record;
   }
@@ -371,15 +439,40 @@ export class Runtime {
   ingest(events: PluginEvent[]): Promise<IngestResult> {
     if (this.closed) return Promise.reject(new PluglineError('ERR_INTERNAL', 'the runtime is closed'));
     if (events.length === 0) return Promise.resolve({ stored: 0, dropped: 0, duplicates: 0 });
-    this.metrics.eventsReceived.inc(events.length);
+    // Each event is measured alone: one that cannot be processed is refused with its reason and
+    // never reaches a batch, where it could fail the events of other requests merged with it.
+    const { accepted, lines, bytes, refused } = screenEvents(events, this.limits, (code) => this.limitMetrics.eventsRefused.inc({ reason: code }));
+    try {
+      if (accepted.length > 0) this.gate.admit(accepted.length, bytes);
+    } catch (error) {
+      this.limitMetrics.captureUnavailable.inc({ reason: 'queue_full' });
+      return Promise.reject(error);
+    }
+    this.metrics.eventsReceived.inc(accepted.length);
+    const result = accepted.length > 0 ? this.enqueue(accepted, lines, bytes, 0) : Promise.resolve({ stored: 0, dropped: 0, duplicates: 0 });
+    return refused.length > 0 ? result.then((counts) => ({ ...counts, refused })) : result;
+  }
+
+  /** Queues events already admitted by the gate. */
+  private enqueue(events: PluginEvent[], lines: string[], bytes: number, depth: number): Promise<IngestResult> {
+    this.limitMetrics.queueEvents.set(this.gate.events);
+    this.limitMetrics.queueBytes.set(this.gate.bytes);
     return new Promise((resolve, reject) => {
-      this.queue.push({ events, resolve, reject });
+      this.queue.push({ events, lines, bytes, depth, resolve, reject });
       if (!this.pumping) void this.pump();
     });
   }
 
+  /** The 503 a capture request gets while the chain is loading (see {@link ready}). */
+  startingError(): PluglineError {
+    this.limitMetrics.captureUnavailable.inc({ reason: 'starting' });
+    return unavailable('the runtime is starting (plugins are being set up): retry later', this.limits.retryAfterSeconds);
+  }
+
   private async pump(): Promise<void> {
     this.pumping = true;
+    // Nothing runs through the chain before it is loaded (events captured meanwhile wait here).
+    await this.started;
     // Up to `maxConcurrentBatches` batches are in the chain at once: each plugin's isolate runs on its
     // own thread, so batch n+1 can be in plugin 1 while batch n is in plugin 2 (a pipeline).
     const inFlight = new Set<Promise<void>>();
@@ -388,7 +481,8 @@ export class Runtime {
         if (this.queue.length > 0 && inFlight.size < this.maxConcurrentBatches) {
           const taken: QueuedBatch[] = [];
           let count = 0;
-          while (this.queue.length > 0 && (taken.length === 0 || count + this.queue[0]!.events.length <= this.maxBatchEvents)) {
+          // Only events of one capture depth share a batch (the depth plugins' captures derive theirs from).
+          while (this.queue.length > 0 && (taken.length === 0 || (count + this.queue[0]!.events.length <= this.maxBatchEvents && this.queue[0]!.depth === taken[0]!.depth))) {
             const next = this.queue.shift()!;
             taken.push(next);
             count += next.events.length;
@@ -406,8 +500,13 @@ export class Runtime {
 
   private async runQueued(taken: QueuedBatch[]): Promise<void> {
     const all = taken.flatMap((item) => item.events);
+    const lines = taken.length === 1 ? taken[0]!.lines : taken.flatMap((item) => item.lines);
     try {
-      const results = await this.processBatch(all);
+      const results = await this.processBatch(all, taken[0]!.depth, lines).finally(() => {
+        for (const item of taken) this.gate.release(item.events.length, item.bytes);
+        this.limitMetrics.queueEvents.set(this.gate.events);
+        this.limitMetrics.queueBytes.set(this.gate.bytes);
+      });
       let offset = 0;
       for (const item of taken) {
         const slice = results.slice(offset, offset + item.events.length);
@@ -424,15 +523,15 @@ export class Runtime {
   }
 
   /** The chain over one batch (in slices of `maxBatchEvents`), then store, onEvent, export buffers. */
-  private async processBatch(input: PluginEvent[]): Promise<('stored' | 'dropped' | 'duplicate')[]> {
+  private async processBatch(input: PluginEvent[], depth = 0, lines?: string[]): Promise<('stored' | 'dropped' | 'duplicate')[]> {
     const outcome: ('stored' | 'dropped' | 'duplicate')[] = [];
     for (let start = 0; start < input.length; start += this.maxBatchEvents) {
-      outcome.push(...(await this.processSlice(input.slice(start, start + this.maxBatchEvents))));
+      outcome.push(...(await this.processSlice(input.slice(start, start + this.maxBatchEvents), depth, lines?.slice(start, start + this.maxBatchEvents))));
     }
     return outcome;
   }
 
-  private async processSlice(input: PluginEvent[]): Promise<('stored' | 'dropped' | 'duplicate')[]> {
+  private async processSlice(input: PluginEvent[], depth: number, lines?: string[]): Promise<('stored' | 'dropped' | 'duplicate')[]> {
     const stopTimer = this.metrics.chainSeconds.startTimer();
     const chain = this.instances.filter((instance) => instance.has('processEvent'));
     for (const instance of chain) instance.enter();
@@ -441,6 +540,7 @@ export class Runtime {
       chainResult = await runSandboxedChain(
         chain.map((instance) => ({ name: instance.name, version: instance.version, sandbox: instance.sandbox! })),
         input,
+        { depth, ...(lines && lines.length === input.length ? { lines } : {}) },
       );
     } finally {
       for (const instance of chain) instance.leave();
@@ -469,7 +569,7 @@ export class Runtime {
       result[index] = storedUuids.has(kept[k]!.uuid) ? 'stored' : 'duplicate';
     });
     if (stored.length > 0) {
-      this.runOnEvent(stored);
+      this.runOnEvent(stored, depth);
       this.exportTick();
     }
     return result;
@@ -480,7 +580,7 @@ export class Runtime {
     this.background.add(tracked);
   }
 
-  private runOnEvent(events: PluginEvent[]) {
+  private runOnEvent(events: PluginEvent[], depth = 0) {
     const json = JSON.stringify(events);
     for (const instance of this.instances) {
       if (instance.has('composeWebhook')) this.runComposeWebhook(instance, events);
@@ -488,7 +588,7 @@ export class Runtime {
       instance.enter();
       this.track(
         instance
-          .sandbox!.onEventBatch(json, events.length)
+          .sandbox!.onEventBatch(json, events.length, depth)
           .then((failures) => {
             // A RetryError is retried durably (same policy as export batches); other failures are recorded.
             const { retry, reason } = recordOnEventFailures(instance, events, failures, (...args) => this.recordError(...args));
@@ -640,6 +740,8 @@ export class Runtime {
       granted: instance.entry.grants ?? [],
       config: redactConfig(instance.installed.manifest.config, instance.status === 'running' ? instance.config : instance.entry.config),
       restarts: instance.sandbox?.restarts ?? 0,
+      quotas: instance.quotas,
+      quotaExceeded: instance.quotaCounter?.toJSON() ?? {},
       errors: { total: [...instance.errorCounts.values()].reduce((a, b) => a + b, 0), byCode: Object.fromEntries(instance.errorCounts) },
       recentErrors: instance.errors.slice(-20),
       recentLogs: instance.logs.slice(-50),
@@ -655,6 +757,14 @@ export class Runtime {
   async close(): Promise<void> {
     if (this.closed) return;
     for (const timer of this.timers) clearInterval(timer);
+    if (!this.ready) {
+      // Closed before the chain was loaded (start failed or was never called): what waits is refused, not run without plugins.
+      for (const item of this.queue.splice(0)) {
+        this.gate.release(item.events.length, item.bytes);
+        item.reject(new PluglineError('ERR_INTERNAL', 'the runtime closed before its plugins were loaded'));
+      }
+      this.startedResolve();
+    }
     while (this.pumping || this.queue.length > 0) await new Promise((resolve) => setTimeout(resolve, 5));
     this.closed = true;
     await this.settle();
@@ -668,6 +778,7 @@ export class Runtime {
     await closePostgresPools();
     await this.shared?.close();
     this.leases.close();
+    this.quotaStore?.close();
     this.store.close();
   }
 }

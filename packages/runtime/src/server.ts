@@ -9,6 +9,7 @@ import { deadLetterFilterFrom, mountDeliveryRoutes } from './delivery-routes.js'
 import { captureContext, createPostHogRouter, type PostHogRouteOptions } from './posthog-routes.js';
 import { markRejected, requestLogger } from './request-log.js';
 import { readProject, restrictProjectMode } from './project.js';
+import { InflightBodies, screenEvents } from './limits.js';
 import { Runtime, type RuntimeOptions } from './runtime.js';
 import { type EventSourceOptions, type RunningEventSource, startEventSource } from './source.js';
 
@@ -31,7 +32,13 @@ export interface RuntimeAppOptions {
  * list (capture, what PostHog clients call, `/healthz`) answer anyone; every other path (the management
  * face: `/api/*`, `/metrics`, unknown paths) needs the admin token.
  */
-export function createRuntimeApp(runtime: Runtime, source: RunningEventSource | undefined, options: RuntimeAppOptions): express.Express {
+export function createRuntimeApp(
+  runtime: Runtime,
+  eventSource: RunningEventSource | (() => RunningEventSource | undefined) | undefined,
+  options: RuntimeAppOptions,
+): express.Express {
+  // The source may be connected after the server listens (see startRuntime): read it per request.
+  const currentSource = () => (typeof eventSource === 'function' ? eventSource() : eventSource);
   const projectKeys = options.apiKeys && options.apiKeys.length > 0 ? new ProjectKeys(options.apiKeys) : undefined;
   const posthog = options.posthog ?? {};
   const app = express();
@@ -40,7 +47,27 @@ export function createRuntimeApp(runtime: Runtime, source: RunningEventSource | 
   app.use(requestLogger(runtime.logger));
   app.use(faceGuard(options));
   // Raw bodies: the capture routes decode JSON/gzip/base64/form themselves. Content-Encoding gzip is inflated here.
-  const rawBody = express.raw({ type: () => true, limit: '20mb', inflate: true });
+  const rawBody = express.raw({ type: () => true, limit: runtime.limits.maxRequestBytes, inflate: true });
+  // Backpressure before a byte is read: 503 + Retry-After while the chain loads, or when the bodies
+  // being received would pass maxInflightRequestBytes (a Content-Encoding gzip body is reserved at
+  // its inflated cap, others at their Content-Length).
+  const inflight = new InflightBodies(runtime.limits);
+  const admission = (req: Request, res: Response, next: NextFunction) => {
+    const refuse = (error: PluglineError) => {
+      res.set('Retry-After', String(runtime.limits.retryAfterSeconds));
+      next(error);
+    };
+    if (!runtime.ready) return refuse(runtime.startingError());
+    const length = req.get('content-length');
+    const release = inflight.reserve(req.get('content-encoding') ? undefined : length === undefined ? undefined : Number(length));
+    if (!release) {
+      runtime.limitMetrics.captureUnavailable.inc({ reason: 'inflight_bytes' });
+      return refuse(new PluglineError('ERR_UNAVAILABLE', 'too many request bodies are being received at once: retry later'));
+    }
+    res.once('close', release);
+    res.once('finish', release);
+    next();
+  };
 
   const capture = async (req: Request, res: Response) => {
     const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
@@ -58,11 +85,31 @@ export function createRuntimeApp(runtime: Runtime, source: RunningEventSource | 
       return;
     }
     let result: Record<string, number>;
+    const source = currentSource();
     if (source?.kind === 'nats') {
+      // The per-event bounds hold before the queue too (a refused event is reported, the others published).
+      const screened = screenEvents(parsed.events, runtime.limits, (code) => runtime.limitMetrics.eventsRefused.inc({ reason: code }));
+      for (const entry of screened.refused) parsed.errors.push(`event ${entry.uuid}: ${entry.reason}`);
+      parsed.events = screened.accepted;
       // Answers only once JetStream stored every accepted event: a 200 means the event is durable.
       await source.publish(parsed.events);
       result = { queued: parsed.events.length };
-    } else result = { ...(await runtime.ingest(parsed.events)) };
+    } else {
+      let ingested: Awaited<ReturnType<Runtime['ingest']>>;
+      try {
+        ingested = await runtime.ingest(parsed.events);
+      } catch (error) {
+        if (isPluglineError(error) && (error as PluglineError).code === 'ERR_UNAVAILABLE') res.set('Retry-After', String(runtime.limits.retryAfterSeconds));
+        throw error;
+      }
+      const { refused, ...counts } = ingested;
+      result = counts;
+      // Events refused alone (too large, too deep): reported like malformed ones, the others stored.
+      if (refused) {
+        for (const entry of refused) parsed.errors.push(`event ${entry.uuid}: ${entry.reason}`);
+        parsed.events = parsed.events.filter((_, index) => !refused.some((entry) => entry.index === index));
+      }
+    }
     if (parsed.errors.length > 0) {
       runtime.metrics.payloadsInvalid.inc(parsed.errors.length);
       const error = new PluglineError('ERR_PAYLOAD_INVALID', `${parsed.errors.length} of ${parsed.errors.length + parsed.events.length} events are malformed: ${parsed.errors.slice(0, 5).join('; ')}`, {
@@ -75,7 +122,7 @@ export function createRuntimeApp(runtime: Runtime, source: RunningEventSource | 
     res.json({ status: 1, accepted: parsed.events.length, ...result });
   };
   // The PostHog routes (capture paths, /flags, /decide, remote config, /s/) with their CORS: posthog-routes.ts.
-  app.use(createPostHogRouter({ ...posthog, capture: [rawBody, capture], rawBody, registry: runtime.metrics.registry }));
+  app.use(createPostHogRouter({ ...posthog, capture: [admission, rawBody, capture], rawBody, registry: runtime.metrics.registry }));
 
   app.get('/api/events', (req, res) => {
     const q = req.query as Record<string, string | undefined>;
@@ -126,6 +173,7 @@ export function createRuntimeApp(runtime: Runtime, source: RunningEventSource | 
   });
 
   app.get('/api/queue/dead-letters', async (req, res) => {
+    const source = currentSource();
     if (source?.kind !== 'nats') throw new PluglineError('ERR_NOT_FOUND', 'There is no event queue: the runtime runs with --source inline');
     const limit = req.query.limit === undefined ? 100 : Number(req.query.limit);
     if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) throw new PluglineError('ERR_BAD_REQUEST', 'limit must be an integer from 1 to 10000');
@@ -195,6 +243,8 @@ export interface StartRuntimeOptions extends Omit<RuntimeOptions, 'logger'> {
   managementPort?: number;
   /** Interface of the management listener (default 127.0.0.1). */
   managementHost?: string;
+  /** Called once the port is open, before the plugins are set up (capture answers 503 until they are). */
+  onListening?: (url: string) => void;
 }
 
 /** A running runtime service. */
@@ -229,13 +279,6 @@ export async function startRuntime(options: StartRuntimeOptions): Promise<Runnin
   const logger = options.logger ?? pino({ name: 'plugline-runtime' });
   const runtime = new Runtime({ ...options, logger });
   let source: RunningEventSource | undefined;
-  try {
-    await runtime.start();
-    if (options.source?.kind === 'nats') source = await startEventSource(runtime, options.source, logger);
-  } catch (error) {
-    await runtime.close().catch(() => undefined);
-    throw error;
-  }
   const servers: import('node:http').Server[] = [];
   const closeServers = () =>
     Promise.all(
@@ -247,15 +290,34 @@ export async function startRuntime(options: StartRuntimeOptions): Promise<Runnin
           }),
       ),
     );
+  // The ports open at once: plugin setup (and PostHog-style setup retries) never keeps them closed.
+  // Until the chain is loaded, capture answers 503 with Retry-After (clients retry); the other
+  // routes answer from what is known so far.
   let faces: Awaited<ReturnType<typeof listenFaces>>;
   try {
-    faces = await listenFaces(runtime, source, options, logger, servers);
+    faces = await listenFaces(runtime, () => source, options, logger, servers);
+  } catch (error) {
+    await closeServers();
+    await runtime.close().catch(() => undefined);
+    throw error;
+  }
+  options.onListening?.(faces.url);
+  try {
+    await runtime.start();
+    if (options.source?.kind === 'nats') {
+      // Capture publishes to the queue: still 503 until it is connected (set back before any request runs).
+      runtime.ready = false;
+      source = await startEventSource(runtime, options.source, logger);
+      runtime.ready = true;
+    }
   } catch (error) {
     await closeServers();
     await source?.close().catch(() => undefined);
     await runtime.close().catch(() => undefined);
     throw error;
   }
+  // Logged once capture is served (scripts and tests wait for this line).
+  logger.info({ url: faces.url }, 'plugline runtime listening');
   return {
     ...faces,
     runtime,
@@ -270,7 +332,7 @@ export async function startRuntime(options: StartRuntimeOptions): Promise<Runnin
 }
 
 /** Resolves the token and keys, then listens: one listener with both faces, or a public and a management one. */
-async function listenFaces(runtime: Runtime, source: RunningEventSource | undefined, options: StartRuntimeOptions, logger: Logger, servers: import('node:http').Server[]) {
+async function listenFaces(runtime: Runtime, source: () => RunningEventSource | undefined, options: StartRuntimeOptions, logger: Logger, servers: import('node:http').Server[]) {
   const admin = await resolveAdminToken(options.dir, { token: options.adminToken });
   const widerMode = await restrictProjectMode(options.dir);
   if (widerMode !== undefined) logger.warn({ file: 'plugins.json', was: widerMode.toString(8) }, 'plugins.json holds secrets and was readable by others: its mode is now 0600');
@@ -295,7 +357,7 @@ async function listenFaces(runtime: Runtime, source: RunningEventSource | undefi
       adminToken: admin.file ?? (admin.source === 'option' ? 'passed in' : admin.source),
       apiKeys: apiKeys && apiKeys.length > 0 ? apiKeys.length : 'any',
     },
-    admin.source === 'generated' ? `plugline runtime listening; a new admin token was written to ${admin.file}` : 'plugline runtime listening',
+    admin.source === 'generated' ? `plugline runtime port open, loading plugins; a new admin token was written to ${admin.file}` : 'plugline runtime port open, loading plugins',
   );
   return { url: main.url, port: main.port, managementUrl: management.url, adminToken: admin.token, ...(admin.file ? { adminTokenFile: admin.file } : {}) };
 }

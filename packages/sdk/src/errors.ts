@@ -49,6 +49,8 @@ export const errorCatalogue = {
   ERR_EGRESS_REDIRECTS: { status: 502, message: 'Too many redirects' },
   ERR_RETRY_EXHAUSTED: { status: 500, message: 'A durable retry (onEvent RetryError, ...) failed after its last attempt' },
   ERR_RETRY_FAILED: { status: 500, message: 'A durable retry (onEvent RetryError, ...) failed permanently' },
+  ERR_QUOTA_EXCEEDED: { status: 429, message: 'A plugin exceeded one of its quotas (cache, storage, logs, jobs, metrics or captured events)' },
+  ERR_UNAVAILABLE: { status: 503, message: 'The runtime cannot take more events now (starting, or its ingest queue is full): retry later' },
   ERR_LOCKFILE_INVALID: { status: 500, message: 'The lockfile is unreadable or does not match the installed plugins' },
   ERR_INTERNAL: { status: 500, message: 'Internal error' },
   // CLI

@@ -5,3 +5,4 @@ export * from './manifest.js';
 export * from './plugin.js';
 export * from './posthog.js';
 export * from './version.js';
+export * from './schema-limits.js';

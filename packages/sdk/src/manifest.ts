@@ -4,6 +4,7 @@ import { capabilityPattern, type PluginCapability } from './capabilities.js';
 import { formats } from './formats.js';
 import { validateManifestShape, validateSchemaDraft2020 } from './generated/validators.js';
 import type { ConfigSchema } from './plugin.js';
+import { re2RegExp, schemaLimitErrors, unsupportedPatternErrors } from './schema-limits.js';
 
 // ajv-formats is CommonJS with a `default` property; under NodeNext the default import is the module object.
 type AddFormats = (ajv: Ajv2020) => Ajv2020;
@@ -100,7 +101,8 @@ const metaSchemaId = 'https://json-schema.org/draft/2020-12/schema';
 function createAjv(options: { useDefaults?: boolean } = {}): Ajv2020 {
   // addUsedSchema false: a plugin's config schema with an `$id` must not be registered by compile, or
   // the next plugin (or the same one loaded again) with that `$id` fails with "already exists".
-  const ajv = new Ajv2020({ allErrors: true, strict: false, addUsedSchema: false, ...options });
+  // Patterns of untrusted schemas run on RE2 (linear time): no catastrophic backtracking.
+  const ajv = new Ajv2020({ allErrors: true, strict: false, addUsedSchema: false, code: { regExp: re2RegExp }, ...options });
   addFormats(ajv);
   ajv.addFormat('semver', formats.semver);
   ajv.addFormat('semver-range', formats['semver-range']);
@@ -154,6 +156,9 @@ export function formatAjvErrors(errors: readonly ErrorObject[] | null | undefine
 export function validateManifest(input: unknown): ValidationResult<PluginManifest> {
   if (!precompiledManifest(input)) return { value: undefined, errors: formatAjvErrors(precompiledManifest.errors) };
   const manifest = input as PluginManifest;
+  // Size, depth and property-count limits first: a refusal, not a schema error (ERR_MANIFEST_INVALID).
+  const limitErrors = schemaLimitErrors(manifest.config).map((error) => `config schema ${error}`);
+  if (limitErrors.length > 0) return { value: undefined, errors: limitErrors };
   const schemaErrors = validateConfigSchema(manifest.config).errors.map((error) => `config: ${error}`);
   if (schemaErrors.length > 0) return { value: undefined, errors: schemaErrors };
   return { value: manifest, errors: [] };
@@ -177,6 +182,10 @@ export function validateConfigSchema(schema: unknown): ValidationResult<ConfigSc
   if ((schema as { type?: unknown }).type !== 'object') {
     return { value: undefined, errors: ['type: must be "object" (a config is an object)'] };
   }
+  const limitErrors = schemaLimitErrors(schema);
+  if (limitErrors.length > 0) return { value: undefined, errors: limitErrors };
+  const patternErrors = unsupportedPatternErrors(schema);
+  if (patternErrors.length > 0) return { value: undefined, errors: patternErrors };
   const { $schema: _declared, ...rest } = schema as Record<string, unknown>;
   if (!ajv.validateSchema(rest)) {
     return {
@@ -188,6 +197,10 @@ export function validateConfigSchema(schema: unknown): ValidationResult<ConfigSc
     ajv.compile(rest);
   } catch (error) {
     return { value: undefined, errors: [`(root): ${(error as Error).message}`] };
+  } finally {
+    // ajv caches every compiled schema by object: a registry checking one schema per publish would
+    // keep them all. The check is done; drop it.
+    ajv.removeSchema(rest);
   }
   return { value: schema as ConfigSchema, errors: [] };
 }
@@ -210,7 +223,15 @@ export function validateConfig<T = Record<string, unknown>>(schema: ConfigSchema
   if (!validate) {
     const { $schema: _declared, ...rest } = schema as Record<string, unknown>;
     const closed = 'additionalProperties' in rest || 'unevaluatedProperties' in rest ? rest : { ...rest, additionalProperties: false };
-    validate = configAjv().compile(closed);
+    const limitErrors = [...schemaLimitErrors(schema), ...unsupportedPatternErrors(schema)];
+    if (limitErrors.length > 0) return { value: undefined, errors: limitErrors.map((error) => `config schema ${error}`) };
+    const ajv = configAjv();
+    try {
+      validate = ajv.compile(closed);
+    } finally {
+      // Only the WeakMap below keeps the compiled function (as long as the caller keeps the schema).
+      ajv.removeSchema(closed);
+    }
     configValidators.set(schema as object, validate);
   }
   const copy = structuredClone(config ?? {});

@@ -37,7 +37,7 @@ export default definePlugin({
     properties: {
       properties: {
         type: 'array',
-        items: { type: 'string', minLength: 1, pattern: '^(?!\\.)(?!.*\\.\\.)(?!.*\\.$).+$' },
+        items: { type: 'string', minLength: 1, pattern: '^[^.\\n\\r]+(?:\\.[^.\\n\\r]+)*$' },
         default: [],
         description: 'Dot paths of the properties to remove, e.g. ["$ip", "user.email"]. Paths are relative to event.properties.',
       },

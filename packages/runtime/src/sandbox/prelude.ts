@@ -13,8 +13,9 @@ export const PRELUDE_SCRIPT = `(function plugline_prelude(hostSync, hostAsync, i
 
 /**
  * The runner, evaluated after the plugin module: `$0` = the prelude's internals, `$1` = the SDK chain
- * module's namespace, `$2` = the plugin module's namespace, `$3` = the progress SharedArrayBuffer. It
+ * module's namespace, `$2` = the plugin module's namespace, `$3` = the progress SharedArrayBuffer, `$4` =
+ * the per-event bound of async hooks (harden.ts' makeEventBound) or undefined. It
  * returns the functions the host calls (see isolate/runner.ts), each taking and returning strings so
  * that one crossing carries a whole batch.
  */
-export const RUNNER_SOURCE = `'use strict';\nreturn $0.runner($0, $1, $2, $3);\n`;
+export const RUNNER_SOURCE = `'use strict';\nreturn $0.runner($0, $1, $2, $3, $4);\n`;

@@ -5,6 +5,7 @@ import ivm from 'isolated-vm';
 import { createModuleResolver } from './isolate-modules.js';
 import { RUNNER_SOURCE } from './prelude.js';
 import { runPrelude } from './prelude-loader.js';
+import { EVENT_BOUND_SOURCE, defaultWasmMemoryBytes, hardenSource } from './harden.js';
 
 /** Host services one plugin's sandbox may call; every call crosses as JSON strings. */
 export interface SandboxHost {
@@ -22,8 +23,20 @@ export interface SandboxLimits {
   timeoutMs?: number;
   /** Extra CPU time a batch crossing gets per event, ms (default 1): 1000 events get 1000 + 1000 ms. */
   perEventTimeoutMs?: number;
-  /** Wall-clock cap of one crossing including awaited host calls (fetch, storage) in ms. Default 30000. */
+  /** Wall-clock cap of one crossing including awaited host calls (fetch, storage) in ms. Default 5000. */
   wallTimeoutMs?: number;
+  /**
+   * Wall-clock bound of one event of an async `processEvent`, ms (default half of `wallTimeoutMs`; 0
+   * turns it off): an event whose promise has not settled by then fails alone and leaves its batch,
+   * kept as it was before that plugin, instead of holding the batch until `wallTimeoutMs`.
+   */
+  asyncEventTimeoutMs?: number;
+  /** Asynchronous host calls (fetch, storage, ...) in flight at once; the rest wait (default 32). */
+  maxHostCallsInFlight?: number;
+  /** Leave `WebAssembly` available (an operator grant; default false: removed from the isolate). */
+  allowWasm?: boolean;
+  /** With `allowWasm`: the sum of the maxima of every WebAssembly memory the isolate may create, MB (default 64). */
+  wasmMemoryMb?: number;
 }
 
 /** What a sandbox needs to load a plugin. */
@@ -126,6 +139,25 @@ function sdkChainSource(): string {
   return chainSource;
 }
 
+/** At most `limit` holders at once; the others wait in order. */
+class Semaphore {
+  private active = 0;
+  private readonly waiting: (() => void)[] = [];
+  constructor(private readonly limit: number) {}
+  async acquire(): Promise<void> {
+    if (this.active < this.limit) {
+      this.active += 1;
+      return;
+    }
+    await new Promise<void>((resolve) => this.waiting.push(resolve));
+  }
+  release(): void {
+    const next = this.waiting.shift();
+    if (next) next();
+    else this.active -= 1;
+  }
+}
+
 const ISOLATE_MEMORY_MESSAGE = /memory limit|disposed during execution due to memory/i;
 const TIMEOUT_MESSAGE = /Script execution timed out/i;
 
@@ -146,6 +178,15 @@ export class PluginSandbox {
   restarts = 0;
   /** Called after the isolate was recreated, before the call that needed it runs. */
   onRestart: (() => Promise<void>) | undefined;
+  /**
+   * The capture depth of the events the running batch calls carry (the deepest, 0 for clients' events
+   * or no batch; see the runtime's `captureDepth` quota): what `posthog.capture` calls made meanwhile
+   * derive theirs from.
+   */
+  get activeDepth(): number {
+    return this.depths.length === 0 ? 0 : Math.max(...this.depths);
+  }
+  private readonly depths: number[] = [];
 
   private readonly options: SandboxOptions;
   private readonly memoryLimitMb: number;
@@ -162,6 +203,7 @@ export class PluginSandbox {
   // (see prelude RUNNER_SOURCE), [2] 1 while logs or metrics are buffered (see PRELUDE_SCRIPT).
   private readonly progress = new SharedArrayBuffer(12);
   private batchLock: Promise<void> = Promise.resolve();
+  private readonly hostCalls: Semaphore;
 
   constructor(options: SandboxOptions) {
     this.options = options;
@@ -169,8 +211,9 @@ export class PluginSandbox {
     this.version = options.version;
     this.memoryLimitMb = Math.max(8, options.memoryLimitMb ?? 64);
     this.timeoutMs = options.timeoutMs ?? 1000;
-    this.wallTimeoutMs = options.wallTimeoutMs ?? 30_000;
+    this.wallTimeoutMs = options.wallTimeoutMs ?? 5000;
     this.perEventTimeoutMs = options.perEventTimeoutMs ?? 1;
+    this.hostCalls = new Semaphore(Math.max(1, options.maxHostCallsInFlight ?? 32));
   }
 
   /** Creates the isolate and loads the plugin. Throws a `PluginError` (`ERR_PLUGIN_LOAD`) when the code does not load. */
@@ -192,11 +235,15 @@ export class PluginSandbox {
       });
       const hostAsync = new ivm.Reference(async (op: unknown, payload: unknown) => {
         if (typeof op !== 'string' || typeof payload !== 'string') throw new TypeError('bad host call');
+        // What the host holds for this plugin (fetch bodies, query rows) is bounded by the calls in flight.
+        await this.hostCalls.acquire();
         try {
           const value = await options.host.async(op, JSON.parse(payload));
           return value === undefined ? undefined : JSON.stringify(value);
         } catch (error) {
           return hostErrorAnswer(error);
+        } finally {
+          this.hostCalls.release();
         }
       });
       const init = JSON.stringify({
@@ -206,8 +253,22 @@ export class PluginSandbox {
         attachments: options.attachments ?? {},
         capabilities: options.capabilities ?? [],
       });
+      // Memory the heap cap does not see (WebAssembly, resizable buffers): removed or bounded first.
+      await context.eval(hardenSource({ allowWasm: options.allowWasm === true, wasmMemoryBytes: options.wasmMemoryMb ? options.wasmMemoryMb * 1024 * 1024 : defaultWasmMemoryBytes }), {
+        timeout: this.timeoutMs,
+        filename: 'plugline:harden',
+      });
       const pendingFlag = new ivm.ExternalCopy(this.progress).copyInto({ release: true });
       const internals = await runPrelude(isolate, context, [hostSync, hostAsync, init, pendingFlag], this.timeoutMs);
+      // Made before the plugin's code runs, so that what it replaces at load (Promise.race, Reflect.apply)
+      // cannot reach the bound.
+      // The isolate has no timers: the per-event bound of async hooks sleeps on the host.
+      const eventBoundMs = options.asyncEventTimeoutMs ?? Math.floor(this.wallTimeoutMs / 2);
+      const sleep = new ivm.Reference((ms: unknown) => new Promise<void>((resolve) => setTimeout(resolve, Math.min(Math.max(0, Number(ms) || 0), this.wallTimeoutMs * 2)).unref()));
+      const eventBound =
+        eventBoundMs > 0
+          ? ((await context.evalClosure(EVENT_BOUND_SOURCE, [sleep, eventBoundMs], { result: { reference: true }, timeout: this.timeoutMs, filename: 'plugline:event-bound' })) as unknown as ivm.Reference).derefInto()
+          : undefined;
 
       const rejectImports = (specifier: string): never => {
         throw new Error(`Cannot import '${specifier}': plugins must be one self-contained bundle`);
@@ -233,7 +294,7 @@ export class PluginSandbox {
 
       const runner = (await context.evalClosure(
         RUNNER_SOURCE,
-        [internals.derefInto(), chain.namespace.derefInto(), plugin.namespace.derefInto(), new ivm.ExternalCopy(this.progress).copyInto({ release: true })],
+        [internals.derefInto(), chain.namespace.derefInto(), plugin.namespace.derefInto(), new ivm.ExternalCopy(this.progress).copyInto({ release: true }), eventBound],
         { result: { reference: true }, timeout: this.timeoutMs, filename: 'plugline:runner' },
       )) as unknown as ivm.Reference;
       const hooksRef = (await runner.get('hooks', { reference: true })) as ivm.Reference;
@@ -263,7 +324,7 @@ export class PluginSandbox {
    * passed on as is. Returns per-index outcomes and `output` (a {@link LineBatch}): give it to the
    * next plugin unchanged, and read the events with {@link parseLineBatch}.
    */
-  async processBatch(input: LineBatch | string, eventCount = 1): Promise<{ outcomes: BatchOutcome[]; output: LineBatch }> {
+  async processBatch(input: LineBatch | string, eventCount = 1, depth = 0): Promise<{ outcomes: BatchOutcome[]; output: LineBatch }> {
     // One batch at a time per sandbox (the isolate runs one call at a time anyway): a batch that crashes
     // the isolate must not take the next one down with it, and the progress cell names one batch's event.
     const previous = this.batchLock;
@@ -272,9 +333,11 @@ export class PluginSandbox {
       release = resolve;
     });
     await previous;
+    this.depths.push(depth);
     try {
       return await this.processBatchNow(input, eventCount);
     } finally {
+      this.depths.splice(this.depths.indexOf(depth), 1);
       release();
     }
   }
@@ -297,8 +360,13 @@ export class PluginSandbox {
   }
 
   /** Runs `onEvent` for each event of a batch in one crossing; returns the failures. */
-  async onEventBatch(eventsJson: string, eventCount = 1): Promise<OnEventFailure[]> {
-    return JSON.parse((await this.invoke('onEvent', 'onEventBatch', [eventsJson], eventCount)) as string) as OnEventFailure[];
+  async onEventBatch(eventsJson: string, eventCount = 1, depth = 0): Promise<OnEventFailure[]> {
+    this.depths.push(depth);
+    try {
+      return JSON.parse((await this.invoke('onEvent', 'onEventBatch', [eventsJson], eventCount)) as string) as OnEventFailure[];
+    } finally {
+      this.depths.splice(this.depths.indexOf(depth), 1);
+    }
   }
 
   /** Runs PostHog's `composeWebhook` for each event of a batch in one crossing (see webhooks.ts). */
@@ -347,7 +415,8 @@ export class PluginSandbox {
     const timeout = this.timeoutMs + eventCount * this.perEventTimeoutMs;
     let timer: NodeJS.Timeout | undefined;
     const wall = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error('Script execution timed out. (wall clock)')), this.wallTimeoutMs);
+      // Never less than the CPU time the crossing was granted (a big batch on a busy machine).
+      timer = setTimeout(() => reject(new Error(`Script execution timed out. (wall clock ${Math.max(this.wallTimeoutMs, timeout)} ms)`)), Math.max(this.wallTimeoutMs, timeout));
     });
     let result: unknown;
     try {
@@ -388,7 +457,7 @@ export class PluginSandbox {
       reason = `exceeded its memory limit of ${this.memoryLimitMb} MB`;
     } else if (TIMEOUT_MESSAGE.test(message)) {
       code = 'ERR_PLUGIN_TIMEOUT';
-      reason = message.includes('wall clock') ? `did not finish within ${this.wallTimeoutMs} ms` : `ran longer than ${timeout} ms (CPU)`;
+      reason = message.includes('wall clock') ? `did not finish within ${Math.max(this.wallTimeoutMs, timeout)} ms` : `ran longer than ${timeout} ms (CPU)`;
     }
     if (code === 'ERR_PLUGIN_TIMEOUT' || code === 'ERR_PLUGIN_MEMORY') {
       // The isolate may be mid-computation or out of heap: throw it away; the next call makes a new one.

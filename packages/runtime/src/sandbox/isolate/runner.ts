@@ -63,7 +63,16 @@ interface ChainNamespace {
   invalidEventReason: (output: unknown, identity: { uuid: unknown; team_id: unknown }) => string | undefined | null;
 }
 
-export function createRunner(internals: Internals, chain: ChainNamespace, namespace: Record<string, unknown>, progressBuffer: SharedArrayBuffer) {
+/** The per-event bound of async hooks (harden.ts' makeEventBound): the output, or a rejection once the bound passes. */
+type EventBound = (output: unknown) => Promise<unknown>;
+
+export function createRunner(
+  internals: Internals,
+  chain: ChainNamespace,
+  namespace: Record<string, unknown>,
+  progressBuffer: SharedArrayBuffer,
+  eventBound?: EventBound,
+) {
   // Shared with the host: [0] = index of the event being processed, [1] = 1 while the sync path runs.
   // If the isolate is stopped (timeout, memory), the host reads which event was running.
   const progress = new Int32Array(progressBuffer);
@@ -170,7 +179,8 @@ export function createRunner(internals: Internals, chain: ChainNamespace, namesp
         }
         if (output !== null && typeof output === 'object' && typeof (output as { then?: unknown }).then === 'function') {
           inFlight += 1;
-          PromiseResolve(output)
+          // An event whose promise does not settle within the bound fails alone (its line is kept).
+          (eventBound ? eventBound(output) : PromiseResolve(output))
             .then(
               (value) => settle(lines, out, outcomes, index, identity, value),
               (error: unknown) => {
