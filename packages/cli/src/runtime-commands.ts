@@ -42,13 +42,13 @@ const collect = (value: string, previous: string[]) => [...previous, value];
  * The capability grants of `--allow-net <host[:port]>` (repeatable) and `--allow-postgres`, as
  * `plugins.json` stores them (`net:api.hubapi.com`, `postgres`); `ERR_USAGE` for a malformed host.
  */
-export function grantsFromFlags(options: { allowNet?: readonly string[]; allowPostgres?: boolean }): string[] {
+export function grantsFromFlags(options: { allowNet?: readonly string[]; allowPostgres?: boolean; allowWasm?: boolean }): string[] {
   const grants = (options.allowNet ?? []).map((host) => {
     const grant = `net:${host.replace(/^[a-z][a-z0-9+.-]*:\/\//i, '').replace(/\/.*$/, '')}`;
     if (!parseCapability(grant)) throw new PluglineError('ERR_USAGE', `--allow-net needs host[:port] (a name, *.suffix, an IPv4 address or [IPv6]), got "${host}"`);
     return grant;
   });
-  return options.allowPostgres ? [...grants, 'postgres'] : grants;
+  return [...grants, ...(options.allowPostgres ? ['postgres'] : []), ...(options.allowWasm ? ['wasm'] : [])];
 }
 
 // Loaded on use, and only the install entry point: the full runtime brings isolated-vm, Express and
@@ -90,7 +90,8 @@ export function registerRuntimeCommands(program: Command, out: Output): void {
     .option('--disabled', 'add it disabled')
     .option('--allow-net <host[:port]>', 'grant the net capability for a host (repeatable; *.suffix, an IP, [IPv6]; a private address only when named)', collect, [])
     .option('--allow-postgres', 'grant the postgres capability (meta.postgres.query)')
-    .action(async (target: string, options: { dir?: string; config?: string; registry?: string; disabled?: boolean; allowNet: string[]; allowPostgres?: boolean }) => {
+    .option('--allow-wasm', 'grant the wasm capability (WebAssembly in the plugin, memories bounded)')
+    .action(async (target: string, options: { dir?: string; config?: string; registry?: string; disabled?: boolean; allowNet: string[]; allowPostgres?: boolean; allowWasm?: boolean }) => {
       const dir = path.resolve(options.dir ?? defaultRuntimeDir());
       const { name, spec } = parseNameSpec(target);
       const config = options.config ? await readConfigObject(options.config) : {};

@@ -30,9 +30,7 @@ export interface PluginSettings {
   wallTimeoutMs?: number;
   /** Quotas overriding the runtime's defaults for this plugin (see the runtime README's "Limits"). */
   quotas?: Partial<PluginQuotas>;
-  /** Leave `WebAssembly` in this plugin's isolate (an operator grant; default false). */
-  wasm?: boolean;
-  /** With `wasm`: the sum of the maxima of the plugin's WebAssembly memories, MB (default 64). */
+  /** With the `wasm` grant: the sum of the maxima of the plugin's WebAssembly memories, MB (default 64). */
   wasmMemoryMb?: number;
   exportMaxEvents?: number;
   exportMaxBytes?: number;

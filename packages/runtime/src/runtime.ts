@@ -304,8 +304,8 @@ export class Runtime {
       timeoutMs: settings.timeoutMs ?? this.options.timeoutMs ?? 1000,
       wallTimeoutMs: settings.wallTimeoutMs ?? this.options.wallTimeoutMs ?? 5000,
       perEventTimeoutMs: this.options.perEventTimeoutMs ?? 1,
-      // WebAssembly is an operator grant (plugins.json settings.wasm for now), with bounded memories.
-      allowWasm: settings.wasm === true,
+      // WebAssembly only with the operator's `wasm` grant, its memories bounded in total.
+      allowWasm: permissions.wasm,
       maxHostCallsInFlight: quotas.hostCallsInFlight,
       ...(settings.wasmMemoryMb ? { wasmMemoryMb: settings.wasmMemoryMb } : {}),
       host: createSandboxHost(applyQuotas({

@@ -9,6 +9,8 @@
  *   private address (a self-hosted warehouse: `net:127.0.0.1:5432`).
  * - `postgres`: `meta.postgres.query` (the connection itself also needs the database's `net:` grant when
  *   its address is not public).
+ * - `wasm`: `WebAssembly` in the plugin's isolate (removed otherwise), its memories bounded in total
+ *   (the plugin's `settings.wasmMemoryMb`, default 64).
  *
  * New host services add one entry to {@link capabilityCatalogue}.
  */
@@ -17,16 +19,17 @@
 export const capabilityCatalogue = {
   net: { takesTarget: true, flag: '--allow-net', description: 'connect to this host (and port), even at a private address' },
   postgres: { takesTarget: false, flag: '--allow-postgres', description: 'query PostgreSQL through meta.postgres.query' },
+  wasm: { takesTarget: false, flag: '--allow-wasm', description: 'use WebAssembly (memories bounded in total)' },
 } as const satisfies Record<string, { takesTarget: boolean; flag: string; description: string }>;
 
-/** A capability kind of {@link capabilityCatalogue}: `net`, `postgres`. */
+/** A capability kind of {@link capabilityCatalogue}: `net`, `postgres`, `wasm`. */
 export type CapabilityKind = keyof typeof capabilityCatalogue;
 
-/** Capability kinds that are a plain name (no target), e.g. `postgres`. */
-export const pluginCapabilities = (Object.keys(capabilityCatalogue) as CapabilityKind[]).filter((kind) => !capabilityCatalogue[kind].takesTarget) as unknown as readonly ['postgres'];
+/** Capability kinds that are a plain name (no target): `postgres`, `wasm`. */
+export const pluginCapabilities = (Object.keys(capabilityCatalogue) as CapabilityKind[]).filter((kind) => !capabilityCatalogue[kind].takesTarget) as unknown as readonly ['postgres', 'wasm'];
 
-/** A capability string, as requested in `plugin.json` and granted in `plugins.json`: `postgres`, `net:api.hubapi.com`, `net:127.0.0.1:5432`. */
-export type PluginCapability = 'postgres' | `net:${string}`;
+/** A capability string, as requested in `plugin.json` and granted in `plugins.json`: `postgres`, `wasm`, `net:api.hubapi.com`, `net:127.0.0.1:5432`. */
+export type PluginCapability = 'postgres' | 'wasm' | `net:${string}`;
 
 const hostPart = String.raw`(?:\*\.)?[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?|\[[0-9A-Fa-f:.]+\]`;
 const portPart = String.raw`(?::(?:[1-9][0-9]{0,4}))?`;

@@ -82,7 +82,7 @@ export const manifestSchema = {
       type: 'array',
       uniqueItems: true,
       maxItems: 100,
-      description: 'Capabilities requested (granted by the operator): postgres, net:<host>[:<port>]',
+      description: 'Capabilities requested (granted by the operator): postgres, wasm, net:<host>[:<port>]',
       items: { type: 'string', pattern: capabilityPattern },
     },
     posthog: { type: 'object', description: 'Original PostHog plugin.json, when converted' },

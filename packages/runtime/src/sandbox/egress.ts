@@ -162,6 +162,8 @@ export interface PluginPermissions {
   granted: PluginCapability[];
   egress: EgressPolicy;
   postgres: boolean;
+  /** `WebAssembly` stays in the isolate (the `wasm` grant); removed otherwise. */
+  wasm: boolean;
 }
 
 /** The permissions of a plugin from its `plugins.json` grants and the egress mode (`public` by default). */
@@ -174,5 +176,5 @@ export function pluginPermissions(name: string, grants: readonly string[] | unde
   } catch (error) {
     throw new PluglineError('ERR_CAPABILITY_DENIED', `${name}: plugins.json grants: ${(error as Error).message}`);
   }
-  return { granted, egress: new EgressPolicy({ grants: granted, mode }), postgres: granted.includes('postgres') };
+  return { granted, egress: new EgressPolicy({ grants: granted, mode }), postgres: granted.includes('postgres'), wasm: granted.includes('wasm') };
 }
