@@ -3,9 +3,11 @@ import { PluglineError, isPluglineError } from '@plugline/sdk';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { type Logger, pino } from 'pino';
 import { decodeCaptureBody, parseCapturePayload } from './capture.js';
+import { createManagementRouter } from './management-routes.js';
 import { captureContext, createPostHogRouter, type PostHogRouteOptions } from './posthog-routes.js';
 import { markRejected, requestLogger } from './request-log.js';
 import { Runtime, type RuntimeOptions } from './runtime.js';
+import { removeRuntimeFile, writeRuntimeFile } from './runtime-file.js';
 import { type EventSourceOptions, type RunningEventSource, startEventSource } from './source.js';
 
 /**
@@ -83,6 +85,8 @@ export function createRuntimeApp(runtime: Runtime, source?: RunningEventSource, 
     }
     res.json(await runtime.setPluginGrants(String(req.params.name), body.grants as string[]));
   });
+
+  app.use(createManagementRouter(runtime));
 
   app.get('/api/dead-letters', (req, res) => {
     const plugin = typeof req.query.plugin === 'string' ? req.query.plugin : undefined;
@@ -192,12 +196,15 @@ export async function startRuntime(options: StartRuntimeOptions): Promise<Runnin
   const port = (server.address() as AddressInfo).port;
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
   logger.info({ url }, 'plugline runtime listening');
+  // <dir>/runtime.json: how `plugline install` and friends find this runtime to apply changes live.
+  await writeRuntimeFile(options.dir, { url }).catch((error: unknown) => logger.warn({ err: error }, 'could not write runtime.json'));
   return {
     url,
     port,
     runtime,
     ...(source ? { source } : {}),
     async close() {
+      await removeRuntimeFile(options.dir, url).catch(() => undefined);
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();
