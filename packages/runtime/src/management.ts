@@ -246,7 +246,8 @@ export function changePluginVersion(
     }
     const sameGrants = JSON.stringify(grants) === JSON.stringify(stored.grants ?? []);
     const deprecated = installed.deprecated ? { deprecated: installed.deprecated } : {};
-    if (installed.integrity === current.installed.integrity && spec === stored.spec && !request.config && sameGrants) {
+    // The running bytes, nothing else asked: no reload (a plugin in `error` is reloaded: that may repair it).
+    if (installed.integrity === current.installed.integrity && current.status !== 'error' && spec === stored.spec && !request.config && sameGrants) {
       return { name, from: current.version, to: installed.version, spec, changed: false, ...deprecated, plugin: describe(runtime, name) };
     }
     const entry: PluginEntry = { ...stored, spec, config, ...(grants.length > 0 ? { grants } : {}) };
