@@ -44,6 +44,12 @@ const fixtures: FixturePlugin[] = [
   tagger('2.0.0', { type: 'object', properties: { prefix: { type: 'string' } }, required: ['prefix'] }, 'prefix'),
   exporter('1.0.0'),
   exporter('1.1.0'),
+  ...['1.0.0', '1.1.0'].map((version) => ({
+    name: 'vault',
+    version,
+    config: { type: 'object', properties: { apiKey: { type: 'string', writeOnly: true, minLength: 8 }, region: { type: 'string' } }, required: ['apiKey'] },
+    code: `export default { processEvent(e, { config }) { e.properties.vault = '${version}:' + config.apiKey.length + ':' + config.region; return e; } };`,
+  })) as FixturePlugin[],
   { name: 'bad-setup', code: `export default { setupPlugin() { throw new Error('no database today'); }, processEvent(e) { return e; } };` },
   { name: 'wants-net', capabilities: ['net:api.example.com'], code: 'export default { processEvent(e) { return e; } };' },
 ];
@@ -230,6 +236,18 @@ describe('the live management API', () => {
     expect(new Set(exported)).toEqual(new Set(stored));
     const versions = new Set(receiver.received.map((request) => (request.body as { version: string }).version));
     expect(versions).toContain('1.1.0');
+  });
+
+  it('a version change with a config that sends a secret back masked keeps the stored secret, and never answers it', async () => {
+    const { url, runtime, dir } = await runtimeWith([{ name: 'vault', spec: '1.0.0', config: { apiKey: 'a-long-secret', region: 'eu' } }]);
+    const answer = await call(url, 'PUT', '/api/plugins/vault/version', { spec: '1.1.0', config: { apiKey: '********', region: 'us' } });
+    expect(answer.status).toBe(200);
+    expect(JSON.stringify(answer.body)).not.toContain('a-long-secret');
+    expect(answer.body.plugin).toMatchObject({ version: '1.1.0', config: { apiKey: '********', region: 'us' } });
+    const uuid = randomUUID();
+    await fetch(`${url}/capture`, { method: 'POST', body: JSON.stringify({ uuid, event: 'v', distinct_id: 'u' }) });
+    expect(runtime.queryEvents({ event: 'v' })[0]!.properties.vault).toBe('1.1.0:13:us');
+    expect((await files(dir)).project.plugins[0]!.config).toEqual({ apiKey: 'a-long-secret', region: 'us' });
   });
 
   it('refuses what would break the chain with coded errors, changing nothing', async () => {
