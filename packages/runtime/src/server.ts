@@ -3,6 +3,7 @@ import { PluglineError, isPluglineError } from '@plugline/sdk';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { type Logger, pino } from 'pino';
 import { decodeCaptureBody, parseCapturePayload } from './capture.js';
+import { createConsoleRouter } from './console/routes.js';
 import { createManagementRouter } from './management-routes.js';
 import { captureContext, createPostHogRouter, type PostHogRouteOptions } from './posthog-routes.js';
 import { markRejected, requestLogger } from './request-log.js';
@@ -87,6 +88,7 @@ export function createRuntimeApp(runtime: Runtime, source?: RunningEventSource, 
   });
 
   app.use(createManagementRouter(runtime));
+  app.use(createConsoleRouter(runtime));
 
   app.get('/api/dead-letters', (req, res) => {
     const plugin = typeof req.query.plugin === 'string' ? req.query.plugin : undefined;
