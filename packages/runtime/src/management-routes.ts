@@ -33,12 +33,35 @@ function optionalGrants(value: unknown): string[] | undefined {
 }
 
 /**
+ * Refuses a chain change a browser sends on behalf of another site (a form on any web page can POST
+ * to a runtime on localhost: `POST .../disable` needs no body): `Sec-Fetch-Site` other than
+ * `same-origin` / `none`, or an `Origin` that is not this host. Clients that are not browsers (curl,
+ * the CLI) send neither header.
+ */
+function refuseCrossSite(req: Request, _res: unknown, next: (error?: unknown) => void): void {
+  if (req.method === 'GET' || req.method === 'HEAD' || req.method === 'OPTIONS') return next();
+  const site = req.get('sec-fetch-site');
+  const origin = req.get('origin');
+  let foreign = site !== undefined && site !== 'same-origin' && site !== 'none';
+  if (!foreign && origin !== undefined) {
+    try {
+      foreign = new URL(origin).host !== req.get('host');
+    } catch {
+      foreign = true;
+    }
+  }
+  if (foreign) return next(new PluglineError('ERR_FORBIDDEN', 'A chain change from another site is refused (Sec-Fetch-Site / Origin)'));
+  next();
+}
+
+/**
  * `POST /api/plugins`, `DELETE /api/plugins/:name`, `POST /api/plugins/:name/enable|disable`,
  * `PUT /api/plugins/:name/position`, `PUT /api/plugins/:name/version` and `PUT /api/chain`: the running
  * chain changed live (see management.ts and the runtime README, "Live management API").
  */
 export function createManagementRouter(runtime: Runtime): express.Router {
   const router = express.Router();
+  router.use(['/api/plugins', '/api/chain'], refuseCrossSite);
 
   router.post('/api/plugins', json, async (req, res) => {
     const request = body(req);

@@ -282,6 +282,20 @@ describe('the live management API', () => {
     expect((await call(url, 'POST', '/api/plugins', { name: 'wants-net', grants: ['net:api.example.com'] })).body).toMatchObject({ status: 'running', granted: ['net:api.example.com'] });
   });
 
+  it('refuses a chain change a browser sends for another site (a form POST needs no body)', async () => {
+    const { url } = await runtimeWith([{ name: 'step-a' }]);
+    for (const headers of [{ 'sec-fetch-site': 'cross-site' }, { 'sec-fetch-site': 'same-site' }, { origin: 'http://evil.example' }, { origin: 'null' }]) {
+      const response = await fetch(`${url}/api/plugins/step-a/disable`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers } });
+      expect({ headers, status: response.status }).toEqual({ headers, status: 403 });
+      expect(((await response.json()) as { error: { code: string } }).error.code).toBe('ERR_FORBIDDEN');
+    }
+    expect((await chainOf(url))[0]).toMatchObject({ status: 'running' });
+    // The same origin (a page of the runtime itself) and clients that are not browsers pass.
+    const own = await fetch(`${url}/api/plugins/step-a/disable`, { method: 'POST', headers: { origin: url, 'sec-fetch-site': 'same-origin' } });
+    expect(own.status).toBe(200);
+    expect((await call(url, 'POST', '/api/plugins/step-a/enable')).status).toBe(200);
+  });
+
   it('serialises concurrent management requests: every change lands, in the chain and in the files', async () => {
     const { url, dir } = await runtimeWith([{ name: 'step-a' }]);
     const answers = await Promise.all([
