@@ -39,7 +39,10 @@ function optionalGrants(value: unknown): string[] | undefined {
  * the CLI) send neither header.
  */
 function refuseCrossSite(req: Request, _res: unknown, next: (error?: unknown) => void): void {
-  if (req.method === 'GET' || req.method === 'HEAD' || req.method === 'OPTIONS') return next();
+  if (req.method === 'GET' || req.method === 'HEAD' || req.method === 'OPTIONS') {
+    next();
+    return;
+  }
   const site = req.get('sec-fetch-site');
   const origin = req.get('origin');
   let foreign = site !== undefined && site !== 'same-origin' && site !== 'none';
@@ -50,8 +53,7 @@ function refuseCrossSite(req: Request, _res: unknown, next: (error?: unknown) =>
       foreign = true;
     }
   }
-  if (foreign) return next(new PluglineError('ERR_FORBIDDEN', 'A chain change from another site is refused (Sec-Fetch-Site / Origin)'));
-  next();
+  next(foreign ? new PluglineError('ERR_FORBIDDEN', 'A chain change from another site is refused (Sec-Fetch-Site / Origin)') : undefined);
 }
 
 /**
