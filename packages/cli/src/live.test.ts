@@ -128,6 +128,14 @@ describe('the runtime commands, without and with a running runtime', () => {
     expect(refused.code).toBe(1);
     expect(refused.stderr).toMatch(/^error ERR_CONFIG_INVALID: live-tagger@3\.0\.0: .*prefix.*live-tagger@2\.0\.0 keeps running/m);
     expect(await sendEvent(running.url)).toEqual(['live-tagger@2.0.0:changed', 'live-step@1.0.0:none']);
+    // Updating every plugin: one that cannot move does not stop the others; the command fails naming it.
+    await admin.setDistTag('live-tagger', 'beta', '3.0.0');
+    const all = await runCli(['update'], { env });
+    expect(all.code).toBe(1);
+    expect(all.stdout).toBe('live-step: 1.0.0 (up to date with latest)\nlive-tagger: not updated (ERR_CONFIG_INVALID)\n');
+    expect(all.stderr).toMatch(/^error ERR_CONFIG_INVALID: 1 plugin\(s\) not updated; live-tagger: live-tagger@3\.0\.0: /m);
+    await admin.setDistTag('live-tagger', 'beta', '2.0.0');
+    expect(await sendEvent(running.url)).toEqual(['live-tagger@2.0.0:changed', 'live-step@1.0.0:none']);
 
     const removed = await runCli(['uninstall', 'live-step'], { env });
     expect(removed.stdout).toBe(`uninstalled live-step from ${dir()}\n${live}\n`);

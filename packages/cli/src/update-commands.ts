@@ -1,8 +1,8 @@
 import { RegistryClient } from '@plugline/registry-client';
-import { PluglineError } from '@plugline/sdk';
+import { isPluglineError, PluglineError } from '@plugline/sdk';
 import type { Command } from 'commander';
 import { resolveRegistry } from './config.js';
-import { type Output, progress, result, table } from './output.js';
+import { describeError, type Output, progress, result, table } from './output.js';
 import { loadPeer } from './peers.js';
 import { runtimeOption, tokenOption } from './runtime-commands.js';
 import { appliedLine, findLiveRuntime, type LiveOptions, type LiveRuntime, type LivePlugin, livePlugins, pluginRoute, request, runtimeDirFor } from './runtime-live.js';
@@ -106,7 +106,8 @@ export function registerUpdateCommands(program: Command, out: Output): void {
       const targets = name ? items.filter((item) => item.name === name) : items;
       if (name && targets.length === 0) throw new PluglineError('ERR_PLUGIN_NOT_INSTALLED', `${name} is not installed in ${live ? `the running runtime at ${live.url}` : dir}`);
       const updates: { name: string; from: string | null; to: string; spec: string; changed: boolean }[] = [];
-      for (const item of targets) {
+      const failures: { name: string; error: unknown }[] = [];
+      const updateOne = async (item: ChainItem) => {
         const spec = options.tag ?? item.spec;
         progress(out, `updating ${item.name}@${spec}${live ? ` in the running runtime at ${live.url}` : ''}`);
         if (live) {
@@ -118,7 +119,7 @@ export function registerUpdateCommands(program: Command, out: Output): void {
           );
           if (answer.deprecated) out.stderr.write(`warning: ${item.name}@${answer.to} is deprecated: ${answer.deprecated}\n`);
           updates.push({ name: item.name, from: answer.from, to: answer.to, spec, changed: answer.changed });
-          continue;
+          return;
         }
         const { addPlugin, readProject } = await runtime();
         const entry = (await readProject(dir)).plugins.find((candidate) => candidate.name === item.name)!;
@@ -126,11 +127,27 @@ export function registerUpdateCommands(program: Command, out: Output): void {
         const installed = await addPlugin(dir, { name: item.name, spec, config: entry.config, enabled: entry.enabled, registryUrl });
         if (installed.deprecated) out.stderr.write(`warning: ${installed.name}@${installed.version} is deprecated: ${installed.deprecated}\n`);
         updates.push({ name: item.name, from: item.current, to: installed.version, spec, changed: installed.version !== item.current || spec !== item.spec });
+      };
+      for (const item of targets) {
+        // One plugin: its error is the command's. Every plugin: the others are still updated.
+        if (name) await updateOne(item);
+        else await updateOne(item).catch((error: unknown) => failures.push({ name: item.name, error }));
       }
       const lines = updates.map((update) => (update.from === update.to ? `${update.name}: ${update.to} (up to date with ${update.spec})` : `${update.name}: ${update.from ?? '-'} -> ${update.to}`));
+      for (const failure of failures) lines.push(`${failure.name}: not updated (${describeError(failure.error).code})`);
       const changed = updates.some((update) => update.changed);
-      if (updates.length === 0) lines.push(`no plugins in ${live ? `the running runtime at ${live.url}` : dir}`);
+      if (updates.length === 0 && failures.length === 0) lines.push(`no plugins in ${live ? `the running runtime at ${live.url}` : dir}`);
       else if (changed) lines.push(appliedLine(live));
-      result(out, lines.join('\n'), { updates, dir, applied: changed ? (live ? 'runtime' : 'files') : 'nothing', ...(live ? { runtime: live.url } : {}) });
+      result(out, lines.join('\n'), {
+        updates,
+        ...(failures.length > 0 ? { failed: failures.map((failure) => ({ name: failure.name, error: describeError(failure.error) })) } : {}),
+        dir,
+        applied: changed ? (live ? 'runtime' : 'files') : 'nothing',
+        ...(live ? { runtime: live.url } : {}),
+      });
+      if (failures.length > 0) {
+        const first = failures[0]!.error;
+        throw isPluglineError(first) ? new PluglineError(first.code, `${failures.length} plugin(s) not updated; ${failures[0]!.name}: ${describeError(first).message}`) : first;
+      }
     });
 }
