@@ -43,7 +43,7 @@ afterAll(async () => {
 });
 
 describe('the first hour, without --link', () => {
-  it('init, npm install, typecheck, test, dev, pack, publish, install, an event, publish --tag beta', async () => {
+  it('init, npm install, typecheck, test, dev, pack, publish, install into a running runtime, an event, publish --tag beta, update', async () => {
     expect((await runCli(['login', '--registry', registry.url, '--token', adminToken], { env })).code).toBe(0);
     const created = await runCli(['init', 'first-hour'], { cwd: root, env });
     expect(created.code).toBe(0);
@@ -88,9 +88,11 @@ describe('the first hour, without --link', () => {
     expect(Object.keys((await client.resolve('first-hour', 'latest')).config.properties ?? {})).toEqual(['property', 'greeting', 'dropEvents']);
 
     await writeFile(path.join(root, 'config.greeter.json'), JSON.stringify({ greeting: 'hi there', dropEvents: ['bot_ping'] }));
+    // Into a running runtime: the CLI finds it from the folder's runtime.json and applies the change live.
+    runtime = await startRuntime({ dir: path.join(root, 'runtime'), port: 0, schedule: false, registryUrl: registry.url, logger: pino({ level: 'silent' }) });
     const added = await runCli(['install', 'first-hour@^0.1.0', '--config', path.join(root, 'config.greeter.json')], { env });
     expect(added.code).toBe(0);
-    runtime = await startRuntime({ dir: path.join(root, 'runtime'), port: 0, schedule: false, logger: pino({ level: 'silent' }) });
+    expect(added.stdout).toContain(`applied to the running runtime at ${runtime.url}`);
     const capture = await fetch(`${runtime.url}/batch`, {
       method: 'POST',
       body: JSON.stringify({ batch: [{ event: 'signed_up', distinct_id: 'u1' }, { event: 'bot_ping', distinct_id: 'bot' }] }),
@@ -109,6 +111,15 @@ describe('the first hour, without --link', () => {
     expect(beta.code).toBe(0);
     expect(beta.stdout).toContain('latest stays 0.1.0');
     expect(await client.getDistTags('first-hour')).toEqual({ latest: '0.1.0', beta: '0.2.0' });
+
+    // update: within ^0.1.0 there is nothing newer; --tag beta moves the running runtime to 0.2.0, config kept.
+    expect((await runCli(['update'], { env })).stdout).toBe('first-hour: 0.1.0 (up to date with ^0.1.0)\n');
+    const outdated = await runCli(['outdated', '--json'], { env });
+    expect(JSON.parse(outdated.stdout)).toEqual({});
+    const updated = await runCli(['update', 'first-hour', '--tag', 'beta'], { env });
+    expect(updated.stdout).toBe(`first-hour: 0.1.0 -> 0.2.0\napplied to the running runtime at ${runtime.url}\n`);
+    await fetch(`${runtime.url}/capture`, { method: 'POST', body: JSON.stringify({ event: 'after_update', distinct_id: 'u2' }) });
+    expect(runtime.runtime.queryEvents({ event: 'after_update' })[0]?.properties).toMatchObject({ greeting: 'hi there', $plugins_succeeded: ['first-hour (0.2.0)'] });
   }, 600_000);
 });
 

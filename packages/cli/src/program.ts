@@ -11,6 +11,7 @@ import { registerRegistryCommands } from './registry-commands.js';
 import { registerRuntimeCommands } from './runtime-commands.js';
 import { loadPeer } from './peers.js';
 import { registerTokenCommands } from './token-commands.js';
+import { registerUpdateCommands } from './update-commands.js';
 
 const cliVersion = (
   JSON.parse(readFileSync(path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'package.json'), 'utf8')) as { version: string }
@@ -170,6 +171,7 @@ export function createProgram(out: Output): Command {
   registerRuntimeCommands(program, out);
   registerTokenCommands(program, out);
   registerDeadLetterCommands(program, out);
+  registerUpdateCommands(program, out);
   return program;
 }
 

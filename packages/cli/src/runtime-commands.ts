@@ -6,6 +6,7 @@ import { type Output, progress, readConfigObject, result, table } from './output
 import { parseNameSpec } from './registry-commands.js';
 import { loadPeer } from './peers.js';
 import { runtimeRequest, runtimeToken, runtimeUrl } from './runtime-api.js';
+import { appliedLine, findLiveRuntime, type LiveOptions, type LivePlugin, livePlugins, pluginRoute, request, runtimeDirFor } from './runtime-live.js';
 
 /** The runtime folder commands edit by default: `$PLUGLINE_RUNTIME_DIR`, else the quickstart's `.plugline/runtime`. */
 export function defaultRuntimeDir(env: NodeJS.ProcessEnv = process.env): string {
@@ -56,27 +57,11 @@ export function grantsFromFlags(options: { allowNet?: readonly string[]; allowPo
 // @plugline/runtime is an optional peer of the CLI (the bundled binary carries this entry point itself).
 const runtime = () => loadPeer('@plugline/runtime', 'install', () => import('@plugline/runtime/install'));
 
-const runtimeOption = ['--runtime <url>', "a running runtime's URL: read and hot-reload the config through its management API (default $PLUGLINE_RUNTIME_URL)"] as const;
-const tokenOption = ['--token <token>', "the runtime's admin token (default $PLUGLINE_RUNTIME_ADMIN_TOKEN, else <dir>/admin-token or the quickstart's .plugline/admin-token)"] as const;
-
-/** `plugline config --runtime <url>`: GET /api/plugins, then PUT /api/plugins/:name/config (hot reload), with the admin token. */
-async function configThroughRuntime(out: Output, name: string, options: { set?: string[]; unset?: string[]; runtime?: string; token?: string }, dir: string): Promise<void> {
-  const base = runtimeUrl(options.runtime);
-  const token = await runtimeToken({ token: options.token, dir });
-  const { plugins } = await runtimeRequest<{ plugins: { name: string; config: Record<string, unknown> }[] }>(base, token, 'GET', '/api/plugins');
-  const plugin = plugins.find((candidate) => candidate.name === name);
-  if (!plugin) throw new PluglineError('ERR_PLUGIN_NOT_INSTALLED', `${name} is not installed in the runtime at ${base}`);
-  if (!options.set && !options.unset) {
-    result(out, JSON.stringify(plugin.config, null, 2), plugin.config);
-    return;
-  }
-  // The config comes back with secrets masked; sent back masked, they keep their stored values.
-  const next = applyConfigChanges(plugin.config, options.set ?? [], options.unset ?? []);
-  const changed = await runtimeRequest<{ config: Record<string, unknown> }>(base, token, 'PUT', `/api/plugins/${encodeURIComponent(name)}/config`, { config: next });
-  result(out, `${name} config (hot-reloaded in ${base}): ${JSON.stringify(changed.config)}`, changed.config);
-}
-
 const dirOption = ['--dir <dir>', 'the runtime folder (plugins.json, plugins.lock.json; default $PLUGLINE_RUNTIME_DIR or .plugline/runtime)'] as const;
+
+/** `--runtime` and `--token`: the running runtime to apply a change to (default: the folder's runtime.json). */
+export const runtimeOption = ['--runtime <url>', "apply to the runtime at this URL (default: the folder's running runtime, found from its runtime.json)"] as const;
+export const tokenOption = ['--token <token>', "the runtime's admin token (default $PLUGLINE_RUNTIME_ADMIN_TOKEN, else <dir>/admin-token or the quickstart's .plugline/admin-token)"] as const;
 
 /** Registers the commands that edit a runtime's plugin list (install, uninstall, list, config) and `status`. */
 export function registerRuntimeCommands(program: Command, out: Output): void {
@@ -91,22 +76,44 @@ export function registerRuntimeCommands(program: Command, out: Output): void {
     .option('--allow-net <host[:port]>', 'grant the net capability for a host (repeatable; *.suffix, an IP, [IPv6]; a private address only when named)', collect, [])
     .option('--allow-postgres', 'grant the postgres capability (meta.postgres.query)')
     .option('--allow-wasm', 'grant the wasm capability (WebAssembly in the plugin, memories bounded)')
-    .action(async (target: string, options: { dir?: string; config?: string; registry?: string; disabled?: boolean; allowNet: string[]; allowPostgres?: boolean; allowWasm?: boolean }) => {
-      const dir = path.resolve(options.dir ?? defaultRuntimeDir());
+    .option(...runtimeOption)
+    .option(...tokenOption)
+    .action(async (target: string, options: { dir?: string; config?: string; registry?: string; disabled?: boolean; allowNet: string[]; allowPostgres?: boolean; allowWasm?: boolean } & LiveOptions) => {
+      const dir = runtimeDirFor(options);
       const { name, spec } = parseNameSpec(target);
-      const config = options.config ? await readConfigObject(options.config) : {};
-      const { addPlugin, readProject } = await runtime();
-      const project = await readProject(dir);
-      const registryUrl = options.registry || !project.registry ? (await resolveRegistry(options)).url : project.registry;
-      progress(out, `installing ${name}@${spec} from ${registryUrl} (download, verify integrity, unpack)`);
+      const given = options.config ? await readConfigObject(options.config) : undefined;
       const grants = grantsFromFlags(options);
-      const installed = await addPlugin(dir, { name, spec, config, registryUrl, grants, ...(options.disabled ? { enabled: false } : {}) });
+      const live = await findLiveRuntime(dir, options);
+      let installed: { name: string; version: string; integrity: string; config: Record<string, unknown>; requested: string[]; granted: string[]; deprecated?: string; from?: string };
+      if (live) {
+        progress(out, `installing ${name}@${spec} into the running runtime at ${live.url}`);
+        const current = (await livePlugins(live)).find((plugin) => plugin.name === name);
+        if (current) {
+          // Already in the chain: a version change that keeps the config (unless --config gives one).
+          const changed = await request<{ from: string; deprecated?: string; plugin: LivePlugin }>(live, 'PUT', `${pluginRoute(name)}/version`, { spec, grants, ...(given ? { config: given } : {}) });
+          if (options.disabled && changed.plugin.enabled) changed.plugin = await request<LivePlugin>(live, 'POST', `${pluginRoute(name)}/disable`);
+          installed = { ...changed.plugin, from: changed.from, ...(changed.deprecated ? { deprecated: changed.deprecated } : {}) };
+        } else {
+          installed = await request<LivePlugin>(live, 'POST', '/api/plugins', { name, spec, grants, config: given ?? {}, ...(options.disabled ? { enabled: false } : {}) });
+        }
+      } else {
+        const { addPlugin, readProject } = await runtime();
+        const project = await readProject(dir);
+        const registryUrl = options.registry || !project.registry ? (await resolveRegistry(options)).url : project.registry;
+        progress(out, `installing ${name}@${spec} from ${registryUrl} (download, verify integrity, unpack)`);
+        // Installed already (an upgrade or downgrade): its config and enabled state carry over.
+        const existing = project.plugins.find((entry) => entry.name === name);
+        const from = existing ? (await (await runtime()).readLock(dir)).plugins[name]?.version : undefined;
+        const enabled = options.disabled ? false : (existing?.enabled ?? true);
+        installed = { ...(await addPlugin(dir, { name, spec, config: given ?? existing?.config ?? {}, registryUrl, grants, enabled })), ...(from ? { from } : {}) };
+      }
       // npm's convention: a deprecated version installs, with a warning that says why.
       if (installed.deprecated) out.stderr.write(`warning: ${installed.name}@${installed.version} is deprecated: ${installed.deprecated}\n`);
+      const was = installed.from && installed.from !== installed.version ? ` (was ${installed.from})` : '';
       result(
         out,
-        `installed ${installed.name}@${installed.version} in ${dir}\nintegrity: ${installed.integrity}\nrequests: ${installed.requested.join(', ') || '(nothing)'}\ngranted: ${installed.granted.join(', ') || '(nothing)'}\nconfig: ${JSON.stringify(installed.config)}`,
-        { ...installed, dir },
+        `installed ${installed.name}@${installed.version}${was} in ${dir}\nintegrity: ${installed.integrity}\nrequests: ${installed.requested.join(', ') || '(nothing)'}\ngranted: ${installed.granted.join(', ') || '(nothing)'}\nconfig: ${JSON.stringify(installed.config)}\n${appliedLine(live)}`,
+        { ...installed, dir, applied: live ? 'runtime' : 'files', ...(live ? { runtime: live.url } : {}) },
       );
     });
 
@@ -115,10 +122,14 @@ export function registerRuntimeCommands(program: Command, out: Output): void {
     .description("remove a plugin from a runtime's chain and lockfile")
     .argument('<name>', 'the plugin')
     .option(...dirOption)
-    .action(async (name: string, options: { dir?: string }) => {
-      const dir = path.resolve(options.dir ?? defaultRuntimeDir());
-      await (await runtime()).removePlugin(dir, name);
-      result(out, `uninstalled ${name} from ${dir}`, { name, dir });
+    .option(...runtimeOption)
+    .option(...tokenOption)
+    .action(async (name: string, options: { dir?: string } & LiveOptions) => {
+      const dir = runtimeDirFor(options);
+      const live = await findLiveRuntime(dir, options);
+      if (live) await request(live, 'DELETE', pluginRoute(name));
+      else await (await runtime()).removePlugin(dir, name);
+      result(out, `uninstalled ${name} from ${dir}\n${appliedLine(live)}`, { name, dir, applied: live ? 'runtime' : 'files', ...(live ? { runtime: live.url } : {}) });
     });
 
   program
@@ -126,7 +137,7 @@ export function registerRuntimeCommands(program: Command, out: Output): void {
     .description("list a runtime's chain in order: versions, enabled, granted capabilities, configs (secrets masked)")
     .option(...dirOption)
     .action(async (options: { dir?: string }) => {
-      const dir = path.resolve(options.dir ?? defaultRuntimeDir());
+      const dir = runtimeDirFor(options);
       const plugins = await (await runtime()).listPlugins(dir);
       const rows = plugins.map((plugin, index) => [
         String(index + 1),
@@ -163,10 +174,22 @@ export function registerRuntimeCommands(program: Command, out: Output): void {
     .option(...dirOption)
     .option(...runtimeOption)
     .option(...tokenOption)
-    .action(async (name: string, options: { set?: string[]; unset?: string[]; dir?: string; runtime?: string; token?: string }) => {
-      const dir = path.resolve(options.dir ?? defaultRuntimeDir());
-      if (options.runtime !== undefined) {
-        await configThroughRuntime(out, name, options, dir);
+    .action(async (name: string, options: { set?: string[]; unset?: string[]; dir?: string } & LiveOptions) => {
+      const dir = runtimeDirFor(options);
+      const live = await findLiveRuntime(dir, options);
+      if (live) {
+        // The running config (secrets masked: sent back as ******** they keep their stored values).
+        const plugin = (await livePlugins(live)).find((candidate) => candidate.name === name);
+        if (!plugin) throw new PluglineError('ERR_PLUGIN_NOT_INSTALLED', `${name} is not in the chain of the runtime at ${live.url}`);
+        if (!options.set && !options.unset) {
+          progress(out, `the config of ${name}@${plugin.version} in the running runtime at ${live.url}`);
+          result(out, JSON.stringify(plugin.config, null, 2), plugin.config);
+          return;
+        }
+        const answer = await request<{ config: Record<string, unknown> }>(live, 'PUT', `${pluginRoute(name)}/config`, {
+          config: applyConfigChanges(plugin.config, options.set ?? [], options.unset ?? []),
+        });
+        result(out, `${name} config: ${JSON.stringify(answer.config)}\n${appliedLine(live)}`, answer.config);
         return;
       }
       const { listPlugins, readProject, setPluginConfig } = await runtime();
@@ -179,6 +202,6 @@ export function registerRuntimeCommands(program: Command, out: Output): void {
       const entry = (await readProject(dir)).plugins.find((candidate) => candidate.name === name);
       if (!entry) throw new PluglineError('ERR_PLUGIN_NOT_INSTALLED', `${name} is not installed in ${dir}`);
       const config = await setPluginConfig(dir, name, applyConfigChanges(entry.config, options.set ?? [], options.unset ?? []));
-      result(out, `${name} config: ${JSON.stringify(config)}`, config);
+      result(out, `${name} config: ${JSON.stringify(config)}\n${appliedLine(undefined)}`, config);
     });
 }

@@ -140,7 +140,7 @@ describe('secrets in CLI output and runtime commands with the admin token', () =
     expect(leaks(status.stdout)).toEqual([]);
     const reloaded = await runCli(['config', 'nested-secrets', '--runtime', runtime.url, '--set', 'label=hot'], { env });
     expect(reloaded.code).toBe(0);
-    expect(reloaded.stdout).toContain('hot-reloaded');
+    expect(reloaded.stdout).toContain(`applied to the running runtime at ${runtime.url}`);
     expect(leaks(reloaded.stdout)).toEqual([]);
     // The masked round trip through the API kept every nested secret.
     const stored = JSON.parse(await readFile(path.join(dir, 'plugins.json'), 'utf8')).plugins[0].config;

@@ -169,7 +169,8 @@ export class RuntimeExports {
   private async exportPlugin(instance: PluginInstance, force: boolean): Promise<void> {
     const settings = this.exportSettings(instance);
     for (;;) {
-      if (this.host.closed()) return;
+      // A replaced instance (config change, upgrade) stops here so that its successor takes over.
+      if (this.host.closed() || !this.host.instances().includes(instance)) return;
       const stats = this.store.bufferStats(instance.name);
       const due =
         stats.count > 0 &&

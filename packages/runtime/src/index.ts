@@ -7,8 +7,20 @@ export { type CaptureContext, decodeCaptureBody, parseCapturePayload, type Parse
 export { eventIp, eventTimestamp, parseTime } from './capture-semantics.js';
 // Install and chain editing, also available alone as `@plugline/runtime/install`.
 export * from './installer.js';
+export {
+  type AddPluginRequest,
+  type ChangeVersionRequest,
+  addLivePlugin,
+  changePluginVersion,
+  movePlugin,
+  removeLivePlugin,
+  reorderChain,
+  setPluginEnabled,
+} from './management.js';
+export { createManagementRouter } from './management-routes.js';
+export { removeRuntimeFile, writeRuntimeFile } from './runtime-file.js';
 export { createRuntimeMetrics, type RuntimeMetrics } from './metrics.js';
-export { type ExportSettings, type IngestResult, type PluginErrorRecord, type PluginLogLine, Runtime, type RuntimeOptions } from './runtime.js';
+export { type ExportSettings, type IngestResult, type PluginErrorRecord, type PluginLogLine, type ChainMember, Runtime, type RuntimeOptions } from './runtime.js';
 // The egress policy (for host services that open connections on a plugin's behalf).
 export { type EgressDecision, type EgressMode, EgressPolicy, type EgressPolicyOptions, classifyAddress, isPublicAddress, pluginPermissions } from './sandbox/egress.js';
 export { checkedPostgresConfig, createEgressAgent, egressFetch, maxRedirects } from './sandbox/egress-fetch.js';

@@ -111,10 +111,10 @@ describe('@plugline/runtime/install entry point', () => {
     };
     await visit(join(here, 'installer.ts'));
     const modules = [...seen].map((file) => file.slice(here.length + 1)).sort();
-    expect(modules).toEqual(['capabilities.ts', 'install.ts', 'installer.ts', 'project.ts']);
+    expect(modules).toEqual(['capabilities.ts', 'install.ts', 'installer.ts', 'project.ts', 'runtime-file.ts']);
     for (const heavy of ['isolated-vm', 'express', 'prom-client', 'pino', 'geoip-lite']) expect(packages).not.toContain(heavy);
     const api = await import('./installer.js');
-    for (const name of ['installPlugin', 'addPlugin', 'removePlugin', 'listPlugins', 'setPluginConfig', 'setPluginGrants', 'readProject', 'readLock', 'checkConfig']) {
+    for (const name of ['installPlugin', 'addPlugin', 'removePlugin', 'listPlugins', 'setPluginConfig', 'setPluginGrants', 'readProject', 'readLock', 'checkConfig', 'readRuntimeFile']) {
       expect(typeof (api as Record<string, unknown>)[name]).toBe('function');
     }
   });

@@ -36,3 +36,4 @@ export {
   writeLock,
   writeProject,
 } from './project.js';
+export { type RuntimeFile, readRuntimeFile, runtimeFilePath } from './runtime-file.js';

@@ -91,6 +91,17 @@ export interface RuntimeOptions {
 export type { ExportSettings } from './exports.js';
 export type { PluginErrorRecord, PluginLogLine } from './plugin-instance.js';
 
+/** A plugin of the running chain as management.ts sees it ({@link Runtime.chainMembers}). */
+export interface ChainMember {
+  readonly name: string;
+  readonly version: string;
+  readonly status: 'running' | 'error' | 'disabled';
+  readonly entry: PluginEntry;
+  readonly installed: InstalledPlugin;
+  readonly errors: readonly PluginErrorRecord[];
+}
+
+
 /** What {@link Runtime.ingest} did with a batch of events. */
 export interface IngestResult {
   stored: number;
@@ -158,6 +169,8 @@ export class Runtime {
   private timers: NodeJS.Timeout[] = [];
   private closed = false;
   private readonly stopHostErrors: () => void;
+  /** The tail of the chain-change queue ({@link exclusive}). */
+  private managing: Promise<unknown> = Promise.resolve();
 
   constructor(options: RuntimeOptions) {
     this.options = options;
@@ -676,7 +689,11 @@ export class Runtime {
    * new config and swapped into the chain; batches already in flight finish on the old one, which is
    * then torn down. Throws `ERR_CONFIG_INVALID` (nothing changes) or `ERR_PLUGIN_NOT_INSTALLED`.
    */
-  async setPluginConfig(name: string, config: Record<string, unknown>): Promise<{ name: string; version: string; config: Record<string, unknown> }> {
+  setPluginConfig(name: string, config: Record<string, unknown>): Promise<{ name: string; version: string; config: Record<string, unknown> }> {
+    return this.exclusive(() => this.applyPluginConfig(name, config));
+  }
+
+  private async applyPluginConfig(name: string, config: Record<string, unknown>): Promise<{ name: string; version: string; config: Record<string, unknown> }> {
     const current = this.instances.find((instance) => instance.name === name);
     if (!current) throw new PluglineError('ERR_PLUGIN_NOT_INSTALLED', `${name} is not installed`);
     const redacted = await setPluginConfig(this.dir, name, config);
@@ -693,7 +710,11 @@ export class Runtime {
    * Replaces a plugin's granted capabilities (saved to plugins.json) and reloads it with them, as a
    * config change does: a plugin left in `error` for want of a grant starts once it is granted.
    */
-  async setPluginGrants(name: string, grants: readonly string[]): Promise<{ name: string; version: string; granted: string[]; status: string }> {
+  setPluginGrants(name: string, grants: readonly string[]): Promise<{ name: string; version: string; granted: string[]; status: string }> {
+    return this.exclusive(() => this.applyPluginGrants(name, grants));
+  }
+
+  private async applyPluginGrants(name: string, grants: readonly string[]): Promise<{ name: string; version: string; granted: string[]; status: string }> {
     const current = this.instances.find((instance) => instance.name === name);
     if (!current) throw new PluglineError('ERR_PLUGIN_NOT_INSTALLED', `${name} is not installed`);
     const granted = await setPluginGrants(this.dir, name, grants);
@@ -703,6 +724,49 @@ export class Runtime {
     this.track(this.retire(current));
     this.logger.info({ plugin: name, granted }, 'plugin grants changed');
     return { name, version: current.version, granted, status: next.status };
+  }
+
+  /**
+   * Runs chain changes one at a time (management.ts, config and grants changes): each waits for the one
+   * before it, so two requests never read and write the chain or plugins.json at once.
+   */
+  exclusive<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.managing.then(() => {
+      if (this.closed) throw new PluglineError('ERR_INTERNAL', 'the runtime is closed');
+      return work();
+    });
+    this.managing = run.catch(() => undefined);
+    return run;
+  }
+
+  /** The registry given to the constructor (management.ts falls back to `registry` in plugins.json). */
+  get registryUrl(): string | undefined {
+    return this.options.registryUrl;
+  }
+
+  /** The chain as it runs, in order, disabled plugins included (for management.ts). */
+  chainMembers(): readonly ChainMember[] {
+    return this.instances;
+  }
+
+  /** Sets a plugin up (sandbox, `setupPlugin`) without putting it in the chain: see {@link swapChain}. */
+  prepareMember(entry: PluginEntry, installed: InstalledPlugin): Promise<ChainMember> {
+    return this.loadInstance(entry, installed);
+  }
+
+  /**
+   * Makes `next` (members of {@link chainMembers} and prepared ones) the chain: batches that start from
+   * now on use it; batches in flight finish on the chain they started with. Each of `retired` is torn
+   * down once its in-flight work is idle.
+   */
+  swapChain(next: readonly ChainMember[], retired: readonly ChainMember[] = []): void {
+    const instances = next.map((member) => {
+      if (!(member instanceof PluginInstance)) throw new PluglineError('ERR_INTERNAL', 'not a plugin of this runtime');
+      return member;
+    });
+    this.instances = instances;
+    for (const member of retired) if (member instanceof PluginInstance && !instances.includes(member)) this.track(this.retire(member));
+    this.exportTick();
   }
 
   private async retire(instance: PluginInstance): Promise<void> {

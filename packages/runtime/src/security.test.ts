@@ -102,9 +102,20 @@ const managementRoutes: { method: string; path: string; body?: unknown; status: 
   { method: 'POST', path: '/api/dead-letters/DEAD_LETTER_ID/replay', status: 202 },
   { method: 'GET', path: '/api/queue/dead-letters', status: 404 },
   { method: 'GET', path: '/metrics', status: 200 },
-  // Routes that do not exist yet (future console pages) are behind the token too.
+  { method: 'GET', path: '/api/delivery', status: 200 },
+  { method: 'POST', path: '/api/dead-letters/replay', body: {}, status: 400 },
+  { method: 'PUT', path: '/api/plugins/first/grants', body: { grants: [] }, status: 200 },
+  // The live management API (management-routes.ts), on a plugin that is not installed or a bad body.
+  { method: 'POST', path: '/api/plugins', body: {}, status: 400 },
+  { method: 'DELETE', path: '/api/plugins/not-installed', status: 404 },
+  { method: 'POST', path: '/api/plugins/not-installed/enable', status: 404 },
+  { method: 'POST', path: '/api/plugins/not-installed/disable', status: 404 },
+  { method: 'PUT', path: '/api/plugins/not-installed/position', body: { index: 0 }, status: 404 },
+  { method: 'PUT', path: '/api/plugins/not-installed/version', body: {}, status: 404 },
+  { method: 'PUT', path: '/api/chain', body: { order: ['first'] }, status: 400 },
+  // The console (its pages are management too) and routes that do not exist are behind the token.
   { method: 'GET', path: '/api/not-a-route', status: 404 },
-  { method: 'GET', path: '/console', status: 404 },
+  { method: 'GET', path: '/console', status: 200 },
 ];
 
 describe('two faces: capture is public, management needs the admin token', () => {

@@ -6,11 +6,14 @@ import { ProjectKeys, projectKeyRefusal, requestKeys } from './api-keys.js';
 import { faceGuard, resolveAdminToken } from './auth.js';
 import { decodeCaptureBody, parseCapturePayload } from './capture.js';
 import { deadLetterFilterFrom, mountDeliveryRoutes } from './delivery-routes.js';
+import { createConsoleRouter } from './console/routes.js';
+import { createManagementRouter } from './management-routes.js';
 import { captureContext, createPostHogRouter, type PostHogRouteOptions } from './posthog-routes.js';
 import { markRejected, requestLogger } from './request-log.js';
 import { readProject, restrictProjectMode } from './project.js';
 import { InflightBodies, screenEvents } from './limits.js';
 import { Runtime, type RuntimeOptions } from './runtime.js';
+import { removeRuntimeFile, writeRuntimeFile } from './runtime-file.js';
 import { type EventSourceOptions, type RunningEventSource, startEventSource } from './source.js';
 
 /** Options of {@link createRuntimeApp}: which faces it serves and how they are guarded. */
@@ -157,6 +160,9 @@ export function createRuntimeApp(
     }
     res.json(await runtime.setPluginGrants(String(req.params.name), body.grants as string[]));
   });
+
+  app.use(createManagementRouter(runtime));
+  app.use(createConsoleRouter(runtime));
 
   app.get('/api/dead-letters', (req, res) => {
     const { events, ...filter } = req.query as Record<string, unknown>;
@@ -318,11 +324,14 @@ export async function startRuntime(options: StartRuntimeOptions): Promise<Runnin
   }
   // Logged once capture is served (scripts and tests wait for this line).
   logger.info({ url: faces.url }, 'plugline runtime listening');
+  // <dir>/runtime.json: how `plugline install` and friends find this runtime to apply changes live.
+  await writeRuntimeFile(options.dir, { url: faces.managementUrl }).catch((error: unknown) => logger.warn({ err: error }, 'could not write runtime.json'));
   return {
     ...faces,
     runtime,
     ...(source ? { source } : {}),
     async close() {
+      await removeRuntimeFile(options.dir, faces.managementUrl).catch(() => undefined);
       await closeServers();
       // The batch in progress is stored and acked; anything not yet handled goes back to the queue.
       await source?.close();

@@ -53,6 +53,9 @@ export const errorCatalogue = {
   ERR_UNAVAILABLE: { status: 503, message: 'The runtime cannot take more events now (starting, or its ingest queue is full): retry later' },
   ERR_LOCKFILE_INVALID: { status: 500, message: 'The lockfile is unreadable or does not match the installed plugins' },
   ERR_INTERNAL: { status: 500, message: 'Internal error' },
+  // Runtime: live management API
+  ERR_PLUGIN_EXISTS: { status: 409, message: 'The plugin is already in the chain' },
+  ERR_RUNTIME_UNREACHABLE: { status: 502, message: 'The runtime could not be reached' },
   // CLI
   ERR_USAGE: { status: 400, message: 'The command line is invalid (unknown command, option or missing argument)' },
 } as const satisfies Record<string, { status: number; message: string }>;
