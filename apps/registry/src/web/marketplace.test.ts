@@ -403,6 +403,7 @@ describe('marketplace page in Chromium', () => {
       expect(narrow).toMatchObject({ tableOverflow: 'auto', tableScrolls: true, preOverflow: 'auto', preScrolls: true, pageOverflow: 0 });
       await phone.locator('.readme').scrollIntoViewIfNeeded();
       await phone.screenshot({ path: join(artifactsDir, 'marketplace-readme-390.png'), fullPage: true });
+      await phone.locator('section[aria-labelledby="readme-heading"]').screenshot({ path: join(artifactsDir, 'marketplace-readme-390-section.png') });
       await phone.goto(`${registry.url}/?sort=name`);
       expect(await inPage<number>(phone, 'document.documentElement.scrollWidth - document.documentElement.clientWidth')).toBeLessThanOrEqual(0);
       await phone.screenshot({ path: join(artifactsDir, 'marketplace-sort-390.png') });
