@@ -22,7 +22,7 @@ import { DownloadCounter } from './downloads.js';
 import { createHttpMetrics } from './metrics.js';
 import { createNpmRouter } from './npm.js';
 import { isDistTagName, resolveSpec } from './resolve.js';
-import { searchPlugins } from './search.js';
+import { isSearchSort, searchPlugins, searchSorts } from './search.js';
 import type { DownloadStats, MetadataStore, PluginRecord, TokenRecord, TokenScope, VersionRecord } from './store/types.js';
 import { tokenScopes } from './store/types.js';
 import { defaultTarballLimits, inspectTarball, type TarballLimits } from './tarball.js';
@@ -488,9 +488,11 @@ export function createRegistryApp(options: RegistryAppOptions): express.Express 
     const size = query.size === undefined ? 20 : Number(query.size);
     if (!Number.isInteger(page) || page < 1) throw new PluglineError('ERR_BAD_REQUEST', 'page must be an integer >= 1');
     if (!Number.isInteger(size) || size < 1 || size > 100) throw new PluglineError('ERR_BAD_REQUEST', 'size must be an integer from 1 to 100');
+    const sort = query.sort === undefined || query.sort === '' ? 'relevance' : query.sort;
+    if (!isSearchSort(sort)) throw new PluglineError('ERR_BAD_REQUEST', `sort must be one of ${searchSorts.join(', ')}`);
     // Search ranks by downloads: write this process's pending counts first (a no-op when none).
     if (downloads.hasPending) await downloads.flush();
-    const { total, results } = searchPlugins(await store.listPlugins(), { q: text, keywords, page, size });
+    const { total, results } = searchPlugins(await store.listPlugins(), { q: text, keywords, page, size, sort });
     const result: SearchResult = { total, page, size, results };
     response.json(result);
   });

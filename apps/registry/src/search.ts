@@ -1,12 +1,27 @@
 import type { SearchHit } from './api-types.js';
 import type { PluginSummary } from './store/types.js';
 
+/**
+ * Orders of search results (`sort=`): `relevance` (the default: text score, then downloads),
+ * `downloads` (all-time, most first), `recent` (latest publish or dist-tag change first), `name` (A to Z).
+ */
+export const searchSorts = ['relevance', 'downloads', 'recent', 'name'] as const;
+/** One of {@link searchSorts}. */
+export type SearchSort = (typeof searchSorts)[number];
+
+/** Whether `value` is one of {@link searchSorts}. */
+export function isSearchSort(value: unknown): value is SearchSort {
+  return (searchSorts as readonly unknown[]).includes(value);
+}
+
 /** A parsed search request. */
 export interface SearchOptions {
   q: string;
   keywords: string[];
   page: number;
   size: number;
+  /** Default `relevance`. */
+  sort?: SearchSort;
 }
 
 function scoreText(summary: PluginSummary, term: string): number {
@@ -35,6 +50,7 @@ export function searchPlugins(summaries: readonly PluginSummary[], options: Sear
   const terms = options.q.toLowerCase().split(/\s+/).filter(Boolean);
   const wanted = options.keywords.map((keyword) => keyword.toLowerCase());
   const hits: SearchHit[] = [];
+  const modifiedAt = new Map<string, string>();
   for (const summary of summaries) {
     const keywords = summary.keywords.map((keyword) => keyword.toLowerCase());
     if (!wanted.every((keyword) => keywords.includes(keyword))) continue;
@@ -59,8 +75,16 @@ export function searchPlugins(summaries: readonly PluginSummary[], options: Sear
     };
     if (summary.description !== undefined) hit.description = summary.description;
     hits.push(hit);
+    modifiedAt.set(summary.name, summary.modifiedAt);
   }
-  hits.sort((a, b) => b.score - a.score || b.downloads - a.downloads || a.name.localeCompare(b.name));
+  const byName = (a: SearchHit, b: SearchHit) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+  const sort = options.sort ?? 'relevance';
+  if (sort === 'name') hits.sort(byName);
+  else if (sort === 'downloads') hits.sort((a, b) => b.downloads - a.downloads || b.score - a.score || byName(a, b));
+  else if (sort === 'recent') {
+    const at = (hit: SearchHit) => Date.parse(modifiedAt.get(hit.name) ?? '') || 0;
+    hits.sort((a, b) => at(b) - at(a) || byName(a, b));
+  } else hits.sort((a, b) => b.score - a.score || b.downloads - a.downloads || a.name.localeCompare(b.name));
   const start = (options.page - 1) * options.size;
   return { total: hits.length, results: hits.slice(start, start + options.size) };
 }

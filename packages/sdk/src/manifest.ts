@@ -29,6 +29,8 @@ export interface PluginManifest {
   config: ConfigSchema;
   keywords?: string[];
   homepage?: string;
+  /** URL of the plugin's source repository (shown on its marketplace page). */
+  repository?: string;
   /** URL or data: URI of an icon shown in the marketplace. */
   icon?: string;
   license?: string;
@@ -75,6 +77,7 @@ export const manifestSchema = {
     },
     keywords: { type: 'array', maxItems: 20, items: { type: 'string', minLength: 1, maxLength: 50 } },
     homepage: { type: 'string', format: 'uri' },
+    repository: { type: 'string', format: 'uri', maxLength: 2000 },
     icon: { type: 'string', maxLength: 100_000 },
     license: { type: 'string', maxLength: 100 },
     author: { type: 'string', maxLength: 200 },

@@ -28,7 +28,7 @@ const valid = { name: '@acme/geoip', version: '1.2.3', main: 'dist/index.js', sd
 
 const manifests: unknown[] = [
   valid,
-  { ...valid, keywords: ['a', 'b'], homepage: 'https://example.com', capabilities: ['postgres', 'net:api.hubapi.com:443'], license: 'MIT', author: 'A' },
+  { ...valid, keywords: ['a', 'b'], homepage: 'https://example.com', repository: 'https://github.com/acme/geo', capabilities: ['postgres', 'net:api.hubapi.com:443'], license: 'MIT', author: 'A' },
   { ...valid, name: 'Bad Name', version: '1.2', sdk: 'not a range!', main: '../x.js', surprise: true },
   { ...valid, homepage: 'not a uri', capabilities: ['postgres', 'postgres'], keywords: ['', 'x'.repeat(51)] },
   { ...valid, keywords: Array.from({ length: 21 }, (_, i) => `k${i}`), icon: 'x'.repeat(100_001), description: 5 },

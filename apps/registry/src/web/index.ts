@@ -1,9 +1,10 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import express, { type NextFunction, type Request, type Response, Router } from 'express';
-import { searchPlugins } from '../search.js';
+import { isSearchSort, searchPlugins } from '../search.js';
 import type { MetadataStore } from '../store/types.js';
 import { type AssetManifest, webAssetsDir } from './assets-dir.js';
+import { faviconPath, faviconSvg } from './favicon.js';
 import { homePage, notFoundPage, type PageAssets, pluginPage, privatePage, searchPageSize } from './pages.js';
 
 // build-assets.ts is build-time only (it imports esbuild, a devDependency): never import it from here.
@@ -66,6 +67,7 @@ function queryString(request: Request, key: string): string {
  * - `GET /plugins/:name` (scoped names URL-encoded, or `/plugins/@scope/name`), `?version=` picks a
  *   version or dist-tag — README, install command, config form, versions, dist-tags, downloads chart
  * - `GET /assets/*` — the bundled script and stylesheet (content-hashed, cached immutably)
+ * - `GET /favicon.svg` — the icon every page links to; `GET /favicon.ico` redirects to it
  */
 export function createWebRouter(context: WebContext): Router {
   const { store } = context;
@@ -88,6 +90,14 @@ export function createWebRouter(context: WebContext): Router {
     );
     return assets;
   };
+
+  // Served by private registries too: it is no plugin data, and browsers ask for it on the 403 page.
+  router.get(faviconPath, (_request: Request, response: Response) => {
+    response.set({ 'Content-Type': 'image/svg+xml', 'Cache-Control': 'public, max-age=86400', 'X-Content-Type-Options': 'nosniff' }).send(faviconSvg);
+  });
+  router.get('/favicon.ico', (_request: Request, response: Response) => {
+    response.redirect(301, faviconPath);
+  });
 
   if (context.private) {
     router.get('/{*path}', (_request: Request, response: Response) => {
@@ -121,8 +131,10 @@ export function createWebRouter(context: WebContext): Router {
       const keywords = queryString(request, 'keywords').split(',').map((keyword) => keyword.trim()).filter(Boolean);
       const requestedPage = Number(queryString(request, 'page') || '1');
       const page = Number.isSafeInteger(requestedPage) && requestedPage >= 1 ? requestedPage : 1;
-      const { total, results } = searchPlugins(await store.listPlugins(), { q: query, keywords, page, size: searchPageSize });
-      sendPage(response, 200, homePage({ query, page, total, hits: results, assets: await loadAssets(request) }));
+      const requestedSort = queryString(request, 'sort');
+      const sort = isSearchSort(requestedSort) ? requestedSort : 'relevance';
+      const { total, results } = searchPlugins(await store.listPlugins(), { q: query, keywords, page, size: searchPageSize, sort });
+      sendPage(response, 200, homePage({ query, page, sort, total, hits: results, assets: await loadAssets(request) }));
     }),
   );
 

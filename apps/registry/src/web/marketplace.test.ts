@@ -56,6 +56,21 @@ Adds **country** and **city** to every event, from the event's IP.
 | country | NL |
 `;
 
+// A README like the ones that broke words in the middle ("defaul t", "boole an"): a wide options table
+// and a code block with a line longer than any screen.
+const optionsReadme = `# Config docs
+
+| Option | Type | Default | Required | Description |
+| --- | --- | --- | --- | --- |
+| \`datasetUrl\` | string | none | yes | Where the GeoIP database is downloaded from, refreshed every day at midnight UTC by the runtime. |
+| \`batchSize\` | integer | 100 | no | How many lookups are sent to the service in one request; larger batches are faster but use more memory. |
+| \`anonymize\` | boolean | default | no | Whether the IP address is dropped from the event after the lookup, so it is never stored downstream. |
+
+\`\`\`sh
+plugline install config-docs@1.0.0 --config ./a/very/long/path/to/a/config/file/that/does/not/fit/on/any/phone/screen/config.json --allow-net api.example.com:443
+\`\`\`
+`;
+
 // Page-side expressions as strings: this file is type-checked as Node code, without the DOM library.
 const inPage = <T>(page: Page, expression: string): Promise<T> => page.evaluate(expression) as Promise<T>;
 const activeText = (page: Page) => inPage<string | undefined>(page, 'document.activeElement?.textContent');
@@ -73,6 +88,18 @@ describe('marketplace page in Chromium', () => {
   let page: Page;
   const pageErrors: string[] = [];
   const refusals: string[] = [];
+  // Every console error (a failed favicon request is one), except the hostile README's deliberately missing image.
+  const consoleErrors: string[] = [];
+  const watch = (target: Page) => {
+    target.on('console', (message) => {
+      // (A 404 page's own status is reported too: the tests visit those on purpose.)
+      const source = message.location().url;
+      if (message.type() === 'error' && !source.endsWith('/missing-image.png') && source !== target.url()) consoleErrors.push(`${target.url()}: ${message.text()} ${message.location().url}`);
+    });
+    target.on('response', (response) => {
+      if (response.status() >= 400 && !response.url().endsWith('/missing-image.png') && response.request().resourceType() !== 'document') consoleErrors.push(`${response.status()} ${response.url()}`);
+    });
+  };
 
   beforeAll(async () => {
     await buildWebAssets();
@@ -101,10 +128,22 @@ describe('marketplace page in Chromium', () => {
       ),
     );
 
+    // Published last: the newest, for the "recently published" order.
+    await publish(
+      manifest('config-docs', '1.0.0', {
+        description: 'Documents its options in a table',
+        keywords: ['docs'],
+        repository: 'git+https://github.com/acme/config-docs',
+        homepage: 'https://docs.example.com/config-docs',
+      }),
+      optionsReadme,
+    );
+
     browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: chromiumArgs, headless: true });
     context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
     page = await context.newPage();
     page.on('pageerror', (error) => pageErrors.push(error.message));
+    watch(page);
     page.on('console', (message) => {
       if (message.text().includes('Refused to')) refusals.push(message.text());
     });
@@ -119,7 +158,7 @@ describe('marketplace page in Chromium', () => {
   it('finds a plugin while typing in the search box, and the keyboard reaches the results', async () => {
     await page.goto(`${registry.url}/`);
     expect(await page.locator('#results .result').count()).toBe(20);
-    expect(await page.locator('#results-status').textContent()).toBe('24 plugins, showing 1–20.');
+    expect(await page.locator('#results-status').textContent()).toBe('25 plugins, showing 1–20.');
     await page.locator('#q').pressSequentially('geo', { delay: 20 });
     // Wait for the answer to the whole query (a slow machine may also search for "g" or "ge" on the way).
     await expect.poll(() => page.locator('#results-status').textContent()).toBe('1 plugin matching “geo”.');
@@ -132,13 +171,15 @@ describe('marketplace page in Chromium', () => {
     expect(await hit.locator('.downloads').textContent()).toBe('1 download');
     expect(new URL(page.url()).searchParams.get('q')).toBe('geo');
 
-    // Down arrow from the box, and plain Tab order (box, button, first result), both land on the result.
+    // Down arrow from the box, and plain Tab order (box, button, sort, first result), both land on the result.
     await page.locator('#q').focus();
     await page.keyboard.press('ArrowDown');
     expect(await activeText(page)).toBe('geo-enricher');
     await page.keyboard.press('ArrowUp');
     expect(await activeId(page)).toBe('q');
     await page.keyboard.press('Tab');
+    await page.keyboard.press('Tab');
+    expect(await activeId(page)).toBe('sort');
     await page.keyboard.press('Tab');
     expect(await inPage(page, "document.activeElement?.getAttribute('href')")).toBe('/plugins/geo-enricher');
     await page.keyboard.press('Enter');
@@ -288,6 +329,120 @@ describe('marketplace page in Chromium', () => {
     await page.goto(`${registry.url}/`);
     await page.screenshot({ path: join(artifactsDir, 'marketplace-home.png') });
 
+    expect(pageErrors).toEqual([]);
+    expect(refusals).toEqual([]);
+  });
+  it('links the favicon, scrolls wide README tables and code instead of breaking words, and shows repository, weekly downloads and last published', async () => {
+    // The icon every page links to is served as SVG, and /favicon.ico leads to it.
+    await page.goto(`${registry.url}/plugins/config-docs`);
+    expect(await page.locator('link[rel="icon"]').getAttribute('href')).toBe('/favicon.svg');
+    const icon = await fetch(`${registry.url}/favicon.ico`);
+    expect(icon.status).toBe(200);
+    expect(icon.url).toBe(`${registry.url}/favicon.svg`);
+    expect(icon.headers.get('content-type')).toContain('image/svg+xml');
+    expect(await icon.text()).toContain('<svg');
+
+    // Facts: repository and homepage links, weekly downloads, last published (relative and absolute).
+    expect(await page.locator('#repository-link').getAttribute('href')).toBe('https://github.com/acme/config-docs');
+    expect(await page.locator('#homepage-link').getAttribute('href')).toBe('https://docs.example.com/config-docs');
+    expect(await page.locator('#weekly-downloads').textContent()).toBe('0');
+    const { versions } = await new RegistryClient({ url: registry.url }).getPlugin('config-docs');
+    const publishedAt = versions['1.0.0']?.publishedAt ?? 'missing';
+    expect(await page.locator('#last-published time').getAttribute('datetime')).toBe(publishedAt);
+    expect(await page.locator('#last-published').textContent()).toMatch(
+      new RegExp(`^(just now|\\d+ minutes? ago) \\(${publishedAt.slice(0, 10)} ${publishedAt.slice(11, 16)} UTC\\)$`),
+    );
+    await page.goto(`${registry.url}/plugins/geo-enricher`);
+    expect(await page.locator('#weekly-downloads').textContent()).toBe('1');
+    expect(await page.locator('#repository-link').count()).toBe(0);
+
+    // One-word cells ("default", "boolean", "integer") stay on one line; the wide table and the long
+    // command scroll in their own box; the page itself never scrolls sideways.
+    const layoutOf = (target: Page) =>
+      inPage<{ splitCells: string[]; tableOverflow: string; tableScrolls: boolean; preOverflow: string; preScrolls: boolean; pageOverflow: number }>(
+        target,
+        `(() => {
+          // The most lines any one text node of the cell is laid out on (a word split in two takes two).
+          const lines = (cell) => {
+            const walker = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
+            let most = 0;
+            for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+              const range = document.createRange();
+              range.selectNodeContents(node);
+              most = Math.max(most, new Set(Array.from(range.getClientRects()).filter((r) => r.width > 0).map((r) => Math.round(r.top))).size);
+            }
+            return most;
+          };
+          const cells = Array.from(document.querySelectorAll('.readme td, .readme th')).filter((cell) => !/\\s/.test(cell.textContent.trim()));
+          const box = document.querySelector('.readme .table-scroll');
+          const pre = document.querySelector('.readme pre');
+          return {
+            splitCells: cells.filter((cell) => lines(cell) > 1 || cell.scrollWidth > cell.clientWidth).map((cell) => cell.textContent),
+            tableOverflow: getComputedStyle(box).overflowX,
+            tableScrolls: box.scrollWidth > box.clientWidth,
+            preOverflow: getComputedStyle(pre).overflowX,
+            preScrolls: pre.scrollWidth > pre.clientWidth,
+            pageOverflow: document.documentElement.scrollWidth - document.documentElement.clientWidth,
+          };
+        })()`,
+      );
+    await page.goto(`${registry.url}/plugins/config-docs`);
+    const desktop = await layoutOf(page);
+    expect(desktop.splitCells).toEqual([]);
+    expect(desktop).toMatchObject({ tableOverflow: 'auto', preOverflow: 'auto', preScrolls: true, pageOverflow: 0 });
+    expect(await page.locator('.readme td').count()).toBe(15);
+    await page.screenshot({ path: join(artifactsDir, 'marketplace-readme-desktop.png'), fullPage: true });
+
+    const phone = await context.newPage();
+    watch(phone);
+    try {
+      await phone.setViewportSize({ width: 390, height: 844 });
+      await phone.goto(`${registry.url}/plugins/config-docs`);
+      const narrow = await layoutOf(phone);
+      expect(narrow.splitCells).toEqual([]);
+      expect(narrow).toMatchObject({ tableOverflow: 'auto', tableScrolls: true, preOverflow: 'auto', preScrolls: true, pageOverflow: 0 });
+      await phone.locator('.readme').scrollIntoViewIfNeeded();
+      await phone.screenshot({ path: join(artifactsDir, 'marketplace-readme-390.png'), fullPage: true });
+      await phone.locator('section[aria-labelledby="readme-heading"]').screenshot({ path: join(artifactsDir, 'marketplace-readme-390-section.png') });
+      await phone.goto(`${registry.url}/?sort=name`);
+      expect(await inPage<number>(phone, 'document.documentElement.scrollWidth - document.documentElement.clientWidth')).toBeLessThanOrEqual(0);
+      await phone.screenshot({ path: join(artifactsDir, 'marketplace-sort-390.png') });
+    } finally {
+      await phone.close();
+    }
+
+    // Sorting: the select reorders in place and keeps the order in the URL and the page links.
+    await page.goto(`${registry.url}/`);
+    const names = () => page.locator('#results .result-name a').allTextContents();
+    expect(await page.locator('#sort').inputValue()).toBe('relevance');
+    expect((await names())[0]).toBe('geo-enricher');
+    await page.locator('#sort').selectOption('name');
+    await expect.poll(async () => (await names()).slice(0, 3)).toEqual(['@acme/utm-labeler', 'config-docs', 'filler-00']);
+    expect(new URL(page.url()).search).toBe('?sort=name');
+    expect(await page.locator('#pager a[rel="next"]').getAttribute('href')).toBe('/?sort=name&page=2');
+    await page.locator('#sort').selectOption('recent');
+    await expect.poll(async () => (await names())[0]).toBe('config-docs');
+    await page.locator('#sort').selectOption('downloads');
+    await expect.poll(async () => (await names())[0]).toBe('geo-enricher');
+    await page.locator('#q').fill('filler');
+    await expect.poll(() => page.locator('#results-status').textContent()).toBe('21 plugins matching “filler”, showing 1–20.');
+    expect(new URL(page.url()).search).toBe('?q=filler&sort=downloads');
+    await page.screenshot({ path: join(artifactsDir, 'marketplace-sort-desktop.png') });
+    // Server-rendered, for a first load or a browser without scripts.
+    const server = await (await fetch(`${registry.url}/?sort=name`)).text();
+    expect(server).toContain('<option value="name" selected>Name</option>');
+    const firstHit = async (search: string) =>
+      /class="result-name"><a href="[^"]*">([^<]*)<\/a>/.exec(await (await fetch(`${registry.url}/${search}`)).text())?.[1];
+    expect(await firstHit('?sort=name')).toBe('@acme/utm-labeler');
+    expect(await firstHit('?sort=recent')).toBe('config-docs');
+    expect(await firstHit('')).toBe('geo-enricher');
+    // And the API.
+    const api = (await (await fetch(`${registry.url}/api/v1/search?sort=recent&size=1`)).json()) as { results: { name: string }[] };
+    expect(api.results.map((hit) => hit.name)).toEqual(['config-docs']);
+    const bad = await fetch(`${registry.url}/api/v1/search?sort=popular`);
+    expect(bad.status).toBe(400);
+
+    expect(consoleErrors).toEqual([]);
     expect(pageErrors).toEqual([]);
     expect(refusals).toEqual([]);
   });

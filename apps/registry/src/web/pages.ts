@@ -1,11 +1,14 @@
 import { grantFlags } from '@plugline/sdk';
 import semver from 'semver';
 import type { SearchHit } from '../api-types.js';
+import type { SearchSort } from '../search.js';
 import type { DownloadStats, PluginRecord, VersionRecord } from '../store/types.js';
 import { lastDays, renderDownloadsChart } from './chart.js';
 import { renderConfigForm } from './config-form.js';
+import { faviconPath } from './favicon.js';
 import { html, type SafeHtml } from './html.js';
 import { renderReadme } from './readme.js';
+import { latestPublish, relativeAndAbsolute } from './when.js';
 
 /** The hashed asset file names the layout links to (from `assets.json`); missing ones are left out. */
 export interface PageAssets {
@@ -40,18 +43,19 @@ export function searchStatusText(total: number, page: number, shown: number, que
   return shown === 0 ? `${count}; page ${page} is past the end.` : `${count}, showing ${first}–${first + shown - 1}.`;
 }
 
-/** Link to a page of search results (`/?q=&page=`). */
-export function searchHref(query: string, page: number): string {
+/** Link to a page of search results (`/?q=&sort=&page=`; the default sort, `relevance`, is left out). */
+export function searchHref(query: string, page: number, sort: SearchSort = 'relevance'): string {
   const params = new URLSearchParams();
   if (query) params.set('q', query);
+  if (sort !== 'relevance') params.set('sort', sort);
   if (page > 1) params.set('page', String(page));
   const search = params.toString();
   return search ? `/?${search}` : '/';
 }
 
-function pager(query: string, page: number, total: number): SafeHtml {
+function pager(query: string, page: number, total: number, sort: SearchSort): SafeHtml {
   const pages = Math.ceil(total / searchPageSize);
-  return html`<nav id="pager" class="pager" aria-label="Result pages"${pages <= 1 && page === 1 ? html` hidden` : ''}>${page > 1 ? html`<a rel="prev" href="${searchHref(query, page - 1)}" data-page="${page - 1}">Previous page</a>` : ''}${page < pages ? html`<a rel="next" href="${searchHref(query, page + 1)}" data-page="${page + 1}">Next page</a>` : ''}</nav>`;
+  return html`<nav id="pager" class="pager" aria-label="Result pages"${pages <= 1 && page === 1 ? html` hidden` : ''}>${page > 1 ? html`<a rel="prev" href="${searchHref(query, page - 1, sort)}" data-page="${page - 1}">Previous page</a>` : ''}${page < pages ? html`<a rel="next" href="${searchHref(query, page + 1, sort)}" data-page="${page + 1}">Next page</a>` : ''}</nav>`;
 }
 
 function date(iso: string | undefined): SafeHtml {
@@ -71,6 +75,7 @@ export function layout(options: { title: string; description?: string; assets: P
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${title}</title>
 ${description ? html`<meta name="description" content="${description}">` : ''}
+<link rel="icon" href="${faviconPath}" type="image/svg+xml">
 ${assets.stylesheet ? html`<link rel="stylesheet" href="/assets/${assets.stylesheet}">` : ''}
 ${assets.script ? html`<script type="module" src="/assets/${assets.script}"></script>` : ''}
 </head>
@@ -91,22 +96,32 @@ function renderHit(hit: SearchHit): SafeHtml {
   return html`<li class="result"><h3 class="result-name"><a href="${pluginPath(hit.name)}">${hit.name}</a> <span class="version">v${hit.version}</span></h3>${hit.description ? html`<p class="description">${hit.description}</p>` : ''}${hit.keywords.length > 0 ? html`<ul class="keywords" aria-label="Keywords">${hit.keywords.map((keyword) => html`<li>${keyword}</li>`)}</ul>` : ''}<p class="downloads">${downloadsText(hit.downloads)}</p></li>`;
 }
 
+const sortLabels: readonly (readonly [SearchSort, string])[] = [
+  ['relevance', 'Relevance'],
+  ['downloads', 'Downloads'],
+  ['recent', 'Recently published'],
+  ['name', 'Name'],
+];
+
 /** The home page: a search box (instant results in the browser; a plain GET form without JavaScript) and the first page of results. */
-export function homePage(options: { query: string; page: number; total: number; hits: readonly SearchHit[]; assets: PageAssets }): string {
+export function homePage(options: { query: string; page: number; sort?: SearchSort; total: number; hits: readonly SearchHit[]; assets: PageAssets }): string {
   const { query, page, total, hits, assets } = options;
+  const sort = options.sort ?? 'relevance';
   const body = html`<h1>Plugins for your event pipeline</h1>
 <p class="lead">Enrich, label, filter and export analytics events. Find a plugin, read its README, try its configuration, and install it with <code>plugline install</code>.</p>
 <form id="search-form" class="search" role="search" action="/" method="get">
 <label for="q" class="visually-hidden">Search plugins</label>
 <input id="q" name="q" type="search" value="${query}" placeholder="Search plugins by name, keyword or description" autocomplete="off" spellcheck="false" aria-describedby="search-help" aria-controls="results">
 <button type="submit">Search</button>
+<span class="sort"><label for="sort">Sort by</label>
+<select id="sort" name="sort" aria-controls="results">${sortLabels.map(([value, label]) => html`<option value="${value}"${value === sort ? html` selected` : ''}>${label}</option>`)}</select></span>
 </form>
 <p id="search-help" class="visually-hidden">Results update as you type. Press the down arrow to move into the results.</p>
 <section aria-labelledby="results-heading">
 <h2 id="results-heading" class="visually-hidden">Results</h2>
 <p id="results-status" class="results-status" role="status" aria-live="polite">${searchStatusText(total, page, hits.length, query)}</p>
 <ol id="results" class="results">${hits.map(renderHit)}</ol>
-${pager(query, page, total)}
+${pager(query, page, total, sort)}
 </section>`;
   return layout({ title: query ? `“${query}” · Plugline plugins` : 'Plugline plugins', description: 'Search the Plugline plugin registry.', assets, body });
 }
@@ -152,7 +167,11 @@ export function pluginPage(data: PluginPageData): string {
   const install = `plugline install ${plugin.name}@${current.version}${manifest.capabilities?.length ? ` ${grantFlags(manifest.capabilities)}` : ''}`;
   const series = lastDays(downloads.daily, 30, now);
   const last30 = series.reduce((sum, point) => sum + point.count, 0);
+  const weekly = series.slice(-7).reduce((sum, point) => sum + point.count, 0);
+  const lastPublished = latestPublish(versions);
   const homepage = safeHomepage(manifest.homepage);
+  // npm-style `git+https://…` repository URLs link to their https page.
+  const repository = safeHomepage(manifest.repository?.replace(/^git\+/, ''));
   const icon = safeIcon(manifest.icon);
 
   const notices = [
@@ -206,6 +225,7 @@ ${renderConfigForm(manifest.config, { installCommand: install })}</section>
 <section class="panel" aria-labelledby="downloads-heading"><h2 id="downloads-heading">Downloads</h2>
 ${renderDownloadsChart(series, 'downloads-chart-title')}
 <p class="chart-axis" aria-hidden="true"><span>${series[0]?.day.slice(5) ?? ''}</span><span>today</span></p>
+<p class="weekly"><strong id="weekly-downloads">${weekly.toLocaleString('en-US')}</strong> ${weekly === 1 ? 'download' : 'downloads'} in the last 7 days</p>
 <p class="chart-caption">${downloadsText(last30)} in the last 30 days · ${downloadsText(downloads.total)} in all</p></section>
 <section class="panel" aria-labelledby="tags-heading"><h2 id="tags-heading">Dist-tags</h2>
 <dl class="facts">${distTags.map(([tag, version]) => html`<dt>${tag}</dt><dd><a href="${pluginPath(plugin.name, version)}">${version}</a></dd>`)}</dl></section>
@@ -213,7 +233,9 @@ ${renderDownloadsChart(series, 'downloads-chart-title')}
 <dl class="facts">
 <dt>SDK</dt><dd><code>${manifest.sdk}</code></dd>
 ${manifest.author ? html`<dt>Author</dt><dd>${manifest.author}</dd>` : ''}
-${homepage ? html`<dt>Homepage</dt><dd><a href="${homepage}" rel="nofollow noopener noreferrer ugc">${homepage}</a></dd>` : ''}
+<dt>Last published</dt><dd id="last-published">${relativeAndAbsolute(lastPublished, now)}</dd>
+${repository ? html`<dt>Repository</dt><dd><a id="repository-link" href="${repository}" rel="nofollow noopener noreferrer ugc">${repository.replace(/^https?:\/\//, '')}</a></dd>` : ''}
+${homepage ? html`<dt>Homepage</dt><dd><a id="homepage-link" href="${homepage}" rel="nofollow noopener noreferrer ugc">${homepage.replace(/^https?:\/\//, '')}</a></dd>` : ''}
 ${maintainers.length ? html`<dt>Maintainers</dt><dd>${maintainers.join(', ')}</dd>` : ''}
 <dt>Requests</dt><dd class="capabilities">${
   manifest.capabilities?.length

@@ -67,5 +67,8 @@ const sanitizeOptions: sanitizeHtml.IOptions = {
  */
 export function renderReadme(source: string): SafeHtml {
   const unsafe = markdown.parse(source, { async: false });
-  return trustedHtml(sanitizeHtml(unsafe, sanitizeOptions));
+  // Each table scrolls sideways in its own box instead of squeezing its cells. The sanitizer allows no
+  // attribute on <table> and escapes `<` in text, so every `<table>` left in its output is an element.
+  const safe = sanitizeHtml(unsafe, sanitizeOptions).replace(/<table>/g, '<div class="table-scroll"><table>').replace(/<\/table>/g, '</table></div>');
+  return trustedHtml(safe);
 }

@@ -155,6 +155,7 @@ describe('pages', () => {
       description: '<script>alert(1)</script>',
       keywords: ['"><img src=x onerror=alert(2)>'],
       homepage: 'javascript:alert(3)',
+      repository: 'git+javascript:alert(7)',
       icon: 'javascript:alert(4)',
       author: '<b>me</b>',
       license: '<i>MIT</i>',
@@ -195,6 +196,7 @@ describe('pages', () => {
     expect(out).toContain('<h3>Title</h3>');
     expect(out).toContain('<code id="install-command">plugline install evil@1.0.0</code>');
     expect(out).toContain('3 downloads in the last 30 days · 3 downloads in all');
+    expect(out).not.toContain('Repository');
     expect(out).toContain('<span class="tag tag-deprecated">deprecated</span> <span class="deprecation">&lt;b&gt;old&lt;/b&gt;</span>');
   });
 });

@@ -11,7 +11,7 @@ function defaultOf(module) {
   return typeof module === 'function' ? module : module.default;
 }
 export const validateManifestShape = validate20;
-const schema31 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://plugline.dev/schemas/plugin-manifest.json","title":"Plugline plugin manifest (plugin.json)","type":"object","required":["name","version","main","sdk","config"],"additionalProperties":false,"properties":{"$schema":{"type":"string"},"name":{"type":"string","minLength":1,"maxLength":214,"pattern":"^(?:@[a-z0-9][a-z0-9._~-]*/)?[a-z0-9][a-z0-9._~-]*$"},"version":{"type":"string","format":"semver","description":"Semver version of this release"},"description":{"type":"string","maxLength":1000},"main":{"type":"string","minLength":1,"pattern":"^(?!/)(?!.*(?:^|/)\\.\\.(?:/|$)).+\\.(?:m?js)$","description":"Entry file inside the tarball (an ESM bundle), relative, no .."},"sdk":{"type":"string","format":"semver-range","description":"Range of @plugline/sdk versions the plugin targets"},"config":{"type":"object","description":"JSON Schema (draft 2020-12) of the config; secrets marked writeOnly","required":["type"],"properties":{"type":{"const":"object"}}},"keywords":{"type":"array","maxItems":20,"items":{"type":"string","minLength":1,"maxLength":50}},"homepage":{"type":"string","format":"uri"},"icon":{"type":"string","maxLength":100000},"license":{"type":"string","maxLength":100},"author":{"type":"string","maxLength":200},"capabilities":{"type":"array","uniqueItems":true,"maxItems":100,"description":"Capabilities requested (granted by the operator): postgres, wasm, net:<host>[:<port>]","items":{"type":"string","pattern":"^(?:postgres|wasm|net:(?:(?:\\*\\.)?[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\\.?|\\[[0-9A-Fa-f:.]+\\])(?::(?:[1-9][0-9]{0,4}))?)$"}},"posthog":{"type":"object","description":"Original PostHog plugin.json, when converted"}}};
+const schema31 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://plugline.dev/schemas/plugin-manifest.json","title":"Plugline plugin manifest (plugin.json)","type":"object","required":["name","version","main","sdk","config"],"additionalProperties":false,"properties":{"$schema":{"type":"string"},"name":{"type":"string","minLength":1,"maxLength":214,"pattern":"^(?:@[a-z0-9][a-z0-9._~-]*/)?[a-z0-9][a-z0-9._~-]*$"},"version":{"type":"string","format":"semver","description":"Semver version of this release"},"description":{"type":"string","maxLength":1000},"main":{"type":"string","minLength":1,"pattern":"^(?!/)(?!.*(?:^|/)\\.\\.(?:/|$)).+\\.(?:m?js)$","description":"Entry file inside the tarball (an ESM bundle), relative, no .."},"sdk":{"type":"string","format":"semver-range","description":"Range of @plugline/sdk versions the plugin targets"},"config":{"type":"object","description":"JSON Schema (draft 2020-12) of the config; secrets marked writeOnly","required":["type"],"properties":{"type":{"const":"object"}}},"keywords":{"type":"array","maxItems":20,"items":{"type":"string","minLength":1,"maxLength":50}},"homepage":{"type":"string","format":"uri"},"repository":{"type":"string","format":"uri","maxLength":2000},"icon":{"type":"string","maxLength":100000},"license":{"type":"string","maxLength":100},"author":{"type":"string","maxLength":200},"capabilities":{"type":"array","uniqueItems":true,"maxItems":100,"description":"Capabilities requested (granted by the operator): postgres, wasm, net:<host>[:<port>]","items":{"type":"string","pattern":"^(?:postgres|wasm|net:(?:(?:\\*\\.)?[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\\.?|\\[[0-9A-Fa-f:.]+\\])(?::(?:[1-9][0-9]{0,4}))?)$"}},"posthog":{"type":"object","description":"Original PostHog plugin.json, when converted"}}};
 const func1 = Object.prototype.hasOwnProperty;
 const func2 = defaultOf(ucs2lengthRuntime);
 const pattern4 = new RegExp("^(?:@[a-z0-9][a-z0-9._~-]*/)?[a-z0-9][a-z0-9._~-]*$", "u");
@@ -385,11 +385,11 @@ vErrors.push(err29);
 errors++;
 }
 }
-if(data.icon !== undefined){
-let data11 = data.icon;
+if(data.repository !== undefined){
+let data11 = data.repository;
 if(typeof data11 === "string"){
-if(func2(data11) > 100000){
-const err30 = {instancePath:instancePath+"/icon",schemaPath:"#/properties/icon/maxLength",keyword:"maxLength",params:{limit: 100000},message:"must NOT have more than 100000 characters"};
+if(func2(data11) > 2000){
+const err30 = {instancePath:instancePath+"/repository",schemaPath:"#/properties/repository/maxLength",keyword:"maxLength",params:{limit: 2000},message:"must NOT have more than 2000 characters"};
 if(vErrors === null){
 vErrors = [err30];
 }
@@ -398,9 +398,8 @@ vErrors.push(err30);
 }
 errors++;
 }
-}
-else {
-const err31 = {instancePath:instancePath+"/icon",schemaPath:"#/properties/icon/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!(formats4(data11))){
+const err31 = {instancePath:instancePath+"/repository",schemaPath:"#/properties/repository/format",keyword:"format",params:{format: "uri"},message:"must match format \""+"uri"+"\""};
 if(vErrors === null){
 vErrors = [err31];
 }
@@ -410,11 +409,8 @@ vErrors.push(err31);
 errors++;
 }
 }
-if(data.license !== undefined){
-let data12 = data.license;
-if(typeof data12 === "string"){
-if(func2(data12) > 100){
-const err32 = {instancePath:instancePath+"/license",schemaPath:"#/properties/license/maxLength",keyword:"maxLength",params:{limit: 100},message:"must NOT have more than 100 characters"};
+else {
+const err32 = {instancePath:instancePath+"/repository",schemaPath:"#/properties/repository/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err32];
 }
@@ -424,8 +420,11 @@ vErrors.push(err32);
 errors++;
 }
 }
-else {
-const err33 = {instancePath:instancePath+"/license",schemaPath:"#/properties/license/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data.icon !== undefined){
+let data12 = data.icon;
+if(typeof data12 === "string"){
+if(func2(data12) > 100000){
+const err33 = {instancePath:instancePath+"/icon",schemaPath:"#/properties/icon/maxLength",keyword:"maxLength",params:{limit: 100000},message:"must NOT have more than 100000 characters"};
 if(vErrors === null){
 vErrors = [err33];
 }
@@ -435,11 +434,8 @@ vErrors.push(err33);
 errors++;
 }
 }
-if(data.author !== undefined){
-let data13 = data.author;
-if(typeof data13 === "string"){
-if(func2(data13) > 200){
-const err34 = {instancePath:instancePath+"/author",schemaPath:"#/properties/author/maxLength",keyword:"maxLength",params:{limit: 200},message:"must NOT have more than 200 characters"};
+else {
+const err34 = {instancePath:instancePath+"/icon",schemaPath:"#/properties/icon/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err34];
 }
@@ -449,8 +445,11 @@ vErrors.push(err34);
 errors++;
 }
 }
-else {
-const err35 = {instancePath:instancePath+"/author",schemaPath:"#/properties/author/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data.license !== undefined){
+let data13 = data.license;
+if(typeof data13 === "string"){
+if(func2(data13) > 100){
+const err35 = {instancePath:instancePath+"/license",schemaPath:"#/properties/license/maxLength",keyword:"maxLength",params:{limit: 100},message:"must NOT have more than 100 characters"};
 if(vErrors === null){
 vErrors = [err35];
 }
@@ -460,11 +459,8 @@ vErrors.push(err35);
 errors++;
 }
 }
-if(data.capabilities !== undefined){
-let data14 = data.capabilities;
-if(Array.isArray(data14)){
-if(data14.length > 100){
-const err36 = {instancePath:instancePath+"/capabilities",schemaPath:"#/properties/capabilities/maxItems",keyword:"maxItems",params:{limit: 100},message:"must NOT have more than 100 items"};
+else {
+const err36 = {instancePath:instancePath+"/license",schemaPath:"#/properties/license/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err36];
 }
@@ -473,12 +469,12 @@ vErrors.push(err36);
 }
 errors++;
 }
-const len1 = data14.length;
-for(let i1=0; i1<len1; i1++){
-let data15 = data14[i1];
-if(typeof data15 === "string"){
-if(!pattern6.test(data15)){
-const err37 = {instancePath:instancePath+"/capabilities/" + i1,schemaPath:"#/properties/capabilities/items/pattern",keyword:"pattern",params:{pattern: "^(?:postgres|wasm|net:(?:(?:\\*\\.)?[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\\.?|\\[[0-9A-Fa-f:.]+\\])(?::(?:[1-9][0-9]{0,4}))?)$"},message:"must match pattern \""+"^(?:postgres|wasm|net:(?:(?:\\*\\.)?[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\\.?|\\[[0-9A-Fa-f:.]+\\])(?::(?:[1-9][0-9]{0,4}))?)$"+"\""};
+}
+if(data.author !== undefined){
+let data14 = data.author;
+if(typeof data14 === "string"){
+if(func2(data14) > 200){
+const err37 = {instancePath:instancePath+"/author",schemaPath:"#/properties/author/maxLength",keyword:"maxLength",params:{limit: 200},message:"must NOT have more than 200 characters"};
 if(vErrors === null){
 vErrors = [err37];
 }
@@ -489,7 +485,7 @@ errors++;
 }
 }
 else {
-const err38 = {instancePath:instancePath+"/capabilities/" + i1,schemaPath:"#/properties/capabilities/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err38 = {instancePath:instancePath+"/author",schemaPath:"#/properties/author/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err38];
 }
@@ -499,18 +495,11 @@ vErrors.push(err38);
 errors++;
 }
 }
-let i2 = data14.length;
-let j0;
-if(i2 > 1){
-const indices0 = {};
-for(;i2--;){
-let item0 = data14[i2];
-if(typeof item0 !== "string"){
-continue;
-}
-if(typeof indices0[item0] == "number"){
-j0 = indices0[item0];
-const err39 = {instancePath:instancePath+"/capabilities",schemaPath:"#/properties/capabilities/uniqueItems",keyword:"uniqueItems",params:{i: i2, j: j0},message:"must NOT have duplicate items (items ## "+j0+" and "+i2+" are identical)"};
+if(data.capabilities !== undefined){
+let data15 = data.capabilities;
+if(Array.isArray(data15)){
+if(data15.length > 100){
+const err39 = {instancePath:instancePath+"/capabilities",schemaPath:"#/properties/capabilities/maxItems",keyword:"maxItems",params:{limit: 100},message:"must NOT have more than 100 items"};
 if(vErrors === null){
 vErrors = [err39];
 }
@@ -518,14 +507,13 @@ else {
 vErrors.push(err39);
 }
 errors++;
-break;
 }
-indices0[item0] = i2;
-}
-}
-}
-else {
-const err40 = {instancePath:instancePath+"/capabilities",schemaPath:"#/properties/capabilities/type",keyword:"type",params:{type: "array"},message:"must be array"};
+const len1 = data15.length;
+for(let i1=0; i1<len1; i1++){
+let data16 = data15[i1];
+if(typeof data16 === "string"){
+if(!pattern6.test(data16)){
+const err40 = {instancePath:instancePath+"/capabilities/" + i1,schemaPath:"#/properties/capabilities/items/pattern",keyword:"pattern",params:{pattern: "^(?:postgres|wasm|net:(?:(?:\\*\\.)?[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\\.?|\\[[0-9A-Fa-f:.]+\\])(?::(?:[1-9][0-9]{0,4}))?)$"},message:"must match pattern \""+"^(?:postgres|wasm|net:(?:(?:\\*\\.)?[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\\.?|\\[[0-9A-Fa-f:.]+\\])(?::(?:[1-9][0-9]{0,4}))?)$"+"\""};
 if(vErrors === null){
 vErrors = [err40];
 }
@@ -535,10 +523,8 @@ vErrors.push(err40);
 errors++;
 }
 }
-if(data.posthog !== undefined){
-let data16 = data.posthog;
-if(!(data16 && typeof data16 == "object" && !Array.isArray(data16))){
-const err41 = {instancePath:instancePath+"/posthog",schemaPath:"#/properties/posthog/type",keyword:"type",params:{type: "object"},message:"must be object"};
+else {
+const err41 = {instancePath:instancePath+"/capabilities/" + i1,schemaPath:"#/properties/capabilities/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err41];
 }
@@ -548,14 +534,63 @@ vErrors.push(err41);
 errors++;
 }
 }
+let i2 = data15.length;
+let j0;
+if(i2 > 1){
+const indices0 = {};
+for(;i2--;){
+let item0 = data15[i2];
+if(typeof item0 !== "string"){
+continue;
 }
-else {
-const err42 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(typeof indices0[item0] == "number"){
+j0 = indices0[item0];
+const err42 = {instancePath:instancePath+"/capabilities",schemaPath:"#/properties/capabilities/uniqueItems",keyword:"uniqueItems",params:{i: i2, j: j0},message:"must NOT have duplicate items (items ## "+j0+" and "+i2+" are identical)"};
 if(vErrors === null){
 vErrors = [err42];
 }
 else {
 vErrors.push(err42);
+}
+errors++;
+break;
+}
+indices0[item0] = i2;
+}
+}
+}
+else {
+const err43 = {instancePath:instancePath+"/capabilities",schemaPath:"#/properties/capabilities/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err43];
+}
+else {
+vErrors.push(err43);
+}
+errors++;
+}
+}
+if(data.posthog !== undefined){
+let data17 = data.posthog;
+if(!(data17 && typeof data17 == "object" && !Array.isArray(data17))){
+const err44 = {instancePath:instancePath+"/posthog",schemaPath:"#/properties/posthog/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err44];
+}
+else {
+vErrors.push(err44);
+}
+errors++;
+}
+}
+}
+else {
+const err45 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err45];
+}
+else {
+vErrors.push(err45);
 }
 errors++;
 }

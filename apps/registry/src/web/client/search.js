@@ -33,10 +33,11 @@ export function statusText(total, page, shown, query) {
   return shown === 0 ? `${count}; page ${page} is past the end.` : `${count}, showing ${first}–${first + shown - 1}.`;
 }
 
-/** The same URL as the server's `searchHref`. @param {string} query @param {number} page */
-function searchHref(query, page) {
+/** The same URL as the server's `searchHref`. @param {string} query @param {number} page @param {string} [sort] */
+function searchHref(query, page, sort = 'relevance') {
   const params = new URLSearchParams();
   if (query) params.set('q', query);
+  if (sort !== 'relevance') params.set('sort', sort);
   if (page > 1) params.set('page', String(page));
   const search = params.toString();
   return search ? `/?${search}` : '/';
@@ -79,6 +80,9 @@ export function initSearch() {
   const list = document.getElementById('results');
   const status = document.getElementById('results-status');
   const pager = document.getElementById('pager');
+  const sortSelect = document.getElementById('sort');
+  /** The chosen order (`relevance` when the page has no select). */
+  const sort = () => (sortSelect instanceof HTMLSelectElement ? sortSelect.value : 'relevance');
   if (!(form instanceof HTMLFormElement) || !(input instanceof HTMLInputElement) || !list || !status || !pager) return;
 
   /** @type {AbortController | undefined} */
@@ -97,7 +101,7 @@ export function initSearch() {
       if (target < 1 || target > pages) continue;
       const link = element('a', undefined, text);
       link.rel = rel;
-      link.href = searchHref(query, target);
+      link.href = searchHref(query, target, sort());
       link.dataset.page = String(target);
       links.push(link);
     }
@@ -112,7 +116,7 @@ export function initSearch() {
     inFlight = controller;
     list?.setAttribute('aria-busy', 'true');
     try {
-      const params = new URLSearchParams({ q: query, size: String(pageSize), page: String(page) });
+      const params = new URLSearchParams({ q: query, size: String(pageSize), page: String(page), sort: sort() });
       const response = await fetch(`/api/v1/search?${params}`, { signal: controller.signal, headers: { accept: 'application/json' } });
       if (!response.ok) throw new Error(`search answered ${response.status}`);
       /** @type {SearchResult} */
@@ -121,7 +125,7 @@ export function initSearch() {
       list.replaceChildren(...result.results.map(renderHit));
       status.textContent = statusText(result.total, page, result.results.length, query);
       renderPager(query, page, result.total);
-      window.history.replaceState(null, '', searchHref(query, page));
+      window.history.replaceState(null, '', searchHref(query, page, sort()));
     } catch (error) {
       if (controller.signal.aborted || !status) return;
       status.textContent = `Search failed (${error instanceof Error ? error.message : 'unknown error'}); press Enter to retry.`;
@@ -141,6 +145,13 @@ export function initSearch() {
   });
   form.addEventListener('submit', (event) => {
     event.preventDefault();
+    clearTimeout(timer);
+    lastQuery = input.value.trim();
+    run(lastQuery);
+  });
+
+  // A new order reloads the first page in place (without this script the form's Search button sends it).
+  sortSelect?.addEventListener('change', () => {
     clearTimeout(timer);
     lastQuery = input.value.trim();
     run(lastQuery);
