@@ -26,7 +26,7 @@ import { type EgressMode, pluginPermissions } from './sandbox/egress.js';
 import { type PluginQuotas, QuotaCounter, applyQuotas, resolveQuotas } from './quota.js';
 import { QuotaStore } from './quota-store.js';
 import { MemoryCache, type PluginStorageBackend, closePostgresPools, createSandboxHost } from './sandbox/host.js';
-import { type WebhookRetry, deliverComposedWebhooks } from './webhooks.js';
+import { attemptWebhook, deliverComposedWebhooks, type WebhookRequest, type WebhookRetry } from './webhooks.js';
 import { PluginSandbox } from './sandbox/sandbox.js';
 import { type SharedPluginState, createRedisPluginState } from './state.js';
 import { StoreLeases } from './state-leases.js';
@@ -195,6 +195,11 @@ export class Runtime {
       options.leaseMs === undefined ? {} : { leaseMs: options.leaseMs },
     );
     this.exports.retries.register('onEvent', onEventRetryHandler((instance, hook, error, eventUuid) => this.recordError(instance, hook, error, eventUuid)));
+    // A composeWebhook request whose immediate retries failed: sent again with the export batches' policy.
+    this.exports.retries.register('composeWebhook', async (instance, payload) => {
+      const outcome = await attemptWebhook(instance.sandbox!, payload as unknown as WebhookRequest);
+      return 'ok' in outcome ? { ok: true } : 'retry' in outcome ? { retry: outcome.retry } : { failed: outcome.failed };
+    });
     this.metrics.setDeliveryProgressSource(() => this.exports.progress());
     this.stopHostErrors = onHostError((resource, error) => {
       this.metrics.hostErrors.inc({ resource });
@@ -613,7 +618,11 @@ export class Runtime {
     }
   }
 
-  /** PostHog's composeWebhook: composed in the isolate, sent by the host (webhooks.ts); failures recorded as errors. */
+  /**
+   * PostHog's composeWebhook: composed in the isolate, sent by the host (webhooks.ts); failures are
+   * recorded as errors, and a retryable one (network, 5xx, 429) becomes a durable retry (it survives a
+   * crash, with the export batches' retry window, then a dead letter).
+   */
   private runComposeWebhook(instance: PluginInstance, events: PluginEvent[]) {
     instance.enter();
     this.track(
@@ -621,8 +630,13 @@ export class Runtime {
         .then((outcomes) => {
           for (const outcome of outcomes) {
             if (outcome.status === 'delivered') continue;
-            const message = outcome.status === 'compose-failed' ? `${outcome.errorName}: ${outcome.message}` : `webhook not delivered after ${outcome.attempts} attempt(s): ${outcome.message}`;
+            const retrying = outcome.status === 'failed' && outcome.retryable;
+            const message =
+              outcome.status === 'compose-failed'
+                ? `${outcome.errorName}: ${outcome.message}`
+                : `webhook not delivered after ${outcome.attempts} attempt(s)${retrying ? ', retrying durably' : ''}: ${outcome.message}`;
             this.recordError(instance, 'composeWebhook', new PluginError({ plugin: instance.name, version: instance.version, hook: 'composeWebhook', message }), events[outcome.index]?.uuid);
+            if (retrying) this.exports.retries.schedule(instance, 'composeWebhook', outcome.request as unknown as JsonValue, outcome.message);
           }
         })
         .catch((error: unknown) => void this.recordError(instance, 'composeWebhook', error))

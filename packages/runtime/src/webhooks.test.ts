@@ -55,8 +55,8 @@ describe('deliverComposedWebhooks', () => {
     const outcomes = await deliverComposedWebhooks(sandbox, [event(0, 'flaky'), event(1, 'skip'), event(2, 'down'), event(3, 'refused'), event(4, 'bad'), event(5, 'throw')], { attempts: 2, delaysMs: [1] });
     expect(outcomes).toEqual([
       { index: 0, status: 'delivered', httpStatus: 204, attempts: 2 },
-      { index: 2, status: 'failed', message: 'POST http://hooks.test/down failed: fetch failed (ECONNREFUSED)', attempts: 2 },
-      { index: 3, status: 'failed', message: 'POST http://hooks.test/refused answered 400', attempts: 1 },
+      { index: 2, status: 'failed', message: 'POST http://hooks.test/down failed: fetch failed (ECONNREFUSED)', attempts: 2, retryable: true, request: expect.objectContaining({ url: 'http://hooks.test/down', method: 'POST' }) },
+      { index: 3, status: 'failed', message: 'POST http://hooks.test/refused answered 400', attempts: 1, retryable: false, request: expect.objectContaining({ url: 'http://hooks.test/refused' }) },
       { index: 4, status: 'compose-failed', message: expect.stringContaining('not a webhook'), errorName: 'InvalidResult' },
       { index: 5, status: 'compose-failed', message: 'cannot compose', errorName: 'RangeError' },
     ]);
