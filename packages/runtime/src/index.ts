@@ -46,7 +46,7 @@ export {
   postHogOptionsFromEnv,
 } from './posthog-routes.js';
 export { createRuntimeApp, type RunningRuntime, type RuntimeAppOptions, type StartRuntimeOptions, startRuntime } from './server.js';
-export { type DeadLetter, type DeadLetterFilter, type DeliveryProgress, type EventQuery, type ExportBatch, type PendingRetry, RuntimeStore } from './store.js';
+export { type DeadLetter, type DeadLetterFilter, type DeliveryProgress, type EventPage, type EventQuery, type ExportBatch, type PendingRetry, RuntimeStore, defaultEventAnswerBytes } from './store.js';
 export { DurableRetries, type RetryHandler, type RetryOutcome } from './durable-retry.js';
 export { defaultExportSettings } from './exports.js';
 export { backoffMs, defaultRetryPolicy, nextAttempt, type RetryPolicy, retrySchedule } from './retry-policy.js';

@@ -139,6 +139,15 @@ describe('capture input is bounded per event and per request', () => {
     const listed = await adminFetch(`${url}/api/events`);
     expect(listed.status).toBe(200);
     expect(((await listed.json()) as { count: number }).count).toBe(13);
+    // However many are asked for, an answer holds at most maxBytes of events (at least one), and says so.
+    const page = runtime.store.queryEventPage({ event: 'near', limit: 10_000, maxBytes: 5 * 1000 * 1024 });
+    expect(page.truncated).toBe(true);
+    expect(page.events.length).toBeGreaterThanOrEqual(1);
+    expect(page.events.length).toBeLessThan(12);
+    expect(JSON.stringify(page.events).length).toBeLessThanOrEqual(5 * 1000 * 1024 + 1024);
+    const all = (await (await adminFetch(`${url}/api/events?limit=10000`)).json()) as { count: number; truncated?: boolean };
+    expect(all).toMatchObject({ count: 13 });
+    expect(all.truncated).toBeUndefined();
     expect(process.memoryUsage().rss - rss).toBeLessThan(400 * MB);
   });
 });

@@ -132,13 +132,13 @@ export function createRuntimeApp(
     const limit = q.limit === undefined ? undefined : Number(q.limit);
     if (limit !== undefined && (!Number.isInteger(limit) || limit < 1)) throw new PluglineError('ERR_BAD_REQUEST', 'limit must be a positive integer');
     if (q.order !== undefined && q.order !== 'asc' && q.order !== 'desc') throw new PluglineError('ERR_BAD_REQUEST', 'order must be asc or desc');
-    const events = runtime.queryEvents({
+    const { events, truncated } = runtime.store.queryEventPage({
       ...(q.event !== undefined ? { event: q.event } : {}),
       ...(q.distinct_id !== undefined ? { distinct_id: q.distinct_id } : {}),
       ...(limit !== undefined ? { limit } : {}),
       ...(q.order !== undefined ? { order: q.order } : {}),
     });
-    res.json({ events, count: events.length });
+    res.json({ events, count: events.length, ...(truncated ? { truncated } : {}) });
   });
 
   app.get('/api/plugins', (_req, res) => {

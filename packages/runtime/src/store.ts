@@ -11,7 +11,22 @@ export interface EventQuery {
   limit?: number;
   /** By ingestion order: `desc` (newest first, default) or `asc`. */
   order?: 'asc' | 'desc';
+  /**
+   * Characters of JSON the answer may hold (default 32 MiB): rows stop there, at least one event
+   * always comes back, and the page says it was cut (`truncated`). 10 000 events of 1 MiB would be 10 GB.
+   */
+  maxBytes?: number;
 }
+
+/** What {@link RuntimeStore.queryEventPage} answers. */
+export interface EventPage {
+  events: PluginEvent[];
+  /** Rows stopped at `maxBytes` before `limit`: ask again with a smaller limit or a filter. */
+  truncated: boolean;
+}
+
+/** Default of {@link EventQuery.maxBytes}. */
+export const defaultEventAnswerBytes = 32 * 1024 * 1024;
 
 /** A batch waiting for (or between) export attempts. */
 export interface ExportBatch {
@@ -200,6 +215,11 @@ export class RuntimeStore {
 
   /** Stored events, newest first unless `order: 'asc'`. */
   queryEvents(query: EventQuery = {}): PluginEvent[] {
+    return this.queryEventPage(query).events;
+  }
+
+  /** Like {@link queryEvents}, saying whether the answer stopped at `maxBytes` (rows are read one at a time). */
+  queryEventPage(query: EventQuery = {}): EventPage {
     const where: string[] = [];
     const values: string[] = [];
     if (query.event !== undefined) {
@@ -212,7 +232,15 @@ export class RuntimeStore {
     }
     const limit = Math.min(10_000, Math.max(1, Math.trunc(query.limit ?? 100)));
     const sql = `SELECT data FROM events ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq ${query.order === 'asc' ? 'ASC' : 'DESC'} LIMIT ${limit}`;
-    return (this.statement(sql).all(...values) as { data: string }[]).map((row) => JSON.parse(row.data) as PluginEvent);
+    const maxBytes = query.maxBytes ?? defaultEventAnswerBytes;
+    const events: PluginEvent[] = [];
+    let bytes = 0;
+    for (const row of this.statement(sql).iterate(...values) as Iterable<{ data: string }>) {
+      if (events.length > 0 && bytes + row.data.length > maxBytes) return { events, truncated: true };
+      bytes += row.data.length;
+      events.push(JSON.parse(row.data) as PluginEvent);
+    }
+    return { events, truncated: false };
   }
 
   /** How many events are stored. */
