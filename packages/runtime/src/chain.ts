@@ -1,5 +1,5 @@
 import { type PluginEvent, PluginError, invalidEventReason } from '@plugline/sdk';
-import { type BatchOutcome, type LineBatch, type PluginSandbox, type SandboxCrash, parseLineBatch, toLineBatch } from './sandbox/sandbox.js';
+import { type BatchOutcome, type LineBatch, type PluginSandbox, type SandboxCrash, linesToBatch, parseLineBatch, toLineBatch } from './sandbox/sandbox.js';
 
 /** One sandboxed plugin of the chain. */
 export interface SandboxedStep {
@@ -144,23 +144,6 @@ async function runSlice(steps: readonly SandboxedStep[], input: readonly PluginE
   });
   return { events, droppedBy, failures };
 }
-
-/** A {@link LineBatch} from each event's JSON (what {@link toLineBatch} makes, without serialising again). */
-function linesToBatch(lines: readonly string[]): LineBatch {
-  const batch: LineBatch = [''];
-  let chunk: string | undefined;
-  for (const line of lines) {
-    chunk = chunk === undefined ? line : `${chunk}\n${line}`;
-    if (chunk.length >= CHUNK_CHARS) {
-      batch.push(chunk);
-      chunk = undefined;
-    }
-  }
-  if (chunk !== undefined) batch.push(chunk);
-  return batch;
-}
-// As in sandbox.ts' toLineBatch: chunks of about 32K characters.
-const CHUNK_CHARS = 32_768;
 
 /** Runs a batch again without one event (kept as it was); that event's outcome stays 0 (failure recorded by the caller). */
 async function rerunWithout(step: SandboxedStep, batch: LineBatch, skip: number, count: number, depth: number): Promise<{ outcomes: BatchOutcome[]; output: LineBatch }> {

@@ -82,10 +82,14 @@ const CHUNK_CHARS = 32_768;
 
 /** The {@link LineBatch} of some events (outcomes empty), for {@link PluginSandbox.processBatch}. */
 export function toLineBatch(events: readonly unknown[]): LineBatch {
+  return linesToBatch(events.map((event) => JSON.stringify(event ?? null)));
+}
+
+/** A {@link LineBatch} from each event's JSON line: the lines joined by newlines into chunks of about 32K characters. */
+export function linesToBatch(lines: readonly string[]): LineBatch {
   const batch: LineBatch = [''];
   let chunk: string | undefined;
-  for (const event of events) {
-    const line = JSON.stringify(event ?? null);
+  for (const line of lines) {
     chunk = chunk === undefined ? line : `${chunk}\n${line}`;
     if (chunk.length >= CHUNK_CHARS) {
       batch.push(chunk);
