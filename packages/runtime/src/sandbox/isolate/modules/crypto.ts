@@ -55,11 +55,12 @@ function output(bytes: Uint8Array, encoding: unknown): Buffer | string {
 }
 
 /** `crypto.createHash(algorithm)`: update(data, inputEncoding?) any number of times, then digest(encoding?). */
-export class Hash {
-  #state: NobleHash;
+/** What Hash and Hmac share: `update` until `digest`, once (Node's ERR_CRYPTO_HASH_FINALIZED after). */
+class Digester {
+  readonly #state: NobleHash;
   #done = false;
-  constructor(algorithm: unknown, state?: NobleHash) {
-    this.#state = state ?? hashFn(algorithm).create();
+  constructor(state: NobleHash) {
+    this.#state = state;
   }
   update(data: BinaryLike, inputEncoding?: string): this {
     if (this.#done) throw Object.assign(new Error('Digest already called'), { code: 'ERR_CRYPTO_HASH_FINALIZED' });
@@ -71,28 +72,27 @@ export class Hash {
     this.#done = true;
     return output(this.#state.digest(), encoding);
   }
+  /** A copy of the running state (for Hash#copy), or undefined when the hash cannot be cloned. */
+  protected cloneState(): NobleHash | undefined {
+    return this.#state.clone?.();
+  }
+}
+
+export class Hash extends Digester {
+  constructor(algorithm: unknown, state?: NobleHash) {
+    super(state ?? hashFn(algorithm).create());
+  }
   copy(): Hash {
-    if (!this.#state.clone) throw new Error('copy is not supported for this hash');
-    return new Hash('', this.#state.clone());
+    const state = this.cloneState();
+    if (!state) throw new Error('copy is not supported for this hash');
+    return new Hash('', state);
   }
 }
 
 /** `crypto.createHmac(algorithm, key)`. */
-export class Hmac {
-  #state: NobleHash;
-  #done = false;
+export class Hmac extends Digester {
   constructor(algorithm: unknown, key: BinaryLike) {
-    this.#state = (hmac as unknown as { create(hash: HashFn, key: Uint8Array): NobleHash }).create(hashFn(algorithm), toBytes(key));
-  }
-  update(data: BinaryLike, inputEncoding?: string): this {
-    if (this.#done) throw Object.assign(new Error('Digest already called'), { code: 'ERR_CRYPTO_HASH_FINALIZED' });
-    this.#state.update(toBytes(data, inputEncoding));
-    return this;
-  }
-  digest(encoding?: string): Buffer | string {
-    if (this.#done) throw Object.assign(new Error('Digest already called'), { code: 'ERR_CRYPTO_HASH_FINALIZED' });
-    this.#done = true;
-    return output(this.#state.digest(), encoding);
+    super((hmac as unknown as { create(hash: HashFn, key: Uint8Array): NobleHash }).create(hashFn(algorithm), toBytes(key)));
   }
 }
 

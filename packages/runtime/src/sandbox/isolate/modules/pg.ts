@@ -76,10 +76,7 @@ export class Client {
     );
   }
   query(textOrConfig: string | QueryConfig, valuesOrCallback?: unknown[] | Callback, maybeCallback?: Callback): Promise<QueryResult> | undefined {
-    const callback = typeof valuesOrCallback === 'function' ? valuesOrCallback : maybeCallback;
-    const values = typeof valuesOrCallback === 'function' ? undefined : valuesOrCallback;
-    const promise = this.#ended ? Promise.reject(new Error('Client was closed and is not queryable')) : runQuery(this.connectionString, textOrConfig, values);
-    return settle(promise, callback);
+    return queryOrRefuse(this.#ended && 'Client was closed and is not queryable', this.connectionString, textOrConfig, valuesOrCallback, maybeCallback);
   }
   end(callback?: (error: Error | null) => void): Promise<void> | undefined {
     this.#ended = true;
@@ -88,6 +85,20 @@ export class Client {
   on(): this {
     return this;
   }
+}
+
+/** pg's `query(text, values?, callback?)` for Client and Pool: refused with `closed` once ended, else run by the host. */
+function queryOrRefuse(
+  closed: string | false,
+  connectionString: string,
+  textOrConfig: string | QueryConfig,
+  valuesOrCallback?: unknown[] | Callback,
+  maybeCallback?: Callback,
+): Promise<QueryResult> | undefined {
+  const callback = typeof valuesOrCallback === 'function' ? valuesOrCallback : maybeCallback;
+  const values = typeof valuesOrCallback === 'function' ? undefined : valuesOrCallback;
+  const promise = closed ? Promise.reject(new Error(closed)) : runQuery(connectionString, textOrConfig, values);
+  return settle(promise, callback);
 }
 
 /** pg's Pool: `query` directly, or `connect()` for a client whose `release()` gives it back. */
@@ -104,10 +115,7 @@ export class Pool {
     return client;
   }
   query(textOrConfig: string | QueryConfig, valuesOrCallback?: unknown[] | Callback, maybeCallback?: Callback): Promise<QueryResult> | undefined {
-    const callback = typeof valuesOrCallback === 'function' ? valuesOrCallback : maybeCallback;
-    const values = typeof valuesOrCallback === 'function' ? undefined : valuesOrCallback;
-    const promise = this.#ended ? Promise.reject(new Error('Cannot use a pool after calling end on the pool')) : runQuery(this.connectionString, textOrConfig, values);
-    return settle(promise, callback);
+    return queryOrRefuse(this.#ended && 'Cannot use a pool after calling end on the pool', this.connectionString, textOrConfig, valuesOrCallback, maybeCallback);
   }
   end(callback?: (error: Error | null) => void): Promise<void> | undefined {
     this.#ended = true;
