@@ -1,4 +1,5 @@
 import { type PluginEvent, PluginError, invalidEventReason } from '@plugline/sdk';
+import type { PluginStepStats } from './plugin-stats.js';
 import { type BatchOutcome, type LineBatch, type PluginSandbox, type SandboxCrash, linesToBatch, parseLineBatch, toLineBatch } from './sandbox/sandbox.js';
 
 /** One sandboxed plugin of the chain. */
@@ -6,6 +7,12 @@ export interface SandboxedStep {
   name: string;
   version: string;
   sandbox: PluginSandbox;
+  /**
+   * Where this step's counts and time per event go (plugin-stats.ts); without it nothing is counted
+   * (the dry run, the bench). The time is the crossing's wall time (waiting for the isolate included)
+   * divided by the events given to the step.
+   */
+  stats?: PluginStepStats;
 }
 
 /** A failure while running the chain: per event (`index`) or of a whole crossing (no `index`). */
@@ -68,11 +75,17 @@ async function runSlice(steps: readonly SandboxedStep[], input: readonly PluginE
   const droppedBy: (string | undefined)[] = input.map(() => undefined);
   const failures: SandboxedChainFailure[] = [];
   let batch = lines ? linesToBatch(lines) : toLineBatch(input);
+  // Events not dropped yet: what each step is given.
+  let live = input.length;
   for (const step of steps) {
     const label = `${step.name} (${step.version})`;
+    const stats = step.stats;
+    if (stats) stats.eventsIn += live;
     let result: { outcomes: BatchOutcome[]; output: LineBatch } | undefined;
+    const started = stats ? performance.now() : 0;
     try {
       result = await step.sandbox.processBatch(batch, input.length, depth);
+      if (stats && live > 0) stats.time((performance.now() - started) / live);
     } catch (cause) {
       const crash = (cause instanceof PluginError ? cause : new PluginError({ plugin: step.name, version: step.version, hook: 'processEvent', cause })) as SandboxCrash;
       const culprit = crash.eventIndex;
@@ -81,14 +94,19 @@ async function runSlice(steps: readonly SandboxedStep[], input: readonly PluginE
         // batch runs again (once) in the fresh isolate, so one bad event does not cost the others.
         failures.push({ step, error: crash, index: culprit });
         failed[culprit]!.push(label);
+        if (stats) stats.failed += 1;
         result = await rerunWithout(step, batch, culprit, input.length, depth).catch((again: unknown) => {
           failures.push({ step, error: again instanceof PluginError ? again : crash });
           return undefined;
         });
-        if (!result) for (let index = 0; index < input.length; index++) if (index !== culprit && droppedBy[index] === undefined) failed[index]!.push(label);
+        if (!result) {
+          for (let index = 0; index < input.length; index++) if (index !== culprit && droppedBy[index] === undefined) failed[index]!.push(label);
+          if (stats) stats.failed += live - 1;
+        }
       } else {
         failures.push({ step, error: crash });
         for (let index = 0; index < input.length; index++) if (droppedBy[index] === undefined) failed[index]!.push(label);
+        if (stats) stats.failed += live;
       }
       if (!result) continue;
     }
@@ -96,16 +114,24 @@ async function runSlice(steps: readonly SandboxedStep[], input: readonly PluginE
     if (!Array.isArray(outcomes) || outcomes.length !== input.length) {
       failures.push({ step, error: new PluginError({ plugin: step.name, version: step.version, hook: 'processEvent', message: 'the sandbox returned a malformed batch' }) });
       for (let index = 0; index < input.length; index++) if (droppedBy[index] === undefined) failed[index]!.push(label);
+      if (stats) stats.failed += live;
       continue;
     }
+    let passed = 0;
+    let dropped = 0;
+    let failedHere = 0;
     for (let index = 0; index < outcomes.length; index++) {
       const outcome = outcomes[index];
-      if (outcome === 1) succeeded[index]!.push(label);
-      else if (outcome === 2) {
+      if (outcome === 1) {
+        succeeded[index]!.push(label);
+        passed += 1;
+      } else if (outcome === 2) {
         succeeded[index]!.push(label);
         droppedBy[index] = label;
+        dropped += 1;
       } else if (outcome && typeof outcome === 'object') {
         failed[index]!.push(label);
+        failedHere += 1;
         failures.push({
           step,
           index,
@@ -122,6 +148,12 @@ async function runSlice(steps: readonly SandboxedStep[], input: readonly PluginE
           ),
         });
       }
+    }
+    live -= dropped;
+    if (stats) {
+      stats.eventsOut += passed;
+      stats.dropped += dropped;
+      stats.failed += failedHere;
     }
     batch = output;
   }

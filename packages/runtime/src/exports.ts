@@ -26,6 +26,13 @@ export interface ExportSettings extends RetryPolicy {
   redriveOnRecovery: boolean;
 }
 
+/** PostHog's `exportEventsToIgnore` config key: comma-separated event names never exported. */
+export function ignoredEvents(config: Record<string, unknown>): ReadonlySet<string> | undefined {
+  const value = config.exportEventsToIgnore;
+  if (typeof value !== 'string' || value.trim() === '') return undefined;
+  return new Set(value.split(',').map((name) => name.trim()).filter(Boolean));
+}
+
 export const defaultExportSettings: ExportSettings = { maxEvents: 1000, maxBytes: 1024 * 1024, maxAgeMs: 10_000, ...defaultRetryPolicy, redriveOnRecovery: false };
 
 /** What {@link RuntimeExports} needs from the runtime that owns it. */

@@ -18,6 +18,20 @@ export {
   setPluginEnabled,
 } from './management.js';
 export { createManagementRouter } from './management-routes.js';
+// Per-plugin stats, logs and the chain's dry run (GET /api/plugins[/:name[/logs]], POST /api/chain/dry-run).
+export { type PluginStats, type PluginTimingStats, TIMING_SAMPLES } from './plugin-stats.js';
+export { type PluginDescription, type PluginLogQuery } from './plugin-description.js';
+export {
+  type DryRunInput,
+  type DryRunResult,
+  type DryRunSkipReason,
+  type DryRunStep,
+  type DryRunStepStatus,
+  type DryRunWebhook,
+  dryRunNote,
+} from './dry-run.js';
+export { createDryRunRouter } from './dry-run-routes.js';
+export { createPluginRouter } from './plugin-routes.js';
 export { removeRuntimeFile, writeRuntimeFile } from './runtime-file.js';
 export { createRuntimeMetrics, type RuntimeMetrics } from './metrics.js';
 export { type ExportSettings, type IngestResult, type PluginErrorRecord, type PluginLogLine, type ChainMember, Runtime, type RuntimeOptions } from './runtime.js';

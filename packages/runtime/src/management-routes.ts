@@ -36,9 +36,9 @@ function optionalGrants(value: unknown): string[] | undefined {
  * Refuses a chain change a browser sends on behalf of another site (a form on any web page can POST
  * to a runtime on localhost: `POST .../disable` needs no body): `Sec-Fetch-Site` other than
  * `same-origin` / `none`, or an `Origin` that is not this host. Clients that are not browsers (curl,
- * the CLI) send neither header.
+ * the CLI) send neither header. Also guards the chain's dry run (dry-run-routes.ts).
  */
-function refuseCrossSite(req: Request, _res: unknown, next: (error?: unknown) => void): void {
+export function refuseCrossSite(req: Request, _res: unknown, next: (error?: unknown) => void): void {
   if (req.method === 'GET' || req.method === 'HEAD' || req.method === 'OPTIONS') {
     next();
     return;

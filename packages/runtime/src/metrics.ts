@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { PluginStepStats } from './plugin-stats.js';
 import type { DeliveryProgress } from './store.js';
 
 /** The runtime's Prometheus metrics, in a registry of its own (several runtimes may share a process). */
@@ -33,8 +34,29 @@ export function createRuntimeMetrics(options: { defaultMetrics?: boolean } = {})
         }
       },
     });
+  // The per-plugin event counters read the chain's counters (plugin-stats.ts) at scrape time: nothing on the hot path.
+  let statsSource: (() => readonly { plugin: string; stats: PluginStepStats }[]) | undefined;
   const metrics = {
     registry,
+    /** Where `plugline_plugin_events_total` reads from (the runtime sets it to its plugins' chain stats). */
+    setPluginStatsSource(source: (() => readonly { plugin: string; stats: PluginStepStats }[]) | undefined) {
+      statsSource = source;
+    },
+    pluginEvents: new Counter({
+      name: 'plugline_plugin_events_total',
+      help: "Events through a plugin's processEvent step by outcome (in, out, dropped, failed), since the plugin was loaded",
+      labelNames: ['plugin', 'outcome'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const { plugin, stats } of statsSource?.() ?? []) {
+          this.inc({ plugin, outcome: 'in' }, stats.eventsIn);
+          this.inc({ plugin, outcome: 'out' }, stats.eventsOut);
+          this.inc({ plugin, outcome: 'dropped' }, stats.dropped);
+          this.inc({ plugin, outcome: 'failed' }, stats.failed);
+        }
+      },
+    }),
     /** Where the delivery gauges read from (the runtime sets it to its store's progress). */
     setDeliveryProgressSource(source: (() => readonly DeliveryProgress[]) | undefined) {
       progressSource = source;

@@ -1,5 +1,6 @@
 import type { ErrorCode, HookName } from '@plugline/sdk';
 import type { InstalledPlugin } from './install.js';
+import { PluginStepStats } from './plugin-stats.js';
 import type { PluginEntry } from './project.js';
 import type { PluginQuotas, QuotaCounter } from './quota.js';
 import type { PluginSandbox } from './sandbox/sandbox.js';
@@ -27,6 +28,8 @@ export class PluginInstance {
   readonly errorCounts = new Map<string, number>();
   readonly logs: PluginLogLine[] = [];
   readonly errors: PluginErrorRecord[] = [];
+  /** What the chain counted for this plugin's processEvent step (plugin-stats.ts); a dry run does not count. */
+  readonly stats = new PluginStepStats();
   sandbox: PluginSandbox | undefined;
   config: Record<string, unknown> = {};
   inFlight = 0;

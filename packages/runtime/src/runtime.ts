@@ -6,20 +6,22 @@ import {
   PluginError,
   PluglineError,
   isPluglineError,
-  redactConfig,
 } from '@plugline/sdk';
 import { randomUUID } from 'node:crypto';
 import { type Logger, pino } from 'pino';
-import { requestedCapabilities, ungrantedError } from './capabilities.js';
+import { ungrantedError } from './capabilities.js';
+import type { CaptureContext } from './capture.js';
+import { type DryRunInput, type DryRunResult, dryRunChain, dryRunInputEvent } from './dry-run.js';
 import { runSandboxedChain } from './chain.js';
 import { onHostError } from './host-errors.js';
 import { onEventRetryHandler, recordOnEventFailures } from './on-event-retry.js';
-import { type ExportSettings, RuntimeExports, defaultExportSettings } from './exports.js';
+import { type ExportSettings, RuntimeExports, defaultExportSettings, ignoredEvents } from './exports.js';
 import type { InstalledPlugin } from './install.js';
 import { type IngestLimits, IngestGate, defaultIngestLimits, measureEvent, screenEvents, unavailable } from './limits.js';
 import { type LimitMetrics, createLimitMetrics } from './limits-metrics.js';
 import { type RuntimeMetrics, createRuntimeMetrics } from './metrics.js';
 import { type PluginErrorRecord, PluginInstance, type PluginLogLine } from './plugin-instance.js';
+import { type PluginDescription, type PluginLogQuery, describePlugin, selectLogs } from './plugin-description.js';
 import { type PluginEntry, checkConfig, installProject, projectPaths, readProject, setPluginConfig, setPluginGrants } from './project.js';
 import { defaultSetupRetryDelaysMs, setupWithRetries, splitAttachments } from './posthog.js';
 import { type EgressMode, pluginPermissions } from './sandbox/egress.js';
@@ -201,6 +203,7 @@ export class Runtime {
       return 'ok' in outcome ? { ok: true } : 'retry' in outcome ? { retry: outcome.retry } : { failed: outcome.failed };
     });
     this.metrics.setDeliveryProgressSource(() => this.exports.progress());
+    this.metrics.setPluginStatsSource(() => this.instances.filter((instance) => instance.has('processEvent')).map((instance) => ({ plugin: instance.name, stats: instance.stats })));
     this.stopHostErrors = onHostError((resource, error) => {
       this.metrics.hostErrors.inc({ resource });
       this.logger.warn({ resource, err: error }, `${resource} error survived (the resource reconnects on next use)`);
@@ -556,7 +559,7 @@ export class Runtime {
     let chainResult: Awaited<ReturnType<typeof runSandboxedChain>>;
     try {
       chainResult = await runSandboxedChain(
-        chain.map((instance) => ({ name: instance.name, version: instance.version, sandbox: instance.sandbox! })),
+        chain.map((instance) => ({ name: instance.name, version: instance.version, sandbox: instance.sandbox!, stats: instance.stats })),
         input,
         { depth, ...(lines && lines.length === input.length ? { lines } : {}) },
       );
@@ -802,33 +805,38 @@ export class Runtime {
     return this.store.queryEvents(query);
   }
 
-  /** Per-plugin status for `GET /api/plugins`: configs redacted, recent logs and errors. */
-  describePlugins() {
+  /** Per-plugin status for `GET /api/plugins`: configs redacted, recent logs and errors, chain stats (plugin-description.ts). */
+  describePlugins(): PluginDescription[] {
     const progress = this.exports.progress();
-    return this.instances.map((instance) => ({
-      name: instance.name,
-      version: instance.version,
-      spec: instance.entry.spec,
-      integrity: instance.installed.integrity,
-      enabled: instance.entry.enabled,
-      status: instance.status,
-      hooks: instance.sandbox ? [...instance.sandbox.hooks] : [],
-      capabilities: instance.installed.manifest.capabilities ?? [],
-      requested: requestedCapabilities(instance.installed.manifest),
-      granted: instance.entry.grants ?? [],
-      config: redactConfig(instance.installed.manifest.config, instance.status === 'running' ? instance.config : instance.entry.config),
-      restarts: instance.sandbox?.restarts ?? 0,
-      quotas: instance.quotas,
-      quotaExceeded: instance.quotaCounter?.toJSON() ?? {},
-      errors: { total: [...instance.errorCounts.values()].reduce((a, b) => a + b, 0), byCode: Object.fromEntries(instance.errorCounts) },
-      recentErrors: instance.errors.slice(-20),
-      recentLogs: instance.logs.slice(-50),
-      exportBuffer: instance.sandbox?.hooks.has('exportEvents') ? this.store.bufferStats(instance.name) : undefined,
-      pendingExportBatches: instance.sandbox?.hooks.has('exportEvents')
-        ? this.store.pendingBatches(instance.name).map((batch) => ({ ...batch, lastError: batch.lastError === null ? null : scrubText(instance, batch.lastError) }))
-        : undefined,
-      delivery: progress.find((row) => row.plugin === instance.name),
-    }));
+    return this.instances.map((instance) => describePlugin(instance, { store: this.store, progress }));
+  }
+
+  /** One plugin as {@link describePlugins} lists it, with every kept log line. `ERR_PLUGIN_NOT_INSTALLED` when it is not in the chain. */
+  describePlugin(name: string): PluginDescription {
+    return describePlugin(this.instanceNamed(name), { store: this.store, progress: this.exports.progress(), allLogs: true });
+  }
+
+  /** A plugin's kept log lines, newest last (see {@link selectLogs}). `ERR_PLUGIN_NOT_INSTALLED`, `ERR_BAD_REQUEST`. */
+  pluginLogs(name: string, query: PluginLogQuery = {}): PluginLogLine[] {
+    return selectLogs(this.instanceNamed(name).logs, query, this.options.recentLines ?? 100);
+  }
+
+  /**
+   * Runs one event through the chain without storing, exporting or sending anything (dry-run.ts
+   * {@link dryRunChain}): `{ event }` is normalised as capture would (`capture`: its context), or
+   * `{ uuid }` is read from the store. A plugin's own side effects in processEvent (fetch, cache,
+   * storage, posthog.capture) still happen.
+   */
+  async dryRun(input: DryRunInput, capture: CaptureContext = {}): Promise<DryRunResult> {
+    if (!this.ready || this.closed) throw new PluglineError('ERR_UNAVAILABLE', 'the runtime is not running its chain (starting or closed)');
+    const event = dryRunInputEvent(input, { store: this.store, limits: this.limits }, capture);
+    return dryRunChain({ instances: this.instances, store: this.store, limits: this.limits }, event, this.store.eventByUuid(event.uuid) !== undefined);
+  }
+
+  private instanceNamed(name: string): PluginInstance {
+    const instance = this.instances.find((candidate) => candidate.name === name);
+    if (!instance) throw new PluglineError('ERR_PLUGIN_NOT_INSTALLED', `${name} is not installed`);
+    return instance;
   }
 
   /** Stops timers, waits for in-flight work, tears plugins down and closes the store. Buffers stay on disk. */
@@ -852,6 +860,7 @@ export class Runtime {
       instance.sandbox.dispose();
     }
     this.metrics.setDeliveryProgressSource(undefined);
+    this.metrics.setPluginStatsSource(undefined);
     this.stopHostErrors();
     await closePostgresPools();
     await this.shared?.close();
@@ -859,11 +868,4 @@ export class Runtime {
     this.quotaStore?.close();
     this.store.close();
   }
-}
-
-/** PostHog's `exportEventsToIgnore` config key: comma-separated event names never exported. */
-function ignoredEvents(config: Record<string, unknown>): ReadonlySet<string> | undefined {
-  const value = config.exportEventsToIgnore;
-  if (typeof value !== 'string' || value.trim() === '') return undefined;
-  return new Set(value.split(',').map((name) => name.trim()).filter(Boolean));
 }

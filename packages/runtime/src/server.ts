@@ -7,7 +7,9 @@ import { faceGuard, resolveAdminToken } from './auth.js';
 import { decodeCaptureBody, parseCapturePayload } from './capture.js';
 import { deadLetterFilterFrom, mountDeliveryRoutes } from './delivery-routes.js';
 import { createConsoleRouter } from './console/routes.js';
+import { createDryRunRouter } from './dry-run-routes.js';
 import { createManagementRouter } from './management-routes.js';
+import { createPluginRouter } from './plugin-routes.js';
 import { captureContext, createPostHogRouter, type PostHogRouteOptions } from './posthog-routes.js';
 import { markRejected, requestLogger } from './request-log.js';
 import { readProject, restrictProjectMode } from './project.js';
@@ -162,6 +164,8 @@ export function createRuntimeApp(
   });
 
   app.use(createManagementRouter(runtime));
+  app.use(createPluginRouter(runtime));
+  app.use(createDryRunRouter(runtime, posthog));
   app.use(createConsoleRouter(runtime));
 
   app.get('/api/dead-letters', (req, res) => {

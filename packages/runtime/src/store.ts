@@ -243,6 +243,12 @@ export class RuntimeStore {
     return { events, truncated: false };
   }
 
+  /** The stored event with this uuid, or `undefined`. */
+  eventByUuid(uuid: string): PluginEvent | undefined {
+    const row = this.statement('SELECT data FROM events WHERE uuid = ?').get(uuid) as { data: string } | undefined;
+    return row ? (JSON.parse(row.data) as PluginEvent) : undefined;
+  }
+
   /** How many events are stored. */
   countEvents(): number {
     return Number((this.statement('SELECT COUNT(*) AS n FROM events').get() as { n: number }).n);

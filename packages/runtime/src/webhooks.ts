@@ -20,6 +20,12 @@ export interface WebhookRequest {
   bodyBase64: null;
 }
 
+/** The request the host sends for a webhook composeWebhook composed (no body for GET and HEAD). */
+export function toWebhookRequest(webhook: { url: string; method: string; headers: Record<string, string>; body: string | null }): WebhookRequest {
+  const { url, method, headers, body } = webhook;
+  return { url, method, headers: Object.entries(headers), body: method === 'GET' || method === 'HEAD' ? null : body, bodyBase64: null };
+}
+
 /** What happened to one event's webhook. `retryable` failures (network, 5xx, 429) go on as durable retries. */
 export type WebhookOutcome =
   | { index: number; status: 'delivered'; httpStatus: number; attempts: number }
@@ -63,8 +69,7 @@ export async function deliverComposedWebhooks(
     composed.map(async (entry, index): Promise<WebhookOutcome | undefined> => {
       if (entry === null) return undefined;
       if ('error' in entry) return { index, status: 'compose-failed', message: entry.error.message, errorName: entry.error.errorName };
-      const { url, method, headers, body } = entry.webhook;
-      const request: WebhookRequest = { url, method, headers: Object.entries(headers), body: method === 'GET' || method === 'HEAD' ? null : body, bodyBase64: null };
+      const request = toWebhookRequest(entry.webhook);
       const attempts = Math.max(1, retry.attempts);
       let last = '';
       for (let attempt = 1; attempt <= attempts; attempt++) {
