@@ -71,9 +71,9 @@ export function emptyPluginStats(): PluginStats {
   return { eventsIn: 0, eventsOut: 0, dropped: 0, failed: 0, timing: { samples: 0, p50Ms: null, p99Ms: null } };
 }
 
-/** The nearest-rank percentile `p` (0-100] of sorted values, rounded to microseconds; `null` when empty. */
+/** The nearest-rank percentile `p` (0-100] of sorted values, rounded to 0.1 µs; `null` when empty. */
 export function nearestRank(sorted: ArrayLike<number>, p: number): number | null {
   if (sorted.length === 0) return null;
   const rank = Math.min(sorted.length, Math.max(1, Math.ceil((p / 100) * sorted.length)));
-  return Math.round(sorted[rank - 1]! * 1000) / 1000;
+  return Math.round(sorted[rank - 1]! * 10_000) / 10_000;
 }
