@@ -21,7 +21,7 @@ const fixtures: FixturePlugin[] = [
   {
     name: 'dr-thrower',
     config: { type: 'object', properties: { token: { type: 'string', writeOnly: true } }, required: ['token'] },
-    code: "export default { processEvent(e, { config }) { if (e.event === 'boom') throw new TypeError('refused with ' + config.token); return e; } };",
+    code: "export default { processEvent(e, { config }) { if (e.event === 'boom') throw new TypeError('refused with ' + config.token); if (e.event === 'leak') e.properties.leak = 'token=' + config.token; return e; } };",
   },
   { name: 'dr-dropper', code: "export default { processEvent(e) { return e.event === 'drop' ? null : e; } };" },
   { name: 'dr-noop', code: 'export default { processEvent(e) { return e; } };' },
@@ -137,6 +137,14 @@ describe('POST /api/chain/dry-run', () => {
     expect(boom.steps.find((step) => step.plugin === 'dr-noop')!.status).toBe('unchanged');
     expect(boom.output!.properties).toMatchObject({ $plugins_failed: [label('dr-thrower')], $plugins_succeeded: ['dr-enricher', 'dr-dropper', 'dr-noop'].map(label) });
     expect(JSON.stringify(boom)).not.toContain(TOKEN);
+
+    // A plugin that writes its secret into the event: masked in its step, in the next steps and in the output.
+    const leak = (await dryRun({ event: { event: 'leak', distinct_id: 'u7' } })).body;
+    expect(leak.steps.find((step) => step.plugin === 'dr-thrower')).toMatchObject({ status: 'changed', after: { properties: { leak: 'token=********' } } });
+    expect(leak.steps.find((step) => step.plugin === 'dr-noop')!.before!.properties.leak).toBe('token=********');
+    expect(leak.output!.properties.leak).toBe('token=********');
+    expect(leak.webhooks[0]!.request!.body).toContain('"key":"********"');
+    expect(JSON.stringify(leak)).not.toContain(TOKEN);
 
     const dropped = (await dryRun({ event: { event: 'drop', distinct_id: 'u3' } })).body;
     expect(dropped.steps.slice(4).map((step) => [step.plugin, step.status, step.reason ?? null, step.before, step.after])).toEqual([
