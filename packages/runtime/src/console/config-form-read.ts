@@ -168,7 +168,7 @@ export function copyOrigins(from: unknown, to: unknown, depth = 0): void {
   if (Array.isArray(from) && Array.isArray(to)) {
     const origins = rowOrigins.get(from);
     if (origins) rowOrigins.set(to, origins);
-    from.forEach((item, index) => copyOrigins(item, to[index], depth + 1));
+    for (const [index, item] of from.entries()) copyOrigins(item, to[index], depth + 1);
   } else if (isSchema(from) && isSchema(to)) {
     for (const [key, item] of Object.entries(from)) copyOrigins(item, to[key], depth + 1);
   }

@@ -2,7 +2,7 @@
 // for the field name syntax). Secrets are never rendered: a password input, always empty.
 import { type ConfigSchema, redactConfig } from '@plugline/sdk';
 import { copyOrigins, type FieldError, optionValue, rowOrigins } from './config-form-read.js';
-import { deref, encodeSegment, type FieldKind, fieldKind, hasSecretBelow, idOf, isSchema, isSecretSchema, ROOT_PATH, type Schema, TEMPLATE_INDEX } from './config-form-schema.js';
+import { deref, encodeSegment, type FieldKind, fieldFor, fieldKind, hasSecretBelow, idOf, isSchema, isSecretSchema, ROOT_PATH, type Schema, TEMPLATE_INDEX } from './config-form-schema.js';
 import { html, Markup } from './html.js';
 
 interface Context {
@@ -125,16 +125,6 @@ function arrayFieldset(context: Context, items: Schema, schema: Schema, key: str
   const rows = list.map((item, index) => row(context, items, path, String(index), origins ? (origins[index] ?? null) : index, item, depth + 1));
   const template = row({ ...context, template: true }, items, path, TEMPLATE_INDEX, null, undefined, depth + 1);
   return html`<fieldset class="field-group field-array" id="${idOf(path)}" data-path="${path}" data-array aria-describedby="${describedBy(path, schema)}"${invalid(context, path)}><legend>${label(schema, key)}${requiredMark(required)}</legend>${help(path, schema)}${errorBlock(context, path)}<input type="hidden" name="_array.${path}" value=""><div class="array-rows" data-rows>${rows}</div><template data-row-template="${path}">${template}</template><button type="submit" class="row-add" name="_form" value="add:${path}" formnovalidate>Add</button></fieldset>`;
-}
-
-/** The rendered field whose name is the longest prefix of `path` (where an error is shown), from `known`. */
-export function fieldFor(path: string, known: ReadonlySet<string>): string | undefined {
-  const segments = path.split('.');
-  for (let length = segments.length; length > 0; length--) {
-    const candidate = segments.slice(0, length).join('.');
-    if (known.has(candidate)) return candidate;
-  }
-  return undefined;
 }
 
 /** The data block with the schema for the browser script (`<` `>` `&` and U+2028/9 escaped, so it cannot end the script). */

@@ -143,3 +143,13 @@ export function hasSecretBelow(root: Schema, raw: unknown, depth = 0): boolean {
     Array.isArray(child) ? child.some((item) => isSchema(item) && hasSecretBelow(root, item, depth + 1)) : isSchema(child) && hasSecretBelow(root, child, depth + 1),
   );
 }
+
+/** The rendered field whose name is the longest prefix of `path` (where an error is shown), from `known`. */
+export function fieldFor(path: string, known: ReadonlySet<string>): string | undefined {
+  const segments = path.split('.');
+  for (let length = segments.length; length > 0; length--) {
+    const candidate = segments.slice(0, length).join('.');
+    if (known.has(candidate)) return candidate;
+  }
+  return undefined;
+}
