@@ -117,6 +117,7 @@ function createAjv(options: { useDefaults?: boolean; code?: { source: true; form
   addFormats(ajv);
   ajv.addFormat('semver', formats.semver);
   ajv.addFormat('semver-range', formats['semver-range']);
+  ajv.addFormat('textarea', formats.textarea);
   // ajv compiles a schema's `validate` on first use unless it has one: `validateSchema`, and `compile`
   // (which checks the schema first), find the meta-schema here and run the precompiled function.
   const meta = ajv.schemas[metaSchemaId];

@@ -1,6 +1,7 @@
 // The config form's styles, appended to the console stylesheet (consoleCss). Fits a 390 px screen.
 /** CSS for the config form (`renderConfigFields`). */
 export const configFormCss = `
+[data-config-form], [data-config-form] *, [data-config-form] *::before, [data-config-form] *::after { box-sizing: border-box; }
 [data-config-form] { display: grid; gap: 12px; max-width: 720px; min-width: 0; }
 [data-config-form] .field { display: grid; gap: 4px; min-width: 0; }
 [data-config-form] .field-check { grid-template-columns: auto minmax(0, 1fr); align-items: baseline; column-gap: 8px; }
