@@ -79,7 +79,7 @@ describe('config form in Chromium, under a strict CSP', () => {
     });
     page.on('pageerror', (error) => problems.push(`pageerror: ${error.message}`));
     await page.goto(base);
-    await page.waitForFunction(() => document.querySelector('form[data-config-form]')?.hasAttribute('data-config-form-ready'));
+    await page.waitForFunction("document.querySelector('form[data-config-form]')?.hasAttribute('data-config-form-ready')");
 
     // An invalid value: the error appears next to the field, with the server's markup.
     await page.fill(byId('cf-config.url'), 'ftp://nope');
@@ -100,7 +100,7 @@ describe('config form in Chromium, under a strict CSP', () => {
     await page.fill(byId('cf-config.headers.2.name'), 'C');
     await page.fill(byId('cf-config.headers.2.value'), 'vc-new');
     await page.click('button[value="remove:config.headers.0"]');
-    expect(await page.locator('[name^="config.headers."][name$=".name"]').evaluateAll((inputs) => inputs.map((input) => [(input as HTMLInputElement).name, (input as HTMLInputElement).value]))).toEqual([
+    expect(await page.locator('[name^="config.headers."][name$=".name"]').evaluateAll((inputs) => inputs.map((input) => { const field = input as unknown as { name: string; value: string }; return [field.name, field.value]; }))).toEqual([
       ['config.headers.0.name', 'B'],
       ['config.headers.1.name', 'C'],
     ]);
@@ -138,7 +138,7 @@ describe('config form in Chromium, under a strict CSP', () => {
     const context = await browser.newContext({ viewport: { width: 390, height: 900 } });
     const page = await context.newPage();
     await page.goto(base);
-    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+    expect(await page.evaluate('document.documentElement.scrollWidth')).toBeLessThanOrEqual(390);
     await context.close();
   });
 });

@@ -153,7 +153,7 @@ describe('readConfigForm', () => {
     const params = submitted(renderConfigFields(schema, stored).value);
     for (const key of [...params.keys()]) if (key.includes('headers.0')) params.delete(key);
     // Renumbered as the browser script does: row 1 (stored index 1) is now row 0.
-    const renumbered = new URLSearchParams([...params].map(([key, v]) => [key.replace('headers.1', 'headers.0'), v]));
+    const renumbered = new URLSearchParams([...params].map(([key, v]): [string, string] => [key.replace('headers.1', 'headers.0'), v]));
     const { value } = readConfigForm(schema, renumbered, stored);
     expect(value.headers).toEqual([{ name: 'B', value: 'vb-SECRET4' }]);
   });
