@@ -6,7 +6,7 @@ export default defineProject({
     include: ['src/**/*.test.ts'],
     testTimeout: 30_000,
     hookTimeout: 60_000,
-    // Bundles src/sandbox/isolate/*.ts first, so the sandbox tests run the isolate code as it is in src.
-    globalSetup: ['scripts/build-isolate.mjs'],
+    // Bundles src/sandbox/isolate/*.ts and src/console/client/*.ts first, so tests run them as they are in src.
+    globalSetup: ['scripts/build-isolate.mjs', 'scripts/build-console.mjs'],
   },
 });

@@ -6,3 +6,4 @@ export * from './plugin.js';
 export * from './posthog.js';
 export * from './version.js';
 export * from './schema-limits.js';
+export * from './config-errors.js';

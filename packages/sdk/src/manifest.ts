@@ -1,5 +1,8 @@
-import { Ajv2020, type AnySchemaObject, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
+import { _, Ajv2020, type AnySchemaObject, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
+import standaloneModule from 'ajv/dist/standalone/index.js';
 import addFormatsModule from 'ajv-formats';
+import { type ConfigErrorDetail, configErrorDetails } from './config-errors.js';
+import { PluglineError } from './errors.js';
 import { capabilityPattern, type PluginCapability } from './capabilities.js';
 import { formats } from './formats.js';
 import { validateManifestShape, validateSchemaDraft2020 } from './generated/validators.js';
@@ -10,6 +13,10 @@ import { re2RegExp, schemaLimitErrors, unsupportedPatternErrors } from './schema
 type AddFormats = (ajv: Ajv2020) => Ajv2020;
 const addFormats: AddFormats =
   (addFormatsModule as unknown as { default?: AddFormats }).default ?? (addFormatsModule as unknown as AddFormats);
+
+type StandaloneCode = (ajv: Ajv2020, refsOrFunc?: ValidateFunction) => string;
+const standaloneCode: StandaloneCode =
+  (standaloneModule as unknown as { default?: StandaloneCode }).default ?? (standaloneModule as unknown as StandaloneCode);
 
 /** What a validator returns: the validated (possibly defaulted) value, or `path: message` errors. */
 export type ValidationResult<T> = { value: T; errors: [] } | { value: undefined; errors: string[] };
@@ -101,14 +108,16 @@ const precompiledMetaSchema = validateSchemaDraft2020 as unknown as ValidateFunc
 const metaSchemaId = 'https://json-schema.org/draft/2020-12/schema';
 
 /** A new ajv instance with the SDK's options and formats, whose meta-schema check is the precompiled one. */
-function createAjv(options: { useDefaults?: boolean } = {}): Ajv2020 {
+function createAjv(options: { useDefaults?: boolean; code?: { source: true; formats: ReturnType<typeof _> } } = {}): Ajv2020 {
   // addUsedSchema false: a plugin's config schema with an `$id` must not be registered by compile, or
   // the next plugin (or the same one loaded again) with that `$id` fails with "already exists".
   // Patterns of untrusted schemas run on RE2 (linear time): no catastrophic backtracking.
-  const ajv = new Ajv2020({ allErrors: true, strict: false, addUsedSchema: false, code: { regExp: re2RegExp }, ...options });
+  const { code, ...rest } = options;
+  const ajv = new Ajv2020({ allErrors: true, strict: false, addUsedSchema: false, code: { regExp: re2RegExp, ...code }, ...rest });
   addFormats(ajv);
   ajv.addFormat('semver', formats.semver);
   ajv.addFormat('semver-range', formats['semver-range']);
+  ajv.addFormat('textarea', formats.textarea);
   // ajv compiles a schema's `validate` on first use unless it has one: `validateSchema`, and `compile`
   // (which checks the schema first), find the meta-schema here and run the precompiled function.
   const meta = ajv.schemas[metaSchemaId];
@@ -126,24 +135,7 @@ export function getAjv(): Ajv2020 {
 
 /** Turns ajv errors into `path: message` strings, e.g. `config.apiKey: must be string`. */
 export function formatAjvErrors(errors: readonly ErrorObject[] | null | undefined, root = ''): string[] {
-  return (errors ?? []).map((error) => {
-    const segments = error.instancePath
-      .split('/')
-      .slice(1)
-      .map((segment) => segment.replace(/~1/g, '/').replace(/~0/g, '~'));
-    let message = error.message ?? 'is invalid';
-    if (error.keyword === 'required') {
-      segments.push(String(error.params.missingProperty));
-      message = 'is required';
-    } else if (error.keyword === 'additionalProperties') {
-      segments.push(String(error.params.additionalProperty));
-      message = 'is not allowed (unknown key)';
-    } else if (error.keyword === 'enum') {
-      message = `must be one of ${(error.params.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}`;
-    }
-    const path = [root, ...segments].filter(Boolean).join('.') || '(root)';
-    return `${path}: ${message}`;
-  });
+  return configErrorDetails(errors, root).map((error) => `${error.path}: ${error.message}`);
 }
 
 /**
@@ -210,6 +202,52 @@ export function validateConfigSchema(schema: unknown): ValidationResult<ConfigSc
 
 const configValidators = new WeakMap<object, ValidateFunction>();
 
+// The schema ajv compiles for a config: without `$schema`, closed at the root unless it says otherwise.
+function closedConfigSchema(schema: ConfigSchema): Record<string, unknown> {
+  const { $schema: _declared, ...rest } = schema as Record<string, unknown>;
+  return 'additionalProperties' in rest || 'unevaluatedProperties' in rest ? rest : { ...rest, additionalProperties: false };
+}
+
+function configSchemaLimitErrors(schema: ConfigSchema): string[] {
+  return [...schemaLimitErrors(schema), ...unsupportedPatternErrors(schema)].map((error) => `config schema ${error}`);
+}
+
+/**
+ * Like {@link validateConfig}, with each error located: `{ path, segments, keyword, message }` (see
+ * {@link ConfigErrorDetail}; paths start at `config`), for a caller that puts errors next to fields. A
+ * schema past the limits gives one error per limit at `config` with keyword `limits`.
+ *
+ * @example
+ * ```ts
+ * validateConfigDetailed({ type: 'object', properties: { n: { type: 'integer' } } }, { n: 'x' }).errors;
+ * // [{ path: 'config.n', segments: ['n'], keyword: 'type', message: 'must be integer' }]
+ * ```
+ */
+export function validateConfigDetailed<T = Record<string, unknown>>(
+  schema: ConfigSchema,
+  config: unknown,
+): { value: T; errors: [] } | { value: undefined; errors: ConfigErrorDetail[] } {
+  let validate = configValidators.get(schema as object);
+  if (!validate) {
+    const limitErrors = configSchemaLimitErrors(schema);
+    if (limitErrors.length > 0) {
+      return { value: undefined, errors: limitErrors.map((message) => ({ path: 'config', segments: [], keyword: 'limits', message })) };
+    }
+    const closed = closedConfigSchema(schema);
+    const ajv = configAjv();
+    try {
+      validate = ajv.compile(closed);
+    } finally {
+      // Only the WeakMap below keeps the compiled function (as long as the caller keeps the schema).
+      ajv.removeSchema(closed);
+    }
+    configValidators.set(schema as object, validate);
+  }
+  const copy = structuredClone(config ?? {});
+  if (!validate(copy)) return { value: undefined, errors: configErrorDetails(validate.errors, 'config') };
+  return { value: copy as T, errors: [] };
+}
+
 /**
  * Validates a config against a plugin's schema: defaults are applied and keys the schema does not
  * declare are rejected (unless the schema sets `additionalProperties` itself). The input is not
@@ -222,24 +260,31 @@ const configValidators = new WeakMap<object, ValidateFunction>();
  * ```
  */
 export function validateConfig<T = Record<string, unknown>>(schema: ConfigSchema, config: unknown): ValidationResult<T> {
-  let validate = configValidators.get(schema as object);
-  if (!validate) {
-    const { $schema: _declared, ...rest } = schema as Record<string, unknown>;
-    const closed = 'additionalProperties' in rest || 'unevaluatedProperties' in rest ? rest : { ...rest, additionalProperties: false };
-    const limitErrors = [...schemaLimitErrors(schema), ...unsupportedPatternErrors(schema)];
-    if (limitErrors.length > 0) return { value: undefined, errors: limitErrors.map((error) => `config schema ${error}`) };
-    const ajv = configAjv();
-    try {
-      validate = ajv.compile(closed);
-    } finally {
-      // Only the WeakMap below keeps the compiled function (as long as the caller keeps the schema).
-      ajv.removeSchema(closed);
-    }
-    configValidators.set(schema as object, validate);
+  const result = validateConfigDetailed<T>(schema, config);
+  if (result.value === undefined) {
+    return { value: undefined, errors: result.errors.map((error) => (error.keyword === 'limits' ? error.message : `${error.path}: ${error.message}`)) };
   }
-  const copy = structuredClone(config ?? {});
-  if (!validate(copy)) return { value: undefined, errors: formatAjvErrors(validate.errors, 'config') };
-  return { value: copy as T, errors: [] };
+  return { value: result.value, errors: [] };
+}
+
+/**
+ * The source of {@link validateConfig}'s validator for one schema as ajv standalone code (CommonJS:
+ * `module.exports` is the validate function; same options, defaults, RE2 patterns and formats), for a
+ * page whose CSP forbids `eval`: serve it as a script wrapped in `function (require, formats) { ... }`
+ * and call that with `configValidatorRequire` and `configValidatorFormats` of `@plugline/sdk/browser`.
+ * The code is what ajv generates and the server itself runs; the schema's strings are JSON-escaped.
+ * Throws `ERR_MANIFEST_INVALID` for a schema past the limits.
+ *
+ * @example
+ * ```ts
+ * const script = `self.validators[${JSON.stringify(id)}] = function (require, formats) { const module = { exports: {} }; ${configValidatorSource(schema)}\nreturn module.exports; };`;
+ * ```
+ */
+export function configValidatorSource(schema: ConfigSchema): string {
+  const limitErrors = configSchemaLimitErrors(schema);
+  if (limitErrors.length > 0) throw new PluglineError('ERR_MANIFEST_INVALID', limitErrors.join('; '), { details: limitErrors });
+  const ajv = createAjv({ useDefaults: true, code: { source: true, formats: _`formats` } });
+  return standaloneCode(ajv, ajv.compile(closedConfigSchema(schema)));
 }
 
 let configAjvInstance: Ajv2020 | undefined;
