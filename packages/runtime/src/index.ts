@@ -20,7 +20,7 @@ export {
 export { createManagementRouter } from './management-routes.js';
 // Per-plugin stats, logs and the chain's dry run (GET /api/plugins[/:name[/logs]], POST /api/chain/dry-run).
 export { type PluginStats, type PluginTimingStats, TIMING_SAMPLES } from './plugin-stats.js';
-export { type PluginDescription, type PluginLogQuery } from './plugin-description.js';
+export type { PluginDescription, PluginLogQuery } from './plugin-description.js';
 export {
   type DryRunInput,
   type DryRunResult,

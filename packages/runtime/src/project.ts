@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { chmod, mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { PluglineError, SECRET_MASK, redactConfig, restoreSecrets, secretKeys, validateConfig } from '@plugline/sdk';
+import { PluglineError, redactConfig, restoreSecrets, validateConfig } from '@plugline/sdk';
 import { parseGrants, requestedCapabilities, ungrantedError } from './capabilities.js';
 import { type InstalledPlugin, installPlugin, loadCachedPlugin, unavailablePlugin } from './install.js';
 import type { PluginQuotas } from './quota.js';
