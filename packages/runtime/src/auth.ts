@@ -6,6 +6,7 @@ import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PluglineError } from '@plugline/sdk';
 import type { NextFunction, Request, Response } from 'express';
+import type { ConsoleSessions } from './console/session.js';
 import { isPostHogPublicPath } from './posthog-routes.js';
 
 /** The file in the runtime folder that holds a generated admin token (mode 0600). */
@@ -92,19 +93,46 @@ export function isPublicPath(path: string): boolean {
   return path === '/healthz' || isPostHogPublicPath(path);
 }
 
+/** The console's paths: `/console` and everything under it. */
+export function isConsolePath(path: string): boolean {
+  return path === '/console' || path.startsWith('/console/');
+}
+
+// What the login page needs before anyone signed in: the page itself and its static assets.
+const consolePublicPaths = new Set(['/console/login', '/console/console.css', '/console/console.js', '/console/favicon.svg']);
+
 /**
  * The first middleware of the runtime's app: a public path goes on; any other path needs the admin
  * token (`401 ERR_UNAUTHORIZED` with no detail), or, on a listener that serves only the public face
  * (`management: false`), is not there (`404`). Routes can be registered anywhere after it: what is not on
  * the public list is never reachable without the token.
+ *
+ * The console (`/console/*`) also accepts a console session cookie (console/session.ts) instead of the
+ * header; its login page and static assets need neither, and a page asked for without either
+ * redirects to the login page. The session is left in `res.locals.consoleSession`. Nothing outside
+ * `/console/` accepts the cookie.
  */
-export function faceGuard(options: { adminToken: string; management?: boolean }) {
+export function faceGuard(options: { adminToken: string; management?: boolean; consoleSessions?: ConsoleSessions }) {
   const checkToken = requireAdminToken(options.adminToken);
+  const expected = digest(options.adminToken);
   return (req: Request, res: Response, next: NextFunction) => {
     if (isPublicPath(req.path)) return next();
     if (options.management === false) {
       res.status(404).json(new PluglineError('ERR_NOT_FOUND', 'No such route').toJSON());
       return;
+    }
+    if (options.consoleSessions && isConsolePath(req.path)) {
+      if (consolePublicPaths.has(req.path)) return next();
+      if (bearerMatches(req.get('authorization'), expected)) return next();
+      const session = options.consoleSessions.get(req);
+      if (session) {
+        res.locals.consoleSession = session;
+        return next();
+      }
+      if (req.method === 'GET' || req.method === 'HEAD') {
+        res.redirect(303, '/console/login');
+        return;
+      }
     }
     checkToken(req, res, next);
   };

@@ -7,6 +7,7 @@ import { faceGuard, resolveAdminToken } from './auth.js';
 import { decodeCaptureBody, parseCapturePayload } from './capture.js';
 import { deadLetterFilterFrom, mountDeliveryRoutes } from './delivery-routes.js';
 import { createConsoleRouter } from './console/routes.js';
+import { ConsoleSessions } from './console/session.js';
 import { createDryRunRouter } from './dry-run-routes.js';
 import { createManagementRouter } from './management-routes.js';
 import { createPluginRouter } from './plugin-routes.js';
@@ -50,7 +51,8 @@ export function createRuntimeApp(
   app.disable('x-powered-by');
   app.set('trust proxy', 'loopback');
   app.use(requestLogger(runtime.logger));
-  app.use(faceGuard(options));
+  const consoleSessions = new ConsoleSessions();
+  app.use(faceGuard({ ...options, consoleSessions }));
   // Raw bodies: the capture routes decode JSON/gzip/base64/form themselves. Content-Encoding gzip is inflated here.
   const rawBody = express.raw({ type: () => true, limit: runtime.limits.maxRequestBytes, inflate: true });
   // Backpressure before a byte is read: 503 + Retry-After while the chain loads, or when the bodies
@@ -166,7 +168,7 @@ export function createRuntimeApp(
   app.use(createManagementRouter(runtime));
   app.use(createPluginRouter(runtime));
   app.use(createDryRunRouter(runtime, posthog));
-  app.use(createConsoleRouter(runtime));
+  app.use(createConsoleRouter(runtime, { adminToken: options.adminToken, sessions: consoleSessions, posthog }));
 
   app.get('/api/dead-letters', (req, res) => {
     const { events, ...filter } = req.query as Record<string, unknown>;
