@@ -32,6 +32,7 @@ describe('startQuickstart with the official plugins', () => {
       expect(first.chain).toEqual(['geoip', 'labeler', 'hello-world', 'property-filter']);
       expect((await stat(path.join(dataDir, 'admin-token'))).mode & 0o777).toBe(0o600);
       expect(lines.join('\n')).toContain(`capture:      ${first.captureUrl}`);
+      expect(lines.join('\n')).toContain(`console:      ${first.runtimeUrl}/console   (sign in with the admin token)`);
       // One token for both faces that need one: the banner says where it is, never what it is.
       expect(lines.join('\n')).toContain(`admin token:  ${path.join(dataDir, 'admin-token')}`);
       expect(lines.join('\n')).not.toContain(first.adminToken);
@@ -48,6 +49,10 @@ describe('startQuickstart with the official plugins', () => {
       const printed = [...new Set(lines.join('\n').match(/http:\/\/localhost:\d+[^\s'"]*/g) ?? [])].filter((url) => url !== first.captureUrl);
       expect(printed.length).toBeGreaterThanOrEqual(3);
       for (const url of printed) expect([url, (await fetch(url, { headers: { authorization: `Bearer ${token}` } })).status]).toEqual([url, 200]);
+      // Without the token, the console sends a browser to its login page (the token is never in a URL).
+      const consoleAnswer = await fetch(first.consoleUrl, { redirect: 'manual' });
+      expect([consoleAnswer.status, consoleAnswer.headers.get('location')]).toEqual([303, '/console/login']);
+      expect((await fetch(`${first.runtimeUrl}/console/login`)).status).toBe(200);
       // The plugin folders are not written to: the bundles only go into the tarballs.
       expect(existsSync(path.join(repoRoot, 'registry', 'hello-world', 'hello-world-1.0.0.tgz'))).toBe(false);
 

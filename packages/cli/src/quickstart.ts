@@ -56,6 +56,8 @@ export interface RunningQuickstart {
   runtimeUrl: string;
   /** The marketplace page (the registry's web UI). */
   marketplaceUrl: string;
+  /** The runtime console (sign in with the admin token). */
+  consoleUrl: string;
   /** Where events are POSTed. */
   captureUrl: string;
   /** Where stored events are read back (a management route: needs {@link RunningQuickstart.adminToken}). */
@@ -237,6 +239,7 @@ export async function startQuickstart(options: QuickstartOptions = {}): Promise<
       registryUrl,
       runtimeUrl,
       marketplaceUrl: `${registryUrl}/`,
+      consoleUrl: `${runtimeUrl}/console`,
       captureUrl,
       eventsUrl,
       adminToken,
@@ -249,6 +252,7 @@ export async function startQuickstart(options: QuickstartOptions = {}): Promise<
     };
     print('Plugline is running.');
     print(`  marketplace:  ${running.marketplaceUrl}`);
+    print(`  console:      ${running.consoleUrl}   (sign in with the admin token)`);
     print(`  registry API: ${registryUrl}/api/v1/search   (admin token in ${path.join(dataDir, 'admin-token')})`);
     print(`  capture:      ${captureUrl}   (public: no token)`);
     print(`  events:       ${eventsUrl}   (management: Authorization: Bearer <admin token>)`);
