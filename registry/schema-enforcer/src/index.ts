@@ -1,4 +1,5 @@
 import { definePlugin } from '@plugline/sdk';
+import { configErrorDetails } from '@plugline/sdk/browser';
 import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
 
@@ -7,22 +8,9 @@ type AddFormats = (ajv: Ajv2020) => Ajv2020;
 const addFormats: AddFormats =
   (addFormatsModule as unknown as { default?: AddFormats }).default ?? (addFormatsModule as unknown as AddFormats);
 
-/** Turns ajv errors into `properties.path: message` strings. */
+/** Turns ajv errors into `properties.path: message` strings (the SDK's located config errors, rooted at `properties`). */
 export function describeErrors(errors: readonly ErrorObject[] | null | undefined): string[] {
-  return (errors ?? []).map((error) => {
-    const segments = error.instancePath.split('/').slice(1).map((segment) => segment.replace(/~1/g, '/').replace(/~0/g, '~'));
-    let message = error.message ?? 'is invalid';
-    if (error.keyword === 'required') {
-      segments.push(String(error.params.missingProperty));
-      message = 'is required';
-    } else if (error.keyword === 'additionalProperties') {
-      segments.push(String(error.params.additionalProperty));
-      message = 'is not allowed';
-    } else if (error.keyword === 'enum') {
-      message = `must be one of ${(error.params.allowedValues as unknown[]).map((value) => JSON.stringify(value)).join(', ')}`;
-    }
-    return `${['properties', ...segments].join('.')}: ${message}`;
-  });
+  return configErrorDetails(errors, 'properties').map((error) => `${error.path}: ${error.message}`);
 }
 
 /**
