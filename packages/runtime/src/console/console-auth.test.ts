@@ -10,6 +10,7 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addPlugin } from '../project.js';
 import { type RunningRuntime, startRuntime } from '../server.js';
+import { formBody, postLogin, signIn } from '../test/console-session.js';
 import { adminFetch, startTestRegistry, testAdminToken } from '../test/helpers.js';
 import { ConsoleSessions } from './session.js';
 
@@ -30,22 +31,9 @@ afterAll(async () => {
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
-const form = (fields: Record<string, string>) => ({ 'content-type': 'application/x-www-form-urlencoded', body: new URLSearchParams(fields).toString() });
-
-async function login(token = testAdminToken, extra: Record<string, string> = {}, headers: Record<string, string> = {}) {
-  const { body, ...type } = form({ token, ...extra });
-  return fetch(`${running.url}/console/login`, { method: 'POST', redirect: 'manual', headers: { ...type, ...headers }, body });
-}
-
-async function signedIn(): Promise<{ cookie: string; csrf: string }> {
-  const answer = await login();
-  expect(answer.status).toBe(303);
-  const cookie = (answer.headers.get('set-cookie') ?? '').split(';')[0]!;
-  const page = await (await fetch(`${running.url}/console`, { headers: { cookie } })).text();
-  const csrf = /name="_csrf" value="([^"]+)"/.exec(page)?.[1];
-  expect(csrf).toBeDefined();
-  return { cookie, csrf: csrf! };
-}
+const form = (fields: Record<string, string>) => formBody(fields);
+const login = (token = testAdminToken, extra: Record<string, string> = {}, headers: Record<string, string> = {}) => postLogin(running.url, token, extra, headers);
+const signedIn = () => signIn(running.url);
 
 describe('console sign-in', () => {
   it('sends a browser without a session to the login page, which needs no token, and sets nothing for a wrong token', async () => {
@@ -100,7 +88,7 @@ describe('console sessions', () => {
   it('need the CSRF token and a same-site request for every action', async () => {
     const { cookie, csrf } = await signedIn();
     const post = (fields: Record<string, string>, headers: Record<string, string> = {}) => {
-      const { body, ...type } = form(fields);
+      const { body, headers: type } = form(fields);
       return fetch(`${running.url}/console/plugins/enricher/disable`, { method: 'POST', redirect: 'manual', headers: { cookie, ...type, ...headers }, body });
     };
     expect((await post({})).status).toBe(403);
@@ -114,13 +102,13 @@ describe('console sessions', () => {
     expect([done.status, done.headers.get('location')]).toEqual([303, '/console']);
     const after = (await (await adminFetch(`${running.url}/api/plugins`)).json()) as { plugins: { name: string; status: string }[] };
     expect(after.plugins.find((plugin) => plugin.name === 'enricher')?.status).toBe('disabled');
-    const { body, ...type } = form({ _csrf: csrf });
+    const { body, headers: type } = form({ _csrf: csrf });
     expect((await fetch(`${running.url}/console/plugins/enricher/enable`, { method: 'POST', redirect: 'manual', headers: { cookie, ...type }, body })).status).toBe(303);
   });
 
   it('end at sign-out: the cookie no longer opens anything', async () => {
     const { cookie, csrf } = await signedIn();
-    const { body, ...type } = form({ _csrf: csrf });
+    const { body, headers: type } = form({ _csrf: csrf });
     const out = await fetch(`${running.url}/console/logout`, { method: 'POST', redirect: 'manual', headers: { cookie, ...type }, body });
     expect([out.status, out.headers.get('location')]).toEqual([303, '/console/login']);
     expect((await fetch(`${running.url}/console`, { headers: { cookie }, redirect: 'manual' })).status).toBe(303);
@@ -155,7 +143,7 @@ describe('console login throttle', () => {
     const fresh = await startRuntime({ dir: emptyDir, port: 0, adminToken: testAdminToken, schedule: false, logger: pino({ level: 'silent' }) });
     try {
       const attempt = (token: string) => {
-        const { body, ...type } = form({ token });
+        const { body, headers: type } = form({ token });
         return fetch(`${fresh.url}/console/login`, { method: 'POST', redirect: 'manual', headers: type, body });
       };
       const statuses: number[] = [];

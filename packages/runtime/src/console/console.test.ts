@@ -227,6 +227,7 @@ describe('the console in Chromium', () => {
 
   it('re-drives a dead letter from the exports page once the receiver is back', async () => {
     // The receiver refused the event's batch (400): it became a dead letter.
+    await running.runtime.flushExports();
     await waitFor(() => running.runtime.store.deadLetters().length === 1);
     const [letter] = running.runtime.store.deadLetters();
     await page.getByRole('navigation', { name: 'Console' }).getByRole('link', { name: 'Exports' }).click();
