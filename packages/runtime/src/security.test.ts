@@ -113,10 +113,18 @@ const managementRoutes: { method: string; path: string; body?: unknown; status: 
   { method: 'PUT', path: '/api/plugins/not-installed/position', body: { index: 0 }, status: 404 },
   { method: 'PUT', path: '/api/plugins/not-installed/version', body: {}, status: 404 },
   { method: 'PUT', path: '/api/chain', body: { order: ['first'] }, status: 400 },
-  // The console (its pages are management too) and routes that do not exist are behind the token.
+  // One plugin, its logs, the dry run (plugin-routes.ts, dry-run-routes.ts).
+  { method: 'GET', path: '/api/plugins/first', status: 200 },
+  { method: 'GET', path: '/api/plugins/first/logs', status: 200 },
+  { method: 'POST', path: '/api/chain/dry-run', body: { event: { event: 'e', distinct_id: 'u' } }, status: 200 },
+  // Routes that do not exist are behind the token; so are the console's (with its own answer, below).
   { method: 'GET', path: '/api/not-a-route', status: 404 },
   { method: 'GET', path: '/console', status: 200 },
+  { method: 'GET', path: '/console/plugins/first', status: 200 },
 ];
+
+// The console's pages: without the token (or a session) a browser is sent to the login page.
+const consolePages = ['/console', '/console/', '/console/plugins/first', '/console/install', '/console/exports', '/console/tester', '/console/not-a-page'];
 
 describe('two faces: capture is public, management needs the admin token', () => {
   let running: Awaited<ReturnType<typeof runtimeWith>>;
@@ -138,7 +146,13 @@ describe('two faces: capture is public, management needs the admin token', () =>
       });
       const wrong: Record<string, string>[] = [{}, { authorization: 'Bearer wrong-token-of-some-length' }, { authorization: `Bearer ${testAdminToken}x` }, { authorization: `Basic ${testAdminToken}` }, { authorization: testAdminToken }];
       for (const headers of wrong) {
-        const refused = await fetch(url, init(headers));
+        const refused = await fetch(url, { ...init(headers), redirect: 'manual' });
+        if (route.path.startsWith('/console')) {
+          // A page asked for without the token: the login page, and nothing of the page itself.
+          expect([refused.status, refused.headers.get('location')]).toEqual([303, '/console/login']);
+          expect(await refused.text()).not.toContain('first');
+          continue;
+        }
         expect(refused.status).toBe(401);
         // No detail: the same coded answer whatever was wrong.
         expect(await refused.json()).toEqual({ error: { code: 'ERR_UNAUTHORIZED', message: 'A valid token is required' } });
@@ -147,6 +161,18 @@ describe('two faces: capture is public, management needs the admin token', () =>
       expect(allowed.status).toBe(route.status);
     });
   }
+
+  it('sends a browser without the token from every console page to the login page, and refuses console forms with 401', async () => {
+    for (const path of consolePages) {
+      const answer = await fetch(`${running.url}${path}`, { redirect: 'manual' });
+      expect([path, answer.status, answer.headers.get('location')]).toEqual([path, 303, '/console/login']);
+    }
+    for (const path of ['/console/plugins/first/disable', '/console/plugins/first/remove', '/console/tester', '/console/dead-letters/replay', '/console/logout']) {
+      const answer = await fetch(`${running.url}${path}`, { method: 'POST', redirect: 'manual', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'plugin=first' });
+      expect([path, answer.status]).toEqual([path, 401]);
+    }
+    expect((await (await fetch(`${running.url}/api/plugins`, { headers: { authorization: `Bearer ${testAdminToken}` } })).json()).plugins.find((plugin: { name: string }) => plugin.name === 'first').status).toBe('running');
+  });
 
   it('guards every spelling of a management path: case, trailing slash, dot segments, encoding', async () => {
     const { request } = await import('node:http');
