@@ -41,7 +41,7 @@ function metrics(plugin: Described): Markup {
   <div><dt>p50 per event</dt><dd data-metric="p50">${formatMs(stats.timing.p50Ms)}</dd></div>
   <div><dt>p99 per event</dt><dd data-metric="p99">${formatMs(stats.timing.p99Ms)}</dd></div>
 </dl>
-<p class="hint">Since this version started, over the last ${stats.timing.samples} timed events of processEvent.</p>
+<p class="hint">Counted since this version started. Time per event: each batch's processEvent time divided by its events, over the last ${stats.timing.samples} batch${stats.timing.samples === 1 ? '' : 'es'}.</p>
 </section>`;
 }
 
