@@ -76,6 +76,17 @@ export class DurableRetries {
     return id;
   }
 
+  /**
+   * Records a delivery that failed for good on its first attempts (a webhook answered 4xx): it goes
+   * straight to the dead letters (`ERR_RETRY_FAILED`), where it can be replayed, which puts it back
+   * here as a retry. Returns the dead letter's id.
+   */
+  fail(instance: PluginInstance, kind: string, payload: JsonValue, message: string, attempts: number): number {
+    const now = Date.now();
+    const id = this.deps.store.enqueueRetry({ plugin: instance.name, kind, payload, attempts, nextAttemptAt: now, firstFailedAt: now, lastError: message });
+    return this.deadLetter(instance, kind, id, { version: instance.version, reason: message, code: 'ERR_RETRY_FAILED', attempts });
+  }
+
   /** Starts the due retries of every running plugin (one plugin at a time each). Called by the runtime's tick. */
   tick(): void {
     const { host, store } = this.deps;
@@ -144,11 +155,12 @@ export class DurableRetries {
     this.deadLetter(instance, retry.kind, retry.id, { version: instance.version, reason, code, attempts }, outcome.payload);
   }
 
-  private deadLetter(instance: PluginInstance, kind: string, retryId: number, failure: { version: string; reason: string; code: ErrorCode; attempts: number }, payload?: JsonValue): void {
+  private deadLetter(instance: PluginInstance, kind: string, retryId: number, failure: { version: string; reason: string; code: ErrorCode; attempts: number }, payload?: JsonValue): number {
     const { store, metrics, logger } = this.deps;
     const id = store.retryToDeadLetter(retryId, failure, payload);
     metrics.retryAttempts.inc({ plugin: instance.name, kind, outcome: 'dead_letter' });
     metrics.deadLetters.inc({ plugin: instance.name });
     logger.error({ plugin: instance.name, version: instance.version, kind, deadLetter: id, attempts: failure.attempts, code: failure.code }, `retry ${retryId} (${kind}) sent to the dead-letter store`);
+    return id;
   }
 }

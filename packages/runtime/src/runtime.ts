@@ -637,9 +637,12 @@ export class Runtime {
             const message =
               outcome.status === 'compose-failed'
                 ? `${outcome.errorName}: ${outcome.message}`
-                : `webhook not delivered after ${outcome.attempts} attempt(s)${retrying ? ', retrying durably' : ''}: ${outcome.message}`;
+                : `webhook not delivered after ${outcome.attempts} attempt(s)${retrying ? ', retrying durably' : ', kept as a dead letter'}: ${outcome.message}`;
             this.recordError(instance, 'composeWebhook', new PluginError({ plugin: instance.name, version: instance.version, hook: 'composeWebhook', message }), events[outcome.index]?.uuid);
+            if (outcome.status !== 'failed') continue;
+            // Retryable (network, 5xx, 429): a durable retry. Refused (other 4xx): a dead letter, to replay once fixed.
             if (retrying) this.exports.retries.schedule(instance, 'composeWebhook', outcome.request as unknown as JsonValue, outcome.message);
+            else this.exports.retries.fail(instance, 'composeWebhook', outcome.request as unknown as JsonValue, outcome.message, outcome.attempts);
           }
         })
         .catch((error: unknown) => void this.recordError(instance, 'composeWebhook', error))
@@ -798,6 +801,12 @@ export class Runtime {
   scrubPluginText(name: string, text: string): string {
     const instance = this.instances.find((candidate) => candidate.name === name);
     return instance ? scrubText(instance, text) : text;
+  }
+
+  /** A JSON value (dead-letter events, a webhook request) with every string scrubbed of plugin `name`'s secret values. */
+  scrubPluginValue<T>(name: string, value: T): T {
+    const instance = this.instances.find((candidate) => candidate.name === name);
+    return instance ? scrubValue(instance, value) : value;
   }
 
   /** Stored events (see {@link EventQuery}). */

@@ -171,7 +171,8 @@ describe('two faces: capture is public, management needs the admin token', () =>
       const answer = await fetch(`${running.url}${path}`, { method: 'POST', redirect: 'manual', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'plugin=first' });
       expect([path, answer.status]).toEqual([path, 401]);
     }
-    expect((await (await fetch(`${running.url}/api/plugins`, { headers: { authorization: `Bearer ${testAdminToken}` } })).json()).plugins.find((plugin: { name: string }) => plugin.name === 'first').status).toBe('running');
+    const { plugins } = (await (await fetch(`${running.url}/api/plugins`, { headers: { authorization: `Bearer ${testAdminToken}` } })).json()) as { plugins: { name: string; status: string }[] };
+    expect(plugins.find((plugin) => plugin.name === 'first')?.status).toBe('running');
   });
 
   it('guards every spelling of a management path: case, trailing slash, dot segments, encoding', async () => {

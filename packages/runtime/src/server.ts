@@ -174,7 +174,8 @@ export function createRuntimeApp(
     const { events, ...filter } = req.query as Record<string, unknown>;
     const withEvents = events === '1' || events === 'true';
     const deadLetters = runtime.store.deadLetters({ ...deadLetterFilterFrom(filter), withEvents });
-    res.json({ deadLetters: deadLetters.map((letter) => ({ ...letter, reason: runtime.scrubPluginText(letter.plugin, letter.reason) })) });
+    // A composeWebhook dead letter holds the composed request (headers built from secrets): scrubbed like the reason.
+    res.json({ deadLetters: deadLetters.map((letter) => ({ ...letter, reason: runtime.scrubPluginText(letter.plugin, letter.reason), events: runtime.scrubPluginValue(letter.plugin, letter.events) })) });
   });
   mountDeliveryRoutes(app, runtime);
 
