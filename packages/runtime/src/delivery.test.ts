@@ -2,6 +2,8 @@
 // SIGKILL of a plugline-runtime child), bulk dead-letter re-drive, re-drive on recovery, and the
 // process guard. Real registry, real runtimes, real HTTP receivers.
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -100,28 +102,81 @@ describe('the retry schedule', () => {
   });
 });
 
+/** A plugline-runtime child process on `dir` (port 0); `kill` SIGKILLs it and waits for its exit. */
+async function spawnRuntime(dir: string): Promise<{ url: string; kill: () => Promise<void> }> {
+  if (!existsSync(mainScript)) throw new Error('packages/runtime/dist/main.js is missing: build @plugline/runtime first');
+  const env: Record<string, string | undefined> = { ...process.env, PLUGLINE_RUNTIME_DIR: dir, PLUGLINE_RUNTIME_ADMIN_TOKEN: adminToken, PLUGLINE_RUNTIME_PORT: '0', LOG_LEVEL: 'info', REDIS_URL: '' };
+  delete env.PLUGLINE_SOURCE;
+  delete env.PLUGLINE_DATA_DIR;
+  const child: ChildProcess = spawn(process.execPath, [mainScript], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const kill = async () => {
+    child.kill('SIGKILL');
+    await exited;
+  };
+  cleanup.push(kill);
+  let output = '';
+  child.stdout!.on('data', (chunk: Buffer) => {
+    output += chunk.toString();
+  });
+  const url = await waitFor(() => /"url":"(http:[^"]+)"[^\n]*plugline runtime listening/.exec(output)?.[1], 15_000);
+  return { url, kill };
+}
+
+describe('onEvent first attempts', () => {
+  it('survive a SIGKILL while they run: the events are handed to onEvent again by the next runtime', async () => {
+    // A receiver that holds every request open until released: onEvent is in flight when the runtime dies.
+    let holding = true;
+    const received: string[] = [];
+    const server = createServer(async (req, res) => {
+      const chunks: Buffer[] = [];
+      for await (const chunk of req) chunks.push(chunk as Buffer);
+      received.push(...(JSON.parse(Buffer.concat(chunks).toString('utf8')) as string[]));
+      if (!holding) res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    cleanup.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    const dir = await project([{ name: 'notifier', config: { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/notify` } }]);
+    const { url, kill } = await spawnRuntime(dir);
+    const sent = events(3, 'first');
+    await post(url, sent);
+    // onEvent has sent its requests and waits for the answers: the events are stored, not yet handled.
+    await waitFor(() => sent.every((event) => received.includes(event.uuid)));
+    await kill();
+    server.closeAllConnections();
+    holding = false;
+    received.length = 0;
+
+    const restarted = await startRuntime({ dir, adminToken, port: 0, logger: silent, schedule: false, exportTickMs: 20 });
+    cleanup.push(() => restarted.close());
+    await waitFor(() => sent.every((event) => received.includes(event.uuid)), 15_000);
+    await waitFor(() => restarted.runtime.store.pendingRetries().length === 0);
+    expect(restarted.runtime.store.deadLetters()).toEqual([]);
+  }, 40_000);
+
+  it('leave nothing behind when they deliver: no retry row, no retry counted', async () => {
+    const receiver = await startReceiver(() => 200);
+    cleanup.push(() => receiver.close());
+    const dir = await project([{ name: 'notifier', config: { url: `${receiver.url}/notify` } }]);
+    const { url, runtime } = await startRuntime({ dir, adminToken, port: 0, logger: silent, schedule: false, exportTickMs: 20 });
+    cleanup.push(() => runtime.close());
+    const sent = events(4, 'ok');
+    await post(url, sent);
+    await waitFor(() => sent.every((event) => receivedUuids(receiver).has(event.uuid)));
+    await runtime.settle();
+    expect(runtime.store.pendingRetries()).toEqual([]);
+    expect(await (await fetch(`${url}/metrics`, authorized)).text()).not.toMatch(/plugline_retry_attempts_total\{plugin="notifier"/);
+  });
+});
+
 describe('onEvent RetryError', () => {
   it('is retried durably: pending retries survive a SIGKILL of the runtime, and every event is handled after recovery', async () => {
-    if (!existsSync(mainScript)) throw new Error('packages/runtime/dist/main.js is missing: build @plugline/runtime first');
     let failing = true;
     const receiver = await startReceiver(() => (failing ? 503 : 200));
     cleanup.push(() => receiver.close());
     const dir = await project([{ name: 'notifier', config: { url: `${receiver.url}/notify` } }]);
 
-    const env: Record<string, string | undefined> = { ...process.env, PLUGLINE_RUNTIME_DIR: dir, PLUGLINE_RUNTIME_ADMIN_TOKEN: adminToken, PLUGLINE_RUNTIME_PORT: '0', LOG_LEVEL: 'info', REDIS_URL: '' };
-    delete env.PLUGLINE_SOURCE;
-    delete env.PLUGLINE_DATA_DIR;
-    const child: ChildProcess = spawn(process.execPath, [mainScript], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    cleanup.push(async () => {
-      child.kill('SIGKILL');
-      await exited;
-    });
-    let output = '';
-    child.stdout!.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-    });
-    const url = await waitFor(() => /"url":"(http:[^"]+)"[^\n]*plugline runtime listening/.exec(output)?.[1], 15_000);
+    const { url, kill } = await spawnRuntime(dir);
     const sent = [...events(5, 'a'), ...events(5, 'b')];
     await post(url, sent.slice(0, 5));
     await post(url, sent.slice(5));
@@ -133,8 +188,7 @@ describe('onEvent RetryError', () => {
     });
     expect(pending.nextRetryAt).toEqual(expect.any(Number));
     expect((await getJson<{ deadLetters: unknown[] }>(`${url}/api/dead-letters`)).deadLetters).toEqual([]);
-    child.kill('SIGKILL');
-    await exited;
+    await kill();
 
     failing = false;
     const restarted = await startRuntime({ dir, adminToken, port: 0, logger: silent, schedule: false, exportTickMs: 20 });

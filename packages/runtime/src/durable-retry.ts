@@ -13,6 +13,15 @@ import type { PendingRetry, RuntimeStore } from './store.js';
  */
 export type RetryOutcome = { ok: true } | { retry: string; payload?: JsonValue } | { failed: string; payload?: JsonValue };
 
+/** An attempt's outcome; a throw counts as `{ retry: message }`. */
+async function outcomeOf(attempt: () => Promise<RetryOutcome>): Promise<RetryOutcome> {
+  try {
+    return await attempt();
+  } catch (error) {
+    return { retry: (error as Error).message ?? String(error) };
+  }
+}
+
 /** Runs one attempt of a retry of its kind for a plugin; a throw counts as `{ retry: message }`. */
 export type RetryHandler = (instance: PluginInstance, payload: JsonValue, attempt: number) => Promise<RetryOutcome>;
 
@@ -125,22 +134,34 @@ export class DurableRetries {
     }
   }
 
+  /**
+   * Runs the first attempt of a delivery whose retry row was written with the data it delivers
+   * (attempts 0, see RuntimeStore.storeEvents `firstRuns`), under the row's lease so no other runtime
+   * (and no tick) runs it meanwhile, and settles the row like a retry: removed when delivered,
+   * rescheduled with the policy's first backoff, or dead-lettered. A runtime that dies before settling
+   * leaves the row, which is then retried like any other.
+   */
+  async runFirst(instance: PluginInstance, retry: Pick<PendingRetry, 'id' | 'kind' | 'firstFailedAt'>, first: () => Promise<RetryOutcome>): Promise<void> {
+    await this.deps.withLease(`retry:${retry.id}`, async () => {
+      this.settle(instance, { ...retry, attempts: 0 }, await outcomeOf(first), true);
+    });
+  }
+
   private async attempt(instance: PluginInstance, retry: PendingRetry): Promise<void> {
+    const handler = this.handlers.get(retry.kind);
+    const attempts = retry.attempts + 1;
+    const outcome: RetryOutcome = handler ? await outcomeOf(() => handler(instance, retry.payload, attempts)) : { failed: `no handler for retries of kind ${retry.kind} in this runtime` };
+    this.settle(instance, retry, outcome, false);
+  }
+
+  /** Applies an attempt's outcome to its row (the attempt was number `retry.attempts + 1`). */
+  private settle(instance: PluginInstance, retry: Pick<PendingRetry, 'id' | 'kind' | 'firstFailedAt' | 'attempts'>, outcome: RetryOutcome, first: boolean): void {
     const { store, metrics } = this.deps;
     const attempts = retry.attempts + 1;
-    const handler = this.handlers.get(retry.kind);
-    let outcome: RetryOutcome;
-    if (!handler) outcome = { failed: `no handler for retries of kind ${retry.kind} in this runtime` };
-    else {
-      try {
-        outcome = await handler(instance, retry.payload, attempts);
-      } catch (error) {
-        outcome = { retry: (error as Error).message ?? String(error) };
-      }
-    }
     if ('ok' in outcome) {
       store.retryDone(retry.id);
-      metrics.retryAttempts.inc({ plugin: instance.name, kind: retry.kind, outcome: 'success' });
+      // A first attempt that delivered was never a retry.
+      if (!first) metrics.retryAttempts.inc({ plugin: instance.name, kind: retry.kind, outcome: 'success' });
       return;
     }
     const now = Date.now();

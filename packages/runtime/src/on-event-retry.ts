@@ -1,5 +1,5 @@
 import { type HookName, type JsonValue, type PluginEvent, PluginError } from '@plugline/sdk';
-import type { RetryHandler } from './durable-retry.js';
+import type { RetryHandler, RetryOutcome } from './durable-retry.js';
 import type { PluginInstance } from './plugin-instance.js';
 import type { OnEventFailure } from './sandbox/sandbox.js';
 
@@ -25,17 +25,34 @@ export function recordOnEventFailures(instance: PluginInstance, events: readonly
 }
 
 /**
- * The durable-retry handler of kind `onEvent`: runs `onEvent` again over the events that threw a
- * `RetryError` (one crossing); those that throw a `RetryError` again are retried later, other failures
- * are recorded as errors and not retried (as on the first pass).
+ * The `onEvent` attempt over `events`: one crossing; the events that threw a `RetryError` are the ones
+ * to retry (`{ retry, payload }`), other failures are recorded as errors and not retried. A crossing
+ * that fails as a whole (timeout, memory) is recorded and not retried either, as PostHog does.
  */
-export function onEventRetryHandler(recordError: RecordError): RetryHandler {
+export async function attemptOnEvent(instance: PluginInstance, events: readonly PluginEvent[], recordError: RecordError, options: { depth?: number; json?: string } = {}): Promise<RetryOutcome> {
+  let failures: OnEventFailure[];
+  try {
+    failures = await instance.sandbox!.onEventBatch(options.json ?? JSON.stringify(events), events.length, options.depth ?? 0);
+  } catch (error) {
+    recordError(instance, 'onEvent', error);
+    return { ok: true };
+  }
+  const { retry, reason } = recordOnEventFailures(instance, events, failures, recordError);
+  if (retry.length === 0) return { ok: true };
+  return { retry: reason, payload: retry as unknown as JsonValue };
+}
+
+/**
+ * The durable-retry handler of kind `onEvent`: runs `onEvent` again over the events of the row: the
+ * events themselves (those that threw a `RetryError`), or `{ stored: [uuid, ...] }`, a first attempt
+ * that never settled (its runtime died), read back from the store by `load`.
+ */
+export function onEventRetryHandler(recordError: RecordError, load: (uuids: readonly string[]) => PluginEvent[]): RetryHandler {
   return async (instance, payload) => {
     if (!instance.has('onEvent')) return { failed: `${instance.name} has no onEvent hook (any more)` };
-    const events = payload as unknown as PluginEvent[];
-    const failures = await instance.sandbox!.onEventBatch(JSON.stringify(events), events.length);
-    const { retry, reason } = recordOnEventFailures(instance, events, failures, recordError);
-    if (retry.length === 0) return { ok: true };
-    return { retry: reason, payload: retry as unknown as JsonValue };
+    const stored = (payload as { stored?: unknown } | null)?.stored;
+    const events = Array.isArray(stored) ? load(stored as string[]) : (payload as unknown as PluginEvent[]);
+    if (events.length === 0) return { ok: true };
+    return attemptOnEvent(instance, events, recordError);
   };
 }

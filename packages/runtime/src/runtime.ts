@@ -14,7 +14,7 @@ import type { CaptureContext } from './capture.js';
 import { type DryRunInput, type DryRunResult, dryRunChain, dryRunInputEvent } from './dry-run.js';
 import { runSandboxedChain } from './chain.js';
 import { onHostError } from './host-errors.js';
-import { onEventRetryHandler, recordOnEventFailures } from './on-event-retry.js';
+import { attemptOnEvent, onEventRetryHandler } from './on-event-retry.js';
 import { type ExportSettings, RuntimeExports, defaultExportSettings, ignoredEvents } from './exports.js';
 import type { InstalledPlugin } from './install.js';
 import { type IngestLimits, IngestGate, defaultIngestLimits, measureEvent, screenEvents, unavailable } from './limits.js';
@@ -196,7 +196,7 @@ export class Runtime {
       { ...defaultExportSettings, ...options.exports },
       options.leaseMs === undefined ? {} : { leaseMs: options.leaseMs },
     );
-    this.exports.retries.register('onEvent', onEventRetryHandler((instance, hook, error, eventUuid) => this.recordError(instance, hook, error, eventUuid)));
+    this.exports.retries.register('onEvent', onEventRetryHandler((instance, hook, error, eventUuid) => this.recordError(instance, hook, error, eventUuid), (uuids) => this.store.storedEvents(uuids)));
     // A composeWebhook request whose immediate retries failed: sent again with the export batches' policy.
     this.exports.retries.register('composeWebhook', async (instance, payload) => {
       const outcome = await attemptWebhook(instance.sandbox!, payload as unknown as WebhookRequest);
@@ -580,7 +580,11 @@ export class Runtime {
       keptIndex.push(index);
     });
     const exporters = this.instances.filter((instance) => instance.has('exportEvents')).map((instance) => ({ plugin: instance.name, ignore: ignoredEvents(instance.config) }));
-    const stored = this.store.storeEvents(kept, exporters);
+    // Each onEvent delivery is a retry row written with the events (first attempt pending): a crash
+    // before it settles leaves it to be retried (durable-retry.ts runFirst).
+    const dueAt = Date.now() + (this.options.wallTimeoutMs ?? 5000);
+    const firstRuns = this.instances.filter((instance) => instance.has('onEvent')).map((instance) => ({ plugin: instance.name, kind: 'onEvent', dueAt }));
+    const { stored, runs } = this.store.storeEvents(kept, exporters, firstRuns);
     stopTimer();
     this.metrics.eventsStored.inc(stored.length);
     this.metrics.eventsDuplicate.inc(kept.length - stored.length);
@@ -590,7 +594,7 @@ export class Runtime {
       result[index] = storedUuids.has(kept[k]!.uuid) ? 'stored' : 'duplicate';
     });
     if (stored.length > 0) {
-      this.runOnEvent(stored, depth);
+      this.runOnEvent(stored, depth, runs);
       this.exportTick();
     }
     return result;
@@ -601,20 +605,20 @@ export class Runtime {
     this.background.add(tracked);
   }
 
-  private runOnEvent(events: PluginEvent[], depth = 0) {
-    const json = JSON.stringify(events);
+  private runOnEvent(events: PluginEvent[], depth: number, runs: ReadonlyMap<string, number>) {
+    const firstFailedAt = Date.now();
+    let json: string | undefined;
     for (const instance of this.instances) {
       if (instance.has('composeWebhook')) this.runComposeWebhook(instance, events);
-      if (!instance.has('onEvent')) continue;
+      const id = runs.get(instance.name);
+      if (!instance.has('onEvent') || id === undefined) continue;
       instance.enter();
+      // A RetryError is retried durably (same policy as export batches); other failures are recorded.
+      json ??= JSON.stringify(events);
+      const first = () => attemptOnEvent(instance, events, (...args) => this.recordError(...args), { depth, json });
       this.track(
-        instance
-          .sandbox!.onEventBatch(json, events.length, depth)
-          .then((failures) => {
-            // A RetryError is retried durably (same policy as export batches); other failures are recorded.
-            const { retry, reason } = recordOnEventFailures(instance, events, failures, (...args) => this.recordError(...args));
-            if (retry.length > 0) this.exports.retries.schedule(instance, 'onEvent', retry as unknown as JsonValue, reason);
-          })
+        this.exports.retries
+          .runFirst(instance, { id, kind: 'onEvent', firstFailedAt }, first)
           .catch((error: unknown) => void this.recordError(instance, 'onEvent', error))
           .finally(() => instance.leave()),
       );

@@ -191,11 +191,19 @@ export class RuntimeStore {
 
   /**
    * Stores events (a uuid already stored is skipped) and, in the same transaction, appends each new
-   * event to the export buffer of every plugin in `exportTo` (except event names it ignores). Returns
-   * the events that were new.
+   * event to the export buffer of every plugin in `exportTo` (except event names it ignores), and
+   * records each delivery of `firstRuns` (`onEvent` of a plugin) as a retry row of its kind holding the
+   * new events' uuids (`{ stored: [...] }`, see {@link storedEvents}), due at `dueAt`: the caller runs
+   * the first attempt at once and settles the row (durable-retry.ts `runFirst`); if the process dies
+   * first, the row is retried like any other. Returns the events that were new and each delivery's row id.
    */
-  storeEvents(events: readonly PluginEvent[], exportTo: readonly { plugin: string; ignore?: ReadonlySet<string> }[]): PluginEvent[] {
-    if (events.length === 0) return [];
+  storeEvents(
+    events: readonly PluginEvent[],
+    exportTo: readonly { plugin: string; ignore?: ReadonlySet<string> }[],
+    firstRuns: readonly { plugin: string; kind: string; dueAt: number }[] = [],
+  ): { stored: PluginEvent[]; runs: Map<string, number> } {
+    const runs = new Map<string, number>();
+    if (events.length === 0) return { stored: [], runs };
     const insert = this.statement('INSERT OR IGNORE INTO events (uuid, event, distinct_id, timestamp, data, stored_at) VALUES (?, ?, ?, ?, ?, ?)');
     const enqueue = this.statement('INSERT INTO export_buffer (plugin, data, bytes, enqueued_at) VALUES (?, ?, ?, ?)');
     return this.transaction(() => {
@@ -209,7 +217,22 @@ export class RuntimeStore {
         const bytes = Buffer.byteLength(data);
         for (const target of exportTo) if (!target.ignore?.has(event.event)) enqueue.run(target.plugin, data, bytes, now);
       }
-      return stored;
+      if (stored.length > 0) {
+        const uuids: JsonValue = { stored: stored.map((event) => event.uuid) };
+        for (const run of firstRuns) {
+          runs.set(run.plugin, this.enqueueRetry({ plugin: run.plugin, kind: run.kind, payload: uuids, attempts: 0, nextAttemptAt: run.dueAt, firstFailedAt: now, lastError: 'first attempt pending' }));
+        }
+      }
+      return { stored, runs };
+    });
+  }
+
+  /** The stored events of these uuids, in that order (those no longer stored are left out). */
+  storedEvents(uuids: readonly string[]): PluginEvent[] {
+    const select = this.statement('SELECT data FROM events WHERE uuid = ?');
+    return uuids.flatMap((uuid) => {
+      const row = select.get(uuid) as { data: string } | undefined;
+      return row ? [JSON.parse(row.data) as PluginEvent] : [];
     });
   }
 
