@@ -31,6 +31,8 @@ export class StoreLeases {
     this.db = new DatabaseSync(join(dataDir, 'runtime.sqlite'));
     this.db.exec(`
       PRAGMA busy_timeout = 5000;
+      -- A lease is worth nothing after a power loss (its holder is gone too): no fsync per claim.
+      PRAGMA synchronous = NORMAL;
       CREATE TABLE IF NOT EXISTS leases (key TEXT PRIMARY KEY, owner TEXT NOT NULL, until INTEGER NOT NULL);
     `);
     // One statement, so the check and the take are atomic across processes.
