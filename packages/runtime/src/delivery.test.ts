@@ -42,6 +42,19 @@ const notifier = {
   };`,
 };
 
+/** A PostHog job that calls its receiver; a 5xx answer throws a RetryError. */
+const jobRunner = {
+  name: 'job-runner',
+  config: { type: 'object' as const, properties: { url: { type: 'string' as const } }, required: ['url'] },
+  code: `export const jobs = {
+    async deliver(payload, { config }) {
+      const response = await fetch(config.url, { method: 'POST', body: JSON.stringify([payload.uuid]) });
+      if (response.status >= 500) throw new RetryError('receiver answered ' + response.status);
+    },
+  };
+  export async function processEvent(event, { jobs }) { await jobs.deliver({ uuid: event.uuid }).runNow(); return event; }`,
+};
+
 /** A shortened schedule: 50 ms doubling to 400 ms, for a minute (the default: 1 s to 10 min, for 4 h). */
 const shortSchedule = { exportMaxAgeMs: 0, exportBackoffBaseMs: 50, exportBackoffMaxMs: 400, exportRetryWindowMs: 60_000 };
 
@@ -73,7 +86,7 @@ const postJson = async (url: string, body: unknown) => {
 const receivedUuids = (receiver: { received: { status: number; body: unknown }[] }) => new Set(receiver.received.filter((r) => r.status < 300).flatMap((r) => r.body as string[]));
 
 beforeAll(async () => {
-  registry = await startTestRegistry([fixtures.exporter, notifier]);
+  registry = await startTestRegistry([fixtures.exporter, notifier, jobRunner]);
 });
 afterAll(async () => {
   for (const step of cleanup.reverse()) await step().catch(() => undefined);
@@ -166,6 +179,43 @@ describe('onEvent first attempts', () => {
     await runtime.settle();
     expect(runtime.store.pendingRetries()).toEqual([]);
     expect(await (await fetch(`${url}/metrics`, authorized)).text()).not.toMatch(/plugline_retry_attempts_total\{plugin="notifier"/);
+  });
+});
+
+describe('PostHog jobs that throw RetryError', () => {
+  it('are retried with the export policy past the old 3 attempts, then delivered', async () => {
+    let failures = 0;
+    const receiver = await startReceiver(() => (++failures <= 6 ? 503 : 200));
+    cleanup.push(() => receiver.close());
+    const dir = await project([{ name: 'job-runner', config: { url: `${receiver.url}/job` } }]);
+    const { url, runtime } = await startRuntime({ dir, adminToken, port: 0, logger: silent, schedule: false, exportTickMs: 20 });
+    cleanup.push(() => runtime.close());
+    const [event] = events(1, 'job');
+    await post(url, [event!]);
+    await waitFor(() => receivedUuids(receiver).has(event!.uuid), 20_000);
+    expect(receiver.received.filter((request) => request.status === 503)).toHaveLength(6);
+    await waitFor(() => runtime.store.pendingRetries().length === 0);
+    expect(runtime.store.deadLetters()).toEqual([]);
+    const metrics = await (await fetch(`${url}/metrics`, authorized)).text();
+    expect(metrics).toMatch(/plugline_retry_attempts_total\{plugin="job-runner",kind="job",outcome="success"\} 1/);
+  });
+
+  it('are dead-lettered when the policy runs out (hook job) and run again when replayed', async () => {
+    let status = 503;
+    const receiver = await startReceiver(() => status);
+    cleanup.push(() => receiver.close());
+    const dir = await project([{ name: 'job-runner', config: { url: `${receiver.url}/job` }, settings: { exportMaxAttempts: 2 } }]);
+    const { url, runtime } = await startRuntime({ dir, adminToken, port: 0, logger: silent, schedule: false, exportTickMs: 20 });
+    cleanup.push(() => runtime.close());
+    const [event] = events(1, 'doomed-job');
+    await post(url, [event!]);
+    const [dead] = await waitFor(() => (runtime.store.deadLetters().length > 0 ? runtime.store.deadLetters() : undefined), 20_000);
+    expect(dead).toMatchObject({ plugin: 'job-runner', hook: 'job', code: 'ERR_RETRY_EXHAUSTED', attempts: 2 });
+    status = 200;
+    expect(await postJson(`${url}/api/dead-letters/replay`, { hook: 'job' })).toMatchObject({ status: 202, body: { replayed: 1 } });
+    await waitFor(() => receivedUuids(receiver).has(event!.uuid));
+    await waitFor(() => runtime.store.pendingRetries().length === 0);
+    expect(runtime.store.deadLetters()).toEqual([]);
   });
 });
 

@@ -72,10 +72,12 @@ export class DurableRetries {
    * Records a delivery whose first attempt failed with a retryable error: it is attempted again after
    * the policy's first backoff. Returns the retry's id.
    */
-  schedule(instance: PluginInstance, kind: string, payload: JsonValue, message: string): number {
+  schedule(instance: PluginInstance, kind: string, payload: JsonValue, message: string, options: { replacingJob?: number } = {}): number {
     const now = Date.now();
     const next = nextAttempt(this.deps.policy(instance), 1, now, now);
-    const id = this.deps.store.enqueueRetry({ plugin: instance.name, kind, payload, attempts: 1, nextAttemptAt: next.exhausted ? now : next.at, firstFailedAt: now, lastError: message });
+    const row = { plugin: instance.name, kind, payload, attempts: 1, nextAttemptAt: next.exhausted ? now : next.at, firstFailedAt: now, lastError: message };
+    // A failed PostHog job becomes a retry in the same transaction that removes it from the jobs.
+    const id = options.replacingJob === undefined ? this.deps.store.enqueueRetry(row) : this.deps.store.jobToRetry(options.replacingJob, row);
     if (next.exhausted) {
       // A policy that allows one attempt only (maxAttempts 1, or no window): straight to the dead letters.
       this.deadLetter(instance, kind, id, { version: instance.version, reason: message, code: 'ERR_RETRY_EXHAUSTED', attempts: 1 });

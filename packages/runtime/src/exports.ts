@@ -1,9 +1,9 @@
-import { type ErrorCode, type HookName, PluginError, PluglineError, isPluglineError } from '@plugline/sdk';
+import { type ErrorCode, type HookName, type JsonValue, PluginError, PluglineError, isPluglineError } from '@plugline/sdk';
 import type { Logger } from 'pino';
 import type { RuntimeMetrics } from './metrics.js';
 import type { PluginErrorRecord, PluginInstance } from './plugin-instance.js';
 import type { StoreLeases } from './state-leases.js';
-import { DurableRetries } from './durable-retry.js';
+import { DurableRetries, type RetryOutcome } from './durable-retry.js';
 import { type RetryPolicy, defaultRetryPolicy, nextAttempt } from './retry-policy.js';
 import { runWithLease } from './state-leases.js';
 import type { DeadLetterFilter, DeliveryProgress, RuntimeStore } from './store.js';
@@ -73,6 +73,7 @@ export class RuntimeExports {
       policy: (instance) => this.exportSettings(instance),
       withLease: (key, work) => this.withLease(key, work),
     });
+    this.retries.register('job', (instance, payload) => this.retryJob(instance, payload));
   }
 
 
@@ -144,7 +145,7 @@ export class RuntimeExports {
     }
   }
 
-  /** Runs a plugin's due jobs; a `RetryError` retries (3 attempts, backoff), other errors are recorded and the job dropped. */
+  /** Runs a plugin's due jobs; a `RetryError` becomes a durable retry (the export policy), other errors are recorded and the job dropped. */
   private async runJobs(instance: PluginInstance): Promise<void> {
     for (const job of this.store.dueJobs(instance.name)) {
       if (this.host.closed()) return;
@@ -167,10 +168,31 @@ export class RuntimeExports {
       this.store.jobDone(job.id);
       return;
     }
-    this.host.recordError(instance, `jobs.${job.name}`, new PluginError({ plugin: instance.name, version: instance.version, hook: `jobs.${job.name}`, message: `${failure.errorName}: ${failure.message}` }));
-    const attempts = job.attempts + 1;
-    if (failure.errorName === 'RetryError' && attempts < 3) this.store.jobRetryLater(job.id, attempts, Date.now() + this.exportDefaults.backoffBaseMs * 2 ** attempts);
+    const message = this.recordJobFailure(instance, job.name, failure);
+    // A RetryError: a durable retry with the export policy (kind `job`, then a replayable dead letter).
+    if (failure.errorName === 'RetryError') this.retries.schedule(instance, 'job', { name: job.name, payload: job.payload }, message, { replacingJob: job.id });
     else this.store.jobDone(job.id);
+  }
+
+  private recordJobFailure(instance: PluginInstance, name: string, failure: { message: string; errorName: string }): string {
+    const message = `${failure.errorName}: ${failure.message}`;
+    this.host.recordError(instance, `jobs.${name}`, new PluginError({ plugin: instance.name, version: instance.version, hook: `jobs.${name}`, message }));
+    return message;
+  }
+
+  /** The durable-retry handler of kind `job`: the job runs again; a RetryError retries it, another error ends it. */
+  private async retryJob(instance: PluginInstance, payload: JsonValue): Promise<RetryOutcome> {
+    const { name, payload: data } = payload as { name: string; payload: JsonValue };
+    if (!instance.sandbox) return { failed: `${instance.name} is not running` };
+    let failure: { message: string; errorName: string } | null;
+    try {
+      failure = await instance.sandbox.callHook(`jobs.${name}`, [data]);
+    } catch (error) {
+      failure = { message: (error as Error).message, errorName: 'Error' };
+    }
+    if (!failure) return { ok: true };
+    const message = this.recordJobFailure(instance, name, failure);
+    return failure.errorName === 'RetryError' ? { retry: message } : { failed: message };
   }
 
   private async exportPlugin(instance: PluginInstance, force: boolean): Promise<void> {

@@ -329,10 +329,6 @@ export class RuntimeStore {
     this.statement('DELETE FROM jobs WHERE id = ?').run(id);
   }
 
-  jobRetryLater(id: number, attempts: number, runAt: number): void {
-    this.statement('UPDATE jobs SET attempts = ?, run_at = ? WHERE id = ?').run(attempts, runAt, id);
-  }
-
   // --- export buffers
 
   /** Count, bytes and age (ms since the oldest entry) of a plugin's export buffer. */
@@ -433,6 +429,14 @@ export class RuntimeStore {
       'INSERT INTO retries (plugin, kind, data, attempts, next_attempt_at, first_failed_at, last_error) VALUES (?, ?, ?, ?, ?, ?, ?)',
     ).run(retry.plugin, retry.kind, JSON.stringify(retry.payload), retry.attempts, retry.nextAttemptAt, retry.firstFailedAt, retry.lastError);
     return Number(lastInsertRowid);
+  }
+
+  /** Replaces a job by a retry (one transaction: a crash keeps one or the other); returns the retry's id. */
+  jobToRetry(jobId: number, retry: Parameters<RuntimeStore['enqueueRetry']>[0]): number {
+    return this.transaction(() => {
+      this.statement('DELETE FROM jobs WHERE id = ?').run(jobId);
+      return this.enqueueRetry(retry);
+    });
   }
 
   /** The next due retry of a plugin (oldest schedule first), if any. */
