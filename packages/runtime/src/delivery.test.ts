@@ -42,6 +42,15 @@ const notifier = {
   };`,
 };
 
+/** PostHog's composeWebhook: one request per event, sent by the host. */
+const composer = {
+  name: 'composer',
+  config: { type: 'object' as const, properties: { url: { type: 'string' as const } }, required: ['url'] },
+  code: `export function composeWebhook(event, { config }) {
+    return { url: config.url, method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify([event.uuid]) };
+  }`,
+};
+
 /** A PostHog job that calls its receiver; a 5xx answer throws a RetryError. */
 const jobRunner = {
   name: 'job-runner',
@@ -86,7 +95,7 @@ const postJson = async (url: string, body: unknown) => {
 const receivedUuids = (receiver: { received: { status: number; body: unknown }[] }) => new Set(receiver.received.filter((r) => r.status < 300).flatMap((r) => r.body as string[]));
 
 beforeAll(async () => {
-  registry = await startTestRegistry([fixtures.exporter, notifier, jobRunner]);
+  registry = await startTestRegistry([fixtures.exporter, notifier, jobRunner, composer]);
 });
 afterAll(async () => {
   for (const step of cleanup.reverse()) await step().catch(() => undefined);
@@ -136,36 +145,41 @@ async function spawnRuntime(dir: string): Promise<{ url: string; kill: () => Pro
   return { url, kill };
 }
 
-describe('onEvent first attempts', () => {
-  it('survive a SIGKILL while they run: the events are handed to onEvent again by the next runtime', async () => {
-    // A receiver that holds every request open until released: onEvent is in flight when the runtime dies.
-    let holding = true;
-    const received: string[] = [];
-    const server = createServer(async (req, res) => {
-      const chunks: Buffer[] = [];
-      for await (const chunk of req) chunks.push(chunk as Buffer);
-      received.push(...(JSON.parse(Buffer.concat(chunks).toString('utf8')) as string[]));
-      if (!holding) res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    cleanup.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
-    const dir = await project([{ name: 'notifier', config: { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/notify` } }]);
-    const { url, kill } = await spawnRuntime(dir);
-    const sent = events(3, 'first');
-    await post(url, sent);
-    // onEvent has sent its requests and waits for the answers: the events are stored, not yet handled.
-    await waitFor(() => sent.every((event) => received.includes(event.uuid)));
-    await kill();
-    server.closeAllConnections();
-    holding = false;
-    received.length = 0;
+describe('onEvent and composeWebhook first attempts', () => {
+  for (const [hook, plugin] of [
+    ['onEvent', 'notifier'],
+    ['composeWebhook', 'composer'],
+  ] as const) {
+    it(`survive a SIGKILL while they run (${hook}): the events are handed to ${hook} again by the next runtime`, async () => {
+      // A receiver that holds every request open until released: onEvent is in flight when the runtime dies.
+      let holding = true;
+      const received: string[] = [];
+      const server = createServer(async (req, res) => {
+        const chunks: Buffer[] = [];
+        for await (const chunk of req) chunks.push(chunk as Buffer);
+        received.push(...(JSON.parse(Buffer.concat(chunks).toString('utf8')) as string[]));
+        if (!holding) res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+      });
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      cleanup.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+      const dir = await project([{ name: plugin, config: { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/notify` } }]);
+      const { url, kill } = await spawnRuntime(dir);
+      const sent = events(3, 'first');
+      await post(url, sent);
+      // The hook has sent its requests and waits for the answers: the events are stored, not yet handled.
+      await waitFor(() => sent.every((event) => received.includes(event.uuid)));
+      await kill();
+      server.closeAllConnections();
+      holding = false;
+      received.length = 0;
 
-    const restarted = await startRuntime({ dir, adminToken, port: 0, logger: silent, schedule: false, exportTickMs: 20 });
-    cleanup.push(() => restarted.close());
-    await waitFor(() => sent.every((event) => received.includes(event.uuid)), 15_000);
-    await waitFor(() => restarted.runtime.store.pendingRetries().length === 0);
-    expect(restarted.runtime.store.deadLetters()).toEqual([]);
-  }, 40_000);
+      const restarted = await startRuntime({ dir, adminToken, port: 0, logger: silent, schedule: false, exportTickMs: 20 });
+      cleanup.push(() => restarted.close());
+      await waitFor(() => sent.every((event) => received.includes(event.uuid)), 15_000);
+      await waitFor(() => restarted.runtime.store.pendingRetries().length === 0);
+      expect(restarted.runtime.store.deadLetters()).toEqual([]);
+    }, 40_000);
+  }
 
   it('leave nothing behind when they deliver: no retry row, no retry counted', async () => {
     const receiver = await startReceiver(() => 200);

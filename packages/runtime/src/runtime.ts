@@ -15,6 +15,7 @@ import { type DryRunInput, type DryRunResult, dryRunChain, dryRunInputEvent } fr
 import { runSandboxedChain } from './chain.js';
 import { onHostError } from './host-errors.js';
 import { attemptOnEvent, onEventRetryHandler } from './on-event-retry.js';
+import type { RetryOutcome } from './durable-retry.js';
 import { type ExportSettings, RuntimeExports, defaultExportSettings, ignoredEvents } from './exports.js';
 import type { InstalledPlugin } from './install.js';
 import { type IngestLimits, IngestGate, defaultIngestLimits, measureEvent, screenEvents, unavailable } from './limits.js';
@@ -198,6 +199,13 @@ export class Runtime {
     );
     this.exports.retries.register('onEvent', onEventRetryHandler((instance, hook, error, eventUuid) => this.recordError(instance, hook, error, eventUuid), (uuids) => this.store.storedEvents(uuids)));
     // A composeWebhook request whose immediate retries failed: sent again with the export batches' policy.
+    // A first composeWebhook attempt whose runtime died before it settled: the events, read back from the store.
+    this.exports.retries.register('composeWebhookEvents', async (instance, payload) => {
+      if (!instance.has('composeWebhook')) return { failed: `${instance.name} has no composeWebhook hook (any more)` };
+      const events = this.store.storedEvents(((payload as { stored?: string[] }).stored ?? []) as string[]);
+      if (events.length > 0) await this.composeAndSend(instance, events);
+      return { ok: true };
+    });
     this.exports.retries.register('composeWebhook', async (instance, payload) => {
       const outcome = await attemptWebhook(instance.sandbox!, payload as unknown as WebhookRequest);
       return 'ok' in outcome ? { ok: true } : 'retry' in outcome ? { retry: outcome.retry } : { failed: outcome.failed };
@@ -580,10 +588,12 @@ export class Runtime {
       keptIndex.push(index);
     });
     const exporters = this.instances.filter((instance) => instance.has('exportEvents')).map((instance) => ({ plugin: instance.name, ignore: ignoredEvents(instance.config) }));
-    // Each onEvent delivery is a retry row written with the events (first attempt pending): a crash
-    // before it settles leaves it to be retried (durable-retry.ts runFirst).
+    // Each onEvent and composeWebhook delivery is a retry row written with the events (first attempt
+    // pending): a crash before it settles leaves it to be retried (durable-retry.ts runFirst).
     const dueAt = Date.now() + (this.options.wallTimeoutMs ?? 5000);
-    const firstRuns = this.instances.filter((instance) => instance.has('onEvent')).map((instance) => ({ plugin: instance.name, kind: 'onEvent', dueAt }));
+    const firstRuns = this.instances.flatMap((instance) =>
+      (['onEvent', 'composeWebhook'] as const).filter((hook) => instance.has(hook)).map((hook) => ({ plugin: instance.name, kind: hook === 'onEvent' ? 'onEvent' : 'composeWebhookEvents', dueAt })),
+    );
     const { stored, runs } = this.store.storeEvents(kept, exporters, firstRuns);
     stopTimer();
     this.metrics.eventsStored.inc(stored.length);
@@ -609,8 +619,9 @@ export class Runtime {
     const firstFailedAt = Date.now();
     let json: string | undefined;
     for (const instance of this.instances) {
-      if (instance.has('composeWebhook')) this.runComposeWebhook(instance, events);
-      const id = runs.get(instance.name);
+      const composeId = runs.get(`${instance.name}\0composeWebhookEvents`);
+      if (instance.has('composeWebhook') && composeId !== undefined) this.runComposeWebhook(instance, events, composeId, firstFailedAt);
+      const id = runs.get(`${instance.name}\0onEvent`);
       if (!instance.has('onEvent') || id === undefined) continue;
       instance.enter();
       // A RetryError is retried durably (same policy as export batches); other failures are recorded.
@@ -626,32 +637,48 @@ export class Runtime {
   }
 
   /**
-   * PostHog's composeWebhook: composed in the isolate, sent by the host (webhooks.ts); failures are
-   * recorded as errors, and a retryable one (network, 5xx, 429) becomes a durable retry (it survives a
-   * crash, with the export batches' retry window, then a dead letter).
+   * PostHog's composeWebhook: composed in the isolate, sent by the host (webhooks.ts). Its first
+   * attempt is durable like onEvent's (a `composeWebhookEvents` retry row written with the events:
+   * {@link runOnEvent}); failures are recorded as errors, a retryable request (network, 5xx, 429)
+   * becomes a durable retry of its own (kind `composeWebhook`), and a refused one (other 4xx) a dead letter.
    */
-  private runComposeWebhook(instance: PluginInstance, events: PluginEvent[]) {
+  private runComposeWebhook(instance: PluginInstance, events: PluginEvent[], id: number, firstFailedAt: number) {
     instance.enter();
+    const first = async (): Promise<RetryOutcome> => {
+      await this.composeAndSend(instance, events);
+      return { ok: true };
+    };
     this.track(
-      deliverComposedWebhooks(instance.sandbox!, events, this.options.webhookRetry)
-        .then((outcomes) => {
-          for (const outcome of outcomes) {
-            if (outcome.status === 'delivered') continue;
-            const retrying = outcome.status === 'failed' && outcome.retryable;
-            const message =
-              outcome.status === 'compose-failed'
-                ? `${outcome.errorName}: ${outcome.message}`
-                : `webhook not delivered after ${outcome.attempts} attempt(s)${retrying ? ', retrying durably' : ', kept as a dead letter'}: ${outcome.message}`;
-            this.recordError(instance, 'composeWebhook', new PluginError({ plugin: instance.name, version: instance.version, hook: 'composeWebhook', message }), events[outcome.index]?.uuid);
-            if (outcome.status !== 'failed') continue;
-            // Retryable (network, 5xx, 429): a durable retry. Refused (other 4xx): a dead letter, to replay once fixed.
-            if (retrying) this.exports.retries.schedule(instance, 'composeWebhook', outcome.request as unknown as JsonValue, outcome.message);
-            else this.exports.retries.fail(instance, 'composeWebhook', outcome.request as unknown as JsonValue, outcome.message, outcome.attempts);
-          }
-        })
+      this.exports.retries
+        .runFirst(instance, { id, kind: 'composeWebhookEvents', firstFailedAt }, first)
         .catch((error: unknown) => void this.recordError(instance, 'composeWebhook', error))
         .finally(() => instance.leave()),
     );
+  }
+
+  /** Composes and sends a plugin's webhooks for `events`; what is not delivered goes to the durable retries or the dead letters. */
+  private async composeAndSend(instance: PluginInstance, events: readonly PluginEvent[]): Promise<void> {
+    let outcomes: Awaited<ReturnType<typeof deliverComposedWebhooks>>;
+    try {
+      outcomes = await deliverComposedWebhooks(instance.sandbox!, events, this.options.webhookRetry);
+    } catch (error) {
+      // The composing crossing failed as a whole (timeout, memory): recorded, not retried, as onEvent's.
+      this.recordError(instance, 'composeWebhook', error);
+      return;
+    }
+    for (const outcome of outcomes) {
+      if (outcome.status === 'delivered') continue;
+      const retrying = outcome.status === 'failed' && outcome.retryable;
+      const message =
+        outcome.status === 'compose-failed'
+          ? `${outcome.errorName}: ${outcome.message}`
+          : `webhook not delivered after ${outcome.attempts} attempt(s)${retrying ? ', retrying durably' : ', kept as a dead letter'}: ${outcome.message}`;
+      this.recordError(instance, 'composeWebhook', new PluginError({ plugin: instance.name, version: instance.version, hook: 'composeWebhook', message }), events[outcome.index]?.uuid);
+      if (outcome.status !== 'failed') continue;
+      // Retryable (network, 5xx, 429): a durable retry. Refused (other 4xx): a dead letter, to replay once fixed.
+      if (retrying) this.exports.retries.schedule(instance, 'composeWebhook', outcome.request as unknown as JsonValue, outcome.message);
+      else this.exports.retries.fail(instance, 'composeWebhook', outcome.request as unknown as JsonValue, outcome.message, outcome.attempts);
+    }
   }
 
   /**

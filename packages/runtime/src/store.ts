@@ -195,7 +195,8 @@ export class RuntimeStore {
    * records each delivery of `firstRuns` (`onEvent` of a plugin) as a retry row of its kind holding the
    * new events' uuids (`{ stored: [...] }`, see {@link storedEvents}), due at `dueAt`: the caller runs
    * the first attempt at once and settles the row (durable-retry.ts `runFirst`); if the process dies
-   * first, the row is retried like any other. Returns the events that were new and each delivery's row id.
+   * first, the row is retried like any other. Returns the events that were new and each delivery's row
+   * id, keyed `<plugin>\0<kind>`.
    */
   storeEvents(
     events: readonly PluginEvent[],
@@ -220,7 +221,7 @@ export class RuntimeStore {
       if (stored.length > 0) {
         const uuids: JsonValue = { stored: stored.map((event) => event.uuid) };
         for (const run of firstRuns) {
-          runs.set(run.plugin, this.enqueueRetry({ plugin: run.plugin, kind: run.kind, payload: uuids, attempts: 0, nextAttemptAt: run.dueAt, firstFailedAt: now, lastError: 'first attempt pending' }));
+          runs.set(`${run.plugin}\0${run.kind}`, this.enqueueRetry({ plugin: run.plugin, kind: run.kind, payload: uuids, attempts: 0, nextAttemptAt: run.dueAt, firstFailedAt: now, lastError: 'first attempt pending' }));
         }
       }
       return { stored, runs };
