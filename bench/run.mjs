@@ -2,7 +2,7 @@
 // Writes results/latest.json, results/latest.md and results/latest.svg.
 //   node run.mjs            full run (~8-10 minutes on 2 cores)
 //   node run.mjs --quick    smoke run (~2 minutes): fewer, shorter rounds, smaller data sets
-//   --only=runtime,registry,install,scaling,engines   run some sections only
+//   --only=runtime,ingest,registry,install,scaling,engines   run some sections only
 //   (engines: the registry on SQLite and on the MongoDB engine, when MONGODB_URI is set: run the bench
 //   under scripts/ferretdb.sh for FerretDB; its database is random and dropped at the end)
 //   --out=<dir>             where to write (default results/)
@@ -10,6 +10,7 @@ import { createRequire } from 'node:module';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ingestBench } from './lib/ingest-bench.mjs';
 import { installBench, runtimeLightChain } from './lib/install-bench.mjs';
 import { benchPackageName, verdaccioToken } from './lib/packages.mjs';
 import { registryEngines, registryScaling, registryVsVerdaccio } from './lib/registry-bench.mjs';
@@ -31,6 +32,7 @@ const params = quick
   ? {
       runtime: { batchSize: 1000, rounds: 3, seconds: 0.5, warmupSeconds: 0.3, latencySamples: 300, lengths: [1, 5, 10] },
       lightChainRounds: 3,
+      ingest: { sizes: [10, 250, 1000], eventsPerRound: 2000, rounds: 3 },
       registry: { count: 30, rounds: 3, seconds: 2, connections: 10 },
       install: { rounds: 3 },
       scaling: { sizes: [10, 100, 1000], rounds: 3, seconds: 1, connections: 4, concurrency: 8 },
@@ -38,6 +40,7 @@ const params = quick
   : {
       runtime: { batchSize: 1000, rounds: 5, seconds: 1, warmupSeconds: 0.5, latencySamples: 2000, lengths: [1, 5, 10] },
       lightChainRounds: 7,
+      ingest: { sizes: [10, 250, 1000], eventsPerRound: 10_000, rounds: 5 },
       registry: { count: 100, rounds: 5, seconds: 5, connections: 10 },
       install: { rounds: 5 },
       scaling: { sizes: [10, 1000, 10_000], rounds: 5, seconds: 3, connections: 4, concurrency: 8 },
@@ -88,6 +91,10 @@ try {
     results.scaling = { ...results.scaling, runtime: scaling };
     results.targets.push(...targets);
     results.runtimeLightChain = await runtimeLightChain({ rounds: params.lightChainRounds });
+  }
+  if (wants('ingest')) {
+    section('ingest');
+    results.ingest = await ingestBench({ registryUrl: registry.url, token: adminToken, workDir, ...params.ingest });
   }
   if (wants('registry')) {
     section('registry');

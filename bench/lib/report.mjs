@@ -55,6 +55,13 @@ export function markdownReport(results) {
     lines.push(`The runtime package's own chain benchmark (\`${light.script}\`, five light synthetic plugins without host calls): sandboxed / direct ${fmt(light.ratioWall, 2)} by wall clock (${fmt(light.ratioCpu, 2)} by CPU time), sandboxed ${fmt(light.sandboxedEventsPerSecondWall)} events/s wall, ${fmt(light.sandboxedEventsPerSecondPerCore)} per core of CPU time${light.pipelinedEventsPerSecond ? `, ${fmt(light.pipelinedEventsPerSecond)} events/s with 2 batches in flight` : ''}.`, '');
   } else if (light?.error) lines.push(`The runtime package's own chain benchmark failed: ${light.error}`, '');
 
+  const ingest = results.ingest;
+  if (ingest) {
+    lines.push(`## 5. Ingest with onEvent (\`Runtime.ingest\` through ${ingest.plugins.join(', ')}, until onEvent settled)`, '');
+    lines.push(`| Events a batch | This build events/s | ${ingest.baseline ? `Baseline (\`${ingest.baseline}\`) events/s | This / baseline |` : ''}`, `|---|---|${ingest.baseline ? '---|---|' : ''}`);
+    for (const row of ingest.rows) lines.push(`| ${row.batchSize} | ${range(row.current)} |${row.baseline ? ` ${range(row.baseline)} | **${fmt(row.ratio, 3)}** |` : ''}`);
+    lines.push('');
+  }
   const reg = results.registry;
   if (reg) {
     lines.push(`## 2. Registry vs Verdaccio (${reg.packages} published packages, autocannon with ${reg.connections} connections from the bench process, ${reg.secondsPerRound} s rounds)`, '');
