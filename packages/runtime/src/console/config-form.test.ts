@@ -1,4 +1,6 @@
+import vm from 'node:vm';
 import { type ConfigSchema, convertPostHogManifest } from '@plugline/sdk';
+import { configValidatorFormats, configValidatorRequire } from '@plugline/sdk/browser';
 import { describe, expect, it } from 'vitest';
 import { applyFormAction, configValidatorScript, readConfigForm, renderConfigFields } from './config-form.js';
 
@@ -224,5 +226,32 @@ describe('configValidatorScript', () => {
     const script = configValidatorScript(schema);
     expect(script).toMatch(/^\(globalThis.__pluglineConfigValidators \?\?= \{\}\)\["[A-Za-z0-9_-]{16}"\] = function \(require, formats\) \{/);
     expect(script).not.toMatch(/new Function|\beval\(/);
+  });
+
+  it('runs a hostile schema\'s validator as data only: nothing in the schema becomes code', () => {
+    // Every place a schema's text lands in the generated code: keys, const, enum, default, pattern, format, $comment, title.
+    const payload = `"]);globalThis.__pwned=1;//</script><script>globalThis.__pwned=2</script>\u2028\`\${globalThis.__pwned=3}`;
+    const hostile = {
+      type: 'object',
+      $comment: payload,
+      title: payload,
+      properties: {
+        [payload]: { type: 'string', const: payload, default: payload, description: payload },
+        choice: { enum: [payload, 'ok'] },
+        pattern: { type: 'string', pattern: '^[a-z"\\]);]*$' },
+      },
+      required: [payload],
+    } as unknown as ConfigSchema;
+    const script = configValidatorScript(hostile);
+    const sandbox: Record<string, unknown> = {};
+    vm.runInNewContext(script, sandbox);
+    expect(sandbox.__pwned).toBeUndefined();
+    const factories = sandbox.__pluglineConfigValidators as Record<string, (require: unknown, formats: unknown) => unknown>;
+    const factory = Object.values(factories)[0]!;
+    const validate = factory(configValidatorRequire, configValidatorFormats) as ((data: unknown) => boolean) & { errors?: unknown[] };
+    expect(sandbox.__pwned).toBeUndefined();
+    expect(validate({ [payload]: payload, choice: 'ok', pattern: 'abc' })).toBe(true);
+    expect(validate({ [payload]: 'other', choice: 'nope' })).toBe(false);
+    expect(sandbox.__pwned).toBeUndefined();
   });
 });
