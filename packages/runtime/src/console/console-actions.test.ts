@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addPlugin, readProject, writeProject } from '../project.js';
 import { type RunningRuntime, startRuntime } from '../server.js';
 import { type ConsoleClient, signIn } from '../test/console-session.js';
+import { fixtures } from '../test/fixtures.js';
 import { adminFetch, startReceiver, startTestRegistry, testAdminToken, waitFor } from '../test/helpers.js';
 
 const taggerConfig = {
@@ -36,14 +37,8 @@ beforeAll(async () => {
     tagger('1.1.0'),
     { name: 'hubspot-like', capabilities: ['net:api.hubapi.com'], code: 'export default { processEvent(e) { return e; } };' },
     { name: 'needs-net', capabilities: ['net:api.example.com'], code: 'export default { processEvent(e) { return e; } };' },
-    {
-      name: 'exporter',
-      config: { type: 'object', properties: { url: { type: 'string' } }, required: ['url'] },
-      code: `export default { async exportEvents(events, { config }) {
-        const response = await fetch(config.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(events.map((e) => e.uuid)) });
-        if (!response.ok) throw new Error('receiver rejected the batch with ' + response.status);
-      } };`,
-    },
+    // Refused batches (a 4xx) are dead letters at once: what the exports page re-drives.
+    fixtures.exporter,
   ]);
   dir = await mkdtemp(join(tmpdir(), 'plugline-console-actions-'));
   await addPlugin(dir, { name: 'tagger', spec: '^1.0.0', config: { tag: 'abc', rules: [{ property: 'plan' }] }, registryUrl: registry.url });

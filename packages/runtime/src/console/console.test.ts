@@ -12,6 +12,7 @@ import { type Browser, type BrowserContext, chromium, type Page } from 'playwrig
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addPlugin, readProject, writeProject } from '../project.js';
 import { type RunningRuntime, startRuntime } from '../server.js';
+import { fixtures } from '../test/fixtures.js';
 import { adminFetch, startReceiver, startTestRegistry, testAdminToken, waitFor } from '../test/helpers.js';
 
 const artifactsDir = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'test-results');
@@ -51,14 +52,8 @@ beforeAll(async () => {
     { name: 'grumpy', code: `export default { processEvent(e) { throw new Error('<img src=x onerror="window.__pwned=1"> refused'); } };` },
     { name: 'hubspot-like', capabilities: ['net:api.hubapi.com'], code: 'export default { processEvent(e) { return e; } };' },
     { name: 'sleeper', code: 'export default { processEvent(e) { return e; } };' },
-    {
-      name: 'exporter',
-      config: { type: 'object', properties: { url: { type: 'string' } }, required: ['url'] },
-      code: `export default { async exportEvents(events, { config }) {
-        const response = await fetch(config.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(events.map((e) => e.uuid)) });
-        if (!response.ok) throw new Error('receiver rejected the batch with ' + response.status);
-      } };`,
-    },
+    // Refused batches (a 4xx) are dead letters at once: what the exports page re-drives.
+    fixtures.exporter,
     {
       name: 'labeler',
       config: labelerConfig,
