@@ -20,6 +20,7 @@
  */
 import type { JsonValue } from './plugin.js';
 import { createMeta } from './testing.js';
+import { ttlEntries } from './ttl-entries.js';
 
 /** A PostHog plugin event as the scaffold's helpers make them. */
 export interface ScaffoldEvent {
@@ -128,15 +129,7 @@ export interface ScaffoldCache {
 }
 
 function createScaffoldCache(now: () => number = Date.now): ScaffoldCache {
-  const entries = new Map<string, { value: unknown; expiresAt: number }>();
-  const live = (key: string) => {
-    const entry = entries.get(key);
-    if (entry && entry.expiresAt <= now()) {
-      entries.delete(key);
-      return undefined;
-    }
-    return entry;
-  };
+  const { entries, live } = ttlEntries<unknown>(now);
   const list = (key: string): unknown[] => {
     const value = live(key)?.value;
     return Array.isArray(value) ? value : [];

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { type ChainFailure, type ChainStep, runProcessEventChain } from './chain.js';
 import { PluginError, PluglineError, isRetryError } from './errors.js';
 import { validateConfig } from './manifest.js';
+import { ttlEntries } from './ttl-entries.js';
 import type {
   AnyPlugin,
   JsonValue,
@@ -130,15 +131,7 @@ export function createMeta<Config = Record<string, unknown>, Global = Record<str
  * ```
  */
 export function createMemoryCache(now: () => number = Date.now): PluginCache {
-  const entries = new Map<string, { value: JsonValue; expiresAt: number }>();
-  const live = (key: string) => {
-    const entry = entries.get(key);
-    if (entry && entry.expiresAt <= now()) {
-      entries.delete(key);
-      return undefined;
-    }
-    return entry;
-  };
+  const { entries, live } = ttlEntries<JsonValue>(now);
   return {
     async get<T extends JsonValue>(key: string, defaultValue?: T) {
       const entry = live(key);
